@@ -1,0 +1,231 @@
+//! The client connection's byte stream, wrapped so that *every* refusal is our JSON error.
+//!
+//! hyper answers requests it cannot parse (bad request line, head larger than its buffer,
+//! unsupported version) by itself, with a status line and an empty body, before any handler
+//! runs. We recognise those responses on their way out, by their status and the absence of
+//! our `x-request-id` header, and write our JSON error with a request id in their place.
+//! Likewise a client whose request head never completes (slow headers) gets a 408 JSON when
+//! hyper gives up on it, instead of a silent close. Both are logged as call records.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use http::StatusCode;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::clock::unix_ms;
+use crate::errors::raw_response;
+use crate::pipeline::ConnCtx;
+use crate::records::CallRecord;
+use crate::request_id;
+
+pub struct ShapedIo {
+    stream: TcpStream,
+    ctx: Arc<ConnCtx>,
+    /// Bytes arrived since we last wrote: a request is pending an answer.
+    read_since_write: bool,
+    eof: bool,
+    replacement: Option<(Vec<u8>, usize)>,
+}
+
+impl ShapedIo {
+    pub fn new(stream: TcpStream, ctx: Arc<ConnCtx>) -> ShapedIo {
+        ShapedIo {
+            stream,
+            ctx,
+            read_since_write: false,
+            eof: false,
+            replacement: None,
+        }
+    }
+
+    fn drive_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((buf, pos)) = self.replacement.as_mut() {
+            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, &buf[*pos..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            *pos += n;
+            if *pos == buf.len() {
+                self.replacement = None;
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Build our error for `status`, log it, and queue it in place of hyper's bytes.
+    fn replace_with_json(&mut self, status: StatusCode) {
+        let (kind, message) = match status {
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+                "header_too_large",
+                "request headers exceed the configured limit",
+            ),
+            StatusCode::URI_TOO_LONG => {
+                ("uri_too_long", "request URI exceeds the configured limit")
+            }
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED => (
+                "http_version_not_supported",
+                "only HTTP/1.0 and HTTP/1.1 are supported",
+            ),
+            _ => ("bad_request", "malformed HTTP request"),
+        };
+        let id = self.log_refusal(status, kind);
+        self.replacement = Some((raw_response(status, kind, message, &id), 0));
+        self.read_since_write = false;
+    }
+
+    fn log_refusal(&self, status: StatusCode, kind: &'static str) -> String {
+        let id = request_id::new_id();
+        let shared = &self.ctx.shared;
+        shared
+            .stats
+            .worker(self.ctx.worker)
+            .count_response(status.as_u16());
+        shared.records.push(CallRecord {
+            ts_ms: unix_ms(),
+            request_id: id.clone(),
+            route: None,
+            consumer: None,
+            method: None,
+            host: String::new(),
+            path: String::new(),
+            status: status.as_u16(),
+            latency_us: 0,
+            upstream_latency_us: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            client_ip: Some(self.ctx.peer.ip().to_canonical()),
+            upstream_addr: None,
+            error_kind: kind,
+            rate_limited: false,
+        });
+        id
+    }
+}
+
+/// If `buf` begins with one of hyper's own bodiless error responses, its status.
+fn hyper_error_status(buf: &[u8]) -> Option<StatusCode> {
+    let rest = buf.strip_prefix(b"HTTP/1.1 ")?;
+    let code: u16 = std::str::from_utf8(rest.get(..3)?).ok()?.parse().ok()?;
+    if !matches!(code, 400 | 414 | 431 | 505) {
+        return None;
+    }
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = buf[..head_end].to_ascii_lowercase();
+    let ours = head.windows(15).any(|w| w == b"\r\nx-request-id:");
+    if ours {
+        return None;
+    }
+    StatusCode::from_u16(code).ok()
+}
+
+impl AsyncRead for ShapedIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.stream).poll_read(cx, buf))?;
+        if buf.filled().len() == before {
+            self.eof = true;
+        } else {
+            self.read_since_write = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for ShapedIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.drive_replacement(cx))?;
+        if let Some(status) = hyper_error_status(buf) {
+            self.replace_with_json(status);
+            let _ = self.drive_replacement(cx)?;
+            return Poll::Ready(Ok(buf.len()));
+        }
+        let n = ready!(Pin::new(&mut self.stream).poll_write(cx, buf))?;
+        if n > 0 {
+            self.read_since_write = false;
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.drive_replacement(cx))?;
+        let first = bufs.iter().find(|b| !b.is_empty());
+        if let Some(status) = first.and_then(|b| hyper_error_status(b)) {
+            self.replace_with_json(status);
+            let _ = self.drive_replacement(cx)?;
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        let n = ready!(Pin::new(&mut self.stream).poll_write_vectored(cx, bufs))?;
+        if n > 0 {
+            self.read_since_write = false;
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.drive_replacement(cx))?;
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.drive_replacement(cx))?;
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+impl Drop for ShapedIo {
+    fn drop(&mut self) {
+        // hyper dropped the connection while a request head was arriving and nothing was
+        // answered: its header timeout fired. The socket is still open; a small response
+        // fits the send buffer, so a non-blocking write is enough.
+        if self.read_since_write && !self.eof && self.replacement.is_none() {
+            let id = self.log_refusal(StatusCode::REQUEST_TIMEOUT, "request_timeout");
+            let raw = raw_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request head was not received in time",
+                &id,
+            );
+            let _ = self.stream.try_write(&raw);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_hyper_bare_errors_only() {
+        let hyper_431 =
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        assert_eq!(
+            hyper_error_status(hyper_431),
+            Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        );
+        let ours = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nx-request-id: a\r\n\r\n{}";
+        assert_eq!(hyper_error_status(ours), None);
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(hyper_error_status(ok), None);
+        assert_eq!(hyper_error_status(b"HTTP/1.1 400 Bad"), None);
+    }
+}

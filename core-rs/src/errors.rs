@@ -1,0 +1,127 @@
+//! Every response the gateway makes up itself: a status, a stable `kind`, and a JSON body that
+//! carries the request id, e.g.
+//! `{"error":{"status":429,"kind":"rate_limited","message":"...","request_id":"..."}}`.
+
+use bytes::Bytes;
+use http::StatusCode;
+
+use crate::plugins::rate_limit::Decision;
+
+#[derive(Debug, Clone)]
+pub enum Reject {
+    BadRequest(&'static str),
+    Unauthorized(&'static str),
+    NoRoute,
+    MethodNotAllowed(String),
+    RequestTimeout,
+    BodyTooLarge,
+    UriTooLong,
+    RateLimited(Decision),
+    HeaderTooLarge,
+    UpstreamUnavailable,
+    UpstreamTimeout,
+}
+
+impl Reject {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Reject::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Reject::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Reject::NoRoute => StatusCode::NOT_FOUND,
+            Reject::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Reject::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Reject::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Reject::UriTooLong => StatusCode::URI_TOO_LONG,
+            Reject::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Reject::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Reject::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            Reject::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// Stable names: they are what analysts filter on in the `error_kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reject::BadRequest(_) => "bad_request",
+            Reject::Unauthorized(_) => "unauthorized",
+            Reject::NoRoute => "no_route",
+            Reject::MethodNotAllowed(_) => "method_not_allowed",
+            Reject::RequestTimeout => "request_timeout",
+            Reject::BodyTooLarge => "body_too_large",
+            Reject::UriTooLong => "uri_too_long",
+            Reject::RateLimited(_) => "rate_limited",
+            Reject::HeaderTooLarge => "header_too_large",
+            Reject::UpstreamUnavailable => "upstream_unavailable",
+            Reject::UpstreamTimeout => "upstream_timeout",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Reject::BadRequest(m) | Reject::Unauthorized(m) => (*m).to_string(),
+            Reject::NoRoute => "no route matches this host and path".into(),
+            Reject::MethodNotAllowed(allow) => format!("method not allowed; allowed: {allow}"),
+            Reject::RequestTimeout => "the request head was not received in time".into(),
+            Reject::BodyTooLarge => "request body exceeds the configured limit".into(),
+            Reject::UriTooLong => "request URI exceeds the configured limit".into(),
+            Reject::RateLimited(d) => {
+                format!("rate limit exceeded; retry in {} s", d.retry_after_secs)
+            }
+            Reject::HeaderTooLarge => "request headers exceed the configured limit".into(),
+            Reject::UpstreamUnavailable => "no upstream target could serve the request".into(),
+            Reject::UpstreamTimeout => "the upstream did not answer in time".into(),
+        }
+    }
+}
+
+pub fn json_body(status: StatusCode, kind: &str, message: &str, request_id: &str) -> Bytes {
+    let body = serde_json::json!({
+        "error": {
+            "status": status.as_u16(),
+            "kind": kind,
+            "message": message,
+            "request_id": request_id,
+        }
+    });
+    Bytes::from(body.to_string())
+}
+
+/// A complete HTTP/1.1 error response as raw bytes, for the connection layer that answers
+/// malformed requests before any handler runs (see conn_io.rs).
+pub fn raw_response(status: StatusCode, kind: &str, message: &str, request_id: &str) -> Vec<u8> {
+    let body = json_body(status, kind, message, request_id);
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-request-id: {}\r\nconnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len(),
+        request_id
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_json_with_request_id() {
+        let r = Reject::NoRoute;
+        let b = json_body(r.status(), r.kind(), &r.message(), "abc");
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["error"]["status"], 404);
+        assert_eq!(v["error"]["kind"], "no_route");
+        assert_eq!(v["error"]["request_id"], "abc");
+    }
+
+    #[test]
+    fn raw_response_is_well_formed() {
+        let raw = raw_response(StatusCode::URI_TOO_LONG, "uri_too_long", "m", "id1");
+        let text = String::from_utf8(raw).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 414 URI Too Long\r\n"));
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+    }
+}

@@ -1,0 +1,23 @@
+//! pygate's data plane. `pipeline.rs` shows a request's life phase by phase; `python.rs` is the
+//! whole boundary with Python (see also `pygate/_core.pyi`).
+
+pub mod body;
+pub mod clock;
+pub mod config;
+pub mod conn_io;
+pub mod errors;
+pub mod pipeline;
+pub mod plugins;
+pub mod proxy;
+pub mod records;
+pub mod request_id;
+pub mod router;
+pub mod server;
+pub mod state;
+pub mod stats;
+pub mod upstream;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,441 @@
+//! A request's whole life, phase by phase. Read this file top to bottom to know what the
+//! gateway does with a call:
+//!
+//! 1. `accept`      give the call a request id and a call record; enforce size limits
+//! 2. `route`       find the route by host, path and method
+//! 3. `authenticate` key-auth: who is the consumer
+//! 4. `rate_limit`  token bucket per consumer, client IP or route
+//! 5. `proxy`       rewrite headers and forward to an upstream target (proxy.rs)
+//! 6. `respond`     stream the upstream's answer back with our headers
+//! 7. `log`         the call record is finished when the response body ends (body.rs)
+//!
+//! Any phase may refuse the call with a `Reject`, which becomes a JSON error response.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Request, Response, Uri, Version};
+use hyper::body::Incoming;
+
+use crate::body::{CallLog, RequestBody, ResponseBody};
+use crate::clock::{now_ns, unix_ms};
+use crate::config::{Limits, RateLimitKey};
+use crate::errors::{json_body, Reject};
+use crate::plugins::key_auth::{extract_key, hide_key};
+use crate::plugins::rate_limit::Decision;
+use crate::proxy;
+use crate::records::CallRecord;
+use crate::request_id;
+use crate::router::RouteMatch;
+use crate::state::{GatewayState, Route, Shared};
+
+/// What a connection knows about itself; shared by the requests on it.
+pub struct ConnCtx {
+    pub shared: Arc<Shared>,
+    pub peer: SocketAddr,
+    pub worker: usize,
+}
+
+pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseBody> {
+    let started = Instant::now();
+    let state = ctx.shared.state.load_full();
+    let (mut parts, body) = req.into_parts();
+    let client_version = parts.version;
+
+    // 1. accept
+    let mut call = accept(&parts, ctx, started);
+    let head_bytes = match check_limits(&parts, &state.limits) {
+        Ok(n) => n,
+        Err(reject) => return refuse(reject, call, None),
+    };
+    call.record.bytes_in = head_bytes;
+
+    // 2. route
+    let route = match state
+        .router
+        .find(host_of(&parts), parts.uri.path(), &parts.method)
+    {
+        RouteMatch::Found(i) => &state.routes[i],
+        RouteMatch::MethodNotAllowed(allow) => {
+            return refuse(Reject::MethodNotAllowed(allow), call, None)
+        }
+        RouteMatch::NotFound => return refuse(Reject::NoRoute, call, None),
+    };
+    call.record.route = Some(route.name.clone());
+
+    // 3. authenticate
+    if let Err(reject) = authenticate(route, &state, &mut parts.headers, &mut call) {
+        return refuse(reject, call, None);
+    }
+
+    // 4. rate_limit
+    let limit = match rate_limit(route, ctx, &mut call) {
+        Ok(decision) => decision,
+        Err(reject) => return refuse(reject, call, None),
+    };
+
+    // 5. proxy
+    let (upstream_req, meter) = upstream_request(parts, body, &state.limits, ctx, &call);
+    let forwarded = proxy::forward(
+        &route.upstream,
+        route.preserve_host,
+        upstream_req,
+        ctx.worker,
+    )
+    .await;
+    let forwarded = match forwarded {
+        Ok(f) => f,
+        Err(failure) => {
+            call.record.upstream_addr = failure.addr;
+            let upload_failed = meter.as_ref().map(|m| {
+                (
+                    m.too_large.load(Ordering::Relaxed),
+                    m.client_failed.load(Ordering::Relaxed),
+                )
+            });
+            let reject = match upload_failed {
+                Some((true, _)) => Reject::BodyTooLarge,
+                Some((_, true)) => Reject::BadRequest("the request body could not be read"),
+                _ => {
+                    let stats = ctx.shared.stats.worker(ctx.worker);
+                    stats.upstream_errors.fetch_add(1, Ordering::Relaxed);
+                    failure.reject
+                }
+            };
+            return refuse(reject, call, limit);
+        }
+    };
+    if let Some(m) = &meter {
+        call.record.bytes_in += m.bytes.load(Ordering::Relaxed);
+    }
+
+    // 6. respond (7. log happens when the body below has been sent)
+    let (mut head, upstream_body) = forwarded.response.into_parts();
+    // Answer in the client's HTTP version, whatever the upstream spoke.
+    head.version = client_version;
+    strip_hop_by_hop(&mut head.headers);
+    set_request_id(&mut head.headers, &call.record.request_id);
+    if let Some(d) = limit {
+        set_rate_limit_headers(&mut head.headers, &d);
+    }
+    call.record.status = head.status.as_u16();
+    call.record.upstream_addr = Some(forwarded.conn.target.addr.clone());
+    call.record.upstream_latency_us = forwarded.upstream_latency.as_micros() as u64;
+    Response::from_parts(
+        head,
+        ResponseBody::upstream(upstream_body, forwarded.conn, call),
+    )
+}
+
+fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant) -> CallLog {
+    ctx.shared
+        .stats
+        .worker(ctx.worker)
+        .requests
+        .fetch_add(1, Ordering::Relaxed);
+    let record = CallRecord {
+        ts_ms: unix_ms(),
+        request_id: request_id::from_headers_or_new(&parts.headers),
+        route: None,
+        consumer: None,
+        method: Some(parts.method.clone()),
+        host: host_of(parts).to_owned(),
+        path: parts.uri.path().to_owned(),
+        status: 0,
+        latency_us: 0,
+        upstream_latency_us: 0,
+        bytes_in: 0,
+        bytes_out: 0,
+        client_ip: Some(ctx.peer.ip().to_canonical()),
+        upstream_addr: None,
+        error_kind: "",
+        rate_limited: false,
+    };
+    CallLog::new(record, started, ctx.shared.clone(), ctx.worker)
+}
+
+fn host_of(parts: &Parts) -> &str {
+    parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host())
+        .unwrap_or("")
+}
+
+/// hyper enforces its own (larger) buffer limit; these are the operator's limits, answered with
+/// our JSON errors. Returns the size of the request head, which counts toward `bytes_in`.
+fn check_limits(parts: &Parts, limits: &Limits) -> Result<u64, Reject> {
+    let uri_len = parts.uri.path_and_query().map_or(1, |pq| pq.as_str().len())
+        + parts.uri.authority().map_or(0, |a| a.as_str().len());
+    if uri_len > limits.max_uri_bytes {
+        return Err(Reject::UriTooLong);
+    }
+    // "METHOD URI HTTP/1.1\r\n" + "name: value\r\n"... + "\r\n"
+    let mut head = parts.method.as_str().len() + 1 + uri_len + 11 + 2;
+    for (name, value) in &parts.headers {
+        head += name.as_str().len() + 2 + value.len() + 2;
+    }
+    if head > limits.max_header_bytes {
+        return Err(Reject::HeaderTooLarge);
+    }
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        return Err(Reject::BodyTooLarge);
+    }
+    Ok(head as u64)
+}
+
+fn authenticate(
+    route: &Route,
+    state: &GatewayState,
+    headers: &mut HeaderMap,
+    call: &mut CallLog,
+) -> Result<(), Reject> {
+    // Upstreams trust this header, so a client must never be able to set it.
+    headers.remove(CONSUMER_HEADER);
+    let Some(key_auth) = &route.key_auth else {
+        return Ok(());
+    };
+    let (key, source) = extract_key(headers).ok_or(Reject::Unauthorized(
+        "missing API key: send it in the apikey header or as Authorization: Bearer <key>",
+    ))?;
+    let consumer = state
+        .keys
+        .lookup(key)
+        .ok_or(Reject::Unauthorized("invalid API key"))?;
+    let name = state.consumers[consumer].clone();
+    if key_auth.hide_credentials {
+        hide_key(headers, source);
+    }
+    if let Ok(v) = HeaderValue::from_str(&name) {
+        headers.insert(CONSUMER_HEADER, v);
+    }
+    call.record.consumer = Some(name);
+    Ok(())
+}
+
+const CONSUMER_HEADER: &str = "x-consumer-username";
+
+fn rate_limit(
+    route: &Route,
+    ctx: &ConnCtx,
+    call: &mut CallLog,
+) -> Result<Option<Decision>, Reject> {
+    let Some(limiter) = &route.rate_limit else {
+        return Ok(None);
+    };
+    let key: Cow<str> = match limiter.key_kind() {
+        RateLimitKey::Consumer => Cow::Borrowed(call.record.consumer.as_deref().unwrap_or("")),
+        RateLimitKey::Ip => Cow::Owned(ctx.peer.ip().to_canonical().to_string()),
+        RateLimitKey::Route => Cow::Borrowed(&*route.name),
+    };
+    let decision = limiter.check(&key, now_ns());
+    if decision.allowed {
+        return Ok(Some(decision));
+    }
+    call.record.rate_limited = true;
+    ctx.shared
+        .stats
+        .worker(ctx.worker)
+        .rate_limited
+        .fetch_add(1, Ordering::Relaxed);
+    Err(Reject::RateLimited(decision))
+}
+
+type Upload = Option<Arc<crate::body::BodyMeter>>;
+
+fn upstream_request(
+    mut parts: Parts,
+    body: Incoming,
+    limits: &Limits,
+    ctx: &ConnCtx,
+    call: &CallLog,
+) -> (Request<RequestBody>, Upload) {
+    let original_host = parts.headers.get(header::HOST).cloned();
+    strip_hop_by_hop(&mut parts.headers);
+    let h = &mut parts.headers;
+    let client_ip = ctx.peer.ip().to_canonical().to_string();
+    let forwarded_for = match h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {client_ip}"),
+        None => client_ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+        h.insert(X_FORWARDED_FOR, v);
+    }
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    if let Some(host) = original_host {
+        h.entry(X_FORWARDED_HOST).or_insert(host);
+    }
+    set_request_id(h, &call.record.request_id);
+    // Upstreams get origin-form URIs ("/path?query") over HTTP/1.1 whatever the client sent.
+    if let Some(pq) = parts.uri.path_and_query() {
+        parts.uri = Uri::from(pq.clone());
+    }
+    parts.version = Version::HTTP_11;
+    let (body, meter) = RequestBody::new(body, limits.max_body_bytes);
+    (Request::from_parts(parts, body), meter)
+}
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+const X_FORWARDED_HOST: &str = "x-forwarded-host";
+
+/// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1),
+/// plus any header the peer listed in `Connection`.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+        header::PROXY_AUTHENTICATE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+fn set_request_id(headers: &mut HeaderMap, id: &str) {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        headers.insert(request_id::HEADER, v);
+    }
+}
+
+fn set_rate_limit_headers(headers: &mut HeaderMap, d: &Decision) {
+    headers.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(d.reset_secs));
+}
+
+/// Turn a refusal into its JSON response; the call record is finished with it.
+fn refuse(reject: Reject, mut call: CallLog, limit: Option<Decision>) -> Response<ResponseBody> {
+    let status = reject.status();
+    call.record.status = status.as_u16();
+    call.record.error_kind = reject.kind();
+    let body = json_body(
+        status,
+        reject.kind(),
+        &reject.message(),
+        &call.record.request_id,
+    );
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    set_request_id(&mut h, &call.record.request_id);
+    if let Some(d) = limit {
+        set_rate_limit_headers(&mut h, &d);
+    }
+    match &reject {
+        Reject::RateLimited(d) => {
+            set_rate_limit_headers(&mut h, d);
+            h.insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after_secs));
+        }
+        Reject::MethodNotAllowed(allow) => {
+            if let Ok(v) = HeaderValue::from_str(allow) {
+                h.insert(header::ALLOW, v);
+            }
+        }
+        Reject::Unauthorized(_) => {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"pygate\""),
+            );
+        }
+        _ => {}
+    }
+    let mut response = Response::new(ResponseBody::generated(body, call));
+    *response.status_mut() = status;
+    *response.headers_mut() = h;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut b = Request::builder().method("POST").uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_header_bytes: 200,
+            max_uri_bytes: 50,
+            max_body_bytes: 1000,
+            header_timeout_ms: 1000,
+        }
+    }
+
+    #[test]
+    fn within_limits_reports_head_size() {
+        let n = check_limits(&parts("/a?b=c", &[("host", "x")]), &limits()).unwrap();
+        // "POST /a?b=c HTTP/1.1\r\n" (22) + "host: x\r\n" (9) + "\r\n" (2)
+        assert_eq!(n, 33);
+    }
+
+    #[test]
+    fn long_uri_is_414() {
+        let uri = format!("/{}", "a".repeat(60));
+        let r = check_limits(&parts(&uri, &[]), &limits()).err().unwrap();
+        assert_eq!(r.status(), 414);
+    }
+
+    #[test]
+    fn big_headers_are_431() {
+        let big = "v".repeat(250);
+        let r = check_limits(&parts("/", &[("x-big", &big)]), &limits())
+            .err()
+            .unwrap();
+        assert_eq!(r.status(), 431);
+    }
+
+    #[test]
+    fn declared_body_over_limit_is_413() {
+        let r = check_limits(&parts("/", &[("content-length", "1001")]), &limits())
+            .err()
+            .unwrap();
+        assert_eq!(r.status(), 413);
+        assert!(check_limits(&parts("/", &[("content-length", "1000")]), &limits()).is_ok());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", "keep-alive, x-secret".parse().unwrap());
+        h.insert("x-secret", "1".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("transfer-encoding", "chunked".parse().unwrap());
+        h.insert("x-kept", "1".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+}

@@ -1,0 +1,142 @@
+//! key-auth: the consumer is found by an API key from the `apikey` header or
+//! `Authorization: Bearer <key>`. Keys are compared as whole strings and never logged.
+
+use std::collections::HashMap;
+
+use http::header::{HeaderMap, AUTHORIZATION};
+
+use crate::config::{ConfigError, ConsumerConfig};
+
+pub const APIKEY_HEADER: &str = "apikey";
+
+/// Every consumer key of a config, mapped to the consumer's index.
+#[derive(Default)]
+pub struct KeyTable {
+    by_key: HashMap<String, usize>,
+}
+
+impl KeyTable {
+    pub fn build(consumers: &[ConsumerConfig]) -> Result<KeyTable, ConfigError> {
+        let mut by_key = HashMap::new();
+        let mut names = HashMap::new();
+        for (ci, consumer) in consumers.iter().enumerate() {
+            if let Some(prev) = names.insert(consumer.name.as_str(), ci) {
+                return Err(ConfigError::new(
+                    format!("consumers[{ci}].name"),
+                    format!(
+                        "duplicate consumer name {:?} (also consumers[{prev}])",
+                        consumer.name
+                    ),
+                ));
+            }
+            for (ki, key) in consumer.keys.iter().enumerate() {
+                if key.is_empty() {
+                    return Err(ConfigError::new(
+                        format!("consumers[{ci}].keys[{ki}]"),
+                        "expected a non-empty key",
+                    ));
+                }
+                if let Some(owner) = by_key.insert(key.clone(), ci) {
+                    // Name the other owner but never the key itself.
+                    return Err(ConfigError::new(
+                        format!("consumers[{ci}].keys[{ki}]"),
+                        format!(
+                            "key is already used by consumer {:?}",
+                            consumers[owner].name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(KeyTable { by_key })
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    pub fn lookup(&self, key: &str) -> Option<usize> {
+        self.by_key.get(key).copied()
+    }
+}
+
+/// Where the key was found, so it can be removed before proxying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    ApiKeyHeader,
+    BearerToken,
+}
+
+pub fn extract_key(headers: &HeaderMap) -> Option<(&str, KeySource)> {
+    if let Some(v) = headers.get(APIKEY_HEADER).and_then(|v| v.to_str().ok()) {
+        return Some((v.trim(), KeySource::ApiKeyHeader));
+    }
+    let auth = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.trim().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some((token.trim(), KeySource::BearerToken))
+    } else {
+        None
+    }
+}
+
+pub fn hide_key(headers: &mut HeaderMap, source: KeySource) {
+    match source {
+        KeySource::ApiKeyHeader => headers.remove(APIKEY_HEADER),
+        KeySource::BearerToken => headers.remove(AUTHORIZATION),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn consumers() -> Vec<ConsumerConfig> {
+        vec![
+            ConsumerConfig {
+                name: "alice".into(),
+                keys: vec!["k1".into(), "k2".into()],
+            },
+            ConsumerConfig {
+                name: "bob".into(),
+                keys: vec!["k3".into()],
+            },
+        ]
+    }
+
+    #[test]
+    fn finds_consumer_by_any_of_its_keys() {
+        let t = KeyTable::build(&consumers()).unwrap();
+        assert_eq!(t.lookup("k2"), Some(0));
+        assert_eq!(t.lookup("k3"), Some(1));
+        assert_eq!(t.lookup("nope"), None);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_without_echoing_the_key() {
+        let mut c = consumers();
+        c[1].keys.push("k1".into());
+        let e = KeyTable::build(&c).err().unwrap();
+        assert_eq!(e.path, "consumers[1].keys[1]");
+        assert!(!e.message.contains("k1"));
+    }
+
+    #[test]
+    fn key_from_apikey_header_or_bearer() {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        assert_eq!(extract_key(&h), Some(("abc", KeySource::BearerToken)));
+        h.insert("apikey", HeaderValue::from_static("xyz"));
+        assert_eq!(extract_key(&h), Some(("xyz", KeySource::ApiKeyHeader)));
+        hide_key(&mut h, KeySource::ApiKeyHeader);
+        assert!(h.get("apikey").is_none());
+        let mut basic = HeaderMap::new();
+        basic.insert(AUTHORIZATION, HeaderValue::from_static("Basic Zm9v"));
+        assert_eq!(extract_key(&basic), None);
+    }
+}

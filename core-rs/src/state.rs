@@ -1,0 +1,272 @@
+//! The compiled config ("gateway state") and what lives across configs ("shared").
+//!
+//! A config is compiled once into lookup structures and swapped in atomically with `arc-swap`.
+//! Each request loads the state once, so a request in flight finishes on the config it started
+//! with. Things that must survive a reload (connection pools, target health, rate-limit buckets
+//! of an unchanged limit) are carried over from the previous state while compiling.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config::{ConfigError, CoreConfig, KeyAuthConfig, Limits, RateLimitKey};
+use crate::plugins::key_auth::KeyTable;
+use crate::plugins::rate_limit::RateLimiter;
+use crate::records::RecordBuffer;
+use crate::router::Router;
+use crate::stats::Stats;
+use crate::upstream::{Target, Upstream};
+
+pub struct Route {
+    pub name: Arc<str>,
+    pub upstream: Arc<Upstream>,
+    pub preserve_host: bool,
+    pub key_auth: Option<KeyAuthConfig>,
+    pub rate_limit: Option<Arc<RateLimiter>>,
+}
+
+pub struct GatewayState {
+    pub config: CoreConfig,
+    pub listen: SocketAddr,
+    pub limits: Limits,
+    pub router: Router,
+    pub routes: Vec<Route>,
+    pub upstreams: Vec<Arc<Upstream>>,
+    pub consumers: Vec<Arc<str>>,
+    pub keys: KeyTable,
+}
+
+/// Everything the workers share for the life of the process.
+pub struct Shared {
+    pub state: ArcSwap<GatewayState>,
+    pub records: RecordBuffer,
+    pub stats: Stats,
+    pub workers: usize,
+}
+
+impl Shared {
+    pub fn new(state: GatewayState) -> Shared {
+        let workers = state.config.workers;
+        Shared {
+            records: RecordBuffer::new(state.config.log_buffer_capacity),
+            stats: Stats::new(workers),
+            workers,
+            state: ArcSwap::from_pointee(state),
+        }
+    }
+}
+
+fn unique_names<'a>(
+    section: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<&'a str, usize>, ConfigError> {
+    let mut seen = HashMap::new();
+    for (i, name) in names.enumerate() {
+        if name.is_empty() {
+            return Err(ConfigError::new(
+                format!("{section}[{i}].name"),
+                "expected a non-empty name",
+            ));
+        }
+        if let Some(first) = seen.insert(name, i) {
+            return Err(ConfigError::new(
+                format!("{section}[{i}].name"),
+                format!("duplicate name {name:?} (also {section}[{first}])"),
+            ));
+        }
+    }
+    Ok(seen)
+}
+
+impl GatewayState {
+    pub fn compile(
+        config: CoreConfig,
+        previous: Option<&GatewayState>,
+    ) -> Result<GatewayState, ConfigError> {
+        let listen: SocketAddr = config.listen.parse().map_err(|_| {
+            ConfigError::new(
+                "listen",
+                format!(
+                    "expected host:port with an IP address, got {:?}",
+                    config.listen
+                ),
+            )
+        })?;
+        if config.workers == 0 {
+            return Err(ConfigError::new("workers", "expected at least 1 worker"));
+        }
+        let upstream_index = unique_names("upstreams", config.upstreams.iter().map(|u| &*u.name))?;
+        unique_names("routes", config.routes.iter().map(|r| &*r.name))?;
+        let keys = KeyTable::build(&config.consumers)?;
+
+        let mut old_targets: HashMap<&str, Arc<Target>> = HashMap::new();
+        let mut old_limiters = HashMap::new();
+        if let Some(prev) = previous {
+            for upstream in &prev.upstreams {
+                for t in &upstream.targets {
+                    old_targets.insert(&t.addr, t.clone());
+                }
+            }
+            for route in &prev.routes {
+                if let Some(rl) = &route.rate_limit {
+                    old_limiters.insert(&*route.name, rl.clone());
+                }
+            }
+        }
+
+        let mut upstreams = Vec::with_capacity(config.upstreams.len());
+        for (i, u) in config.upstreams.iter().enumerate() {
+            let built = Upstream::build(i, u, |addr| match old_targets.get(addr) {
+                Some(t) => {
+                    t.set_max_idle(u.keepalive);
+                    t.clone()
+                }
+                None => Arc::new(Target::new(addr, config.workers, u.keepalive)),
+            })?;
+            upstreams.push(Arc::new(built));
+        }
+
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for (ri, r) in config.routes.iter().enumerate() {
+            let Some(&ui) = upstream_index.get(&*r.upstream) else {
+                let mut known: Vec<_> = upstream_index.keys().copied().collect();
+                known.sort();
+                return Err(ConfigError::new(
+                    format!("routes[{ri}].upstream"),
+                    format!(
+                        "unknown upstream {:?}; expected one of: {}",
+                        r.upstream,
+                        known.join(", ")
+                    ),
+                ));
+            };
+            let rate_limit = match &r.rate_limit {
+                None => None,
+                Some(rl) => {
+                    let field = format!("routes[{ri}].rate_limit");
+                    if rl.rate == 0 {
+                        return Err(ConfigError::new(field + ".rate", "expected a rate >= 1"));
+                    }
+                    if rl.per_ms == 0 {
+                        return Err(ConfigError::new(field + ".per", "expected a period > 0"));
+                    }
+                    if rl.burst == Some(0) {
+                        return Err(ConfigError::new(field + ".burst", "expected a burst >= 1"));
+                    }
+                    if rl.by == RateLimitKey::Consumer && r.key_auth.is_none() {
+                        return Err(ConfigError::new(
+                            field + ".by",
+                            "limiting by consumer needs key-auth on the route; use by: ip or by: route",
+                        ));
+                    }
+                    // Same route, same limit: keep the buckets so a reload is not a free reset.
+                    Some(match old_limiters.get(&*r.name) {
+                        Some(old) if old.config == *rl => old.clone(),
+                        _ => Arc::new(RateLimiter::new(rl.clone())),
+                    })
+                }
+            };
+            if r.key_auth.is_some() && keys.is_empty() {
+                return Err(ConfigError::new(
+                    format!("routes[{ri}].key_auth"),
+                    "key-auth needs at least one consumer with a key",
+                ));
+            }
+            routes.push(Route {
+                name: Arc::from(r.name.as_str()),
+                upstream: upstreams[ui].clone(),
+                preserve_host: r.preserve_host,
+                key_auth: r.key_auth.clone(),
+                rate_limit,
+            });
+        }
+
+        let router = Router::build(&config.routes)?;
+        let consumers = config
+            .consumers
+            .iter()
+            .map(|c| Arc::from(c.name.as_str()))
+            .collect();
+        Ok(GatewayState {
+            listen,
+            limits: config.limits.clone(),
+            router,
+            routes,
+            upstreams,
+            consumers,
+            keys,
+            config,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+
+    fn compile(json: &str) -> Result<GatewayState, ConfigError> {
+        GatewayState::compile(parse(json).unwrap(), None)
+    }
+
+    const BASE: &str = r#"{"listen":"127.0.0.1:0","workers":1,
+        "upstreams":[{"name":"u","targets":[{"addr":"127.0.0.1:9"}]}],
+        "consumers":[{"name":"alice","keys":["k"]}],
+        "routes":[{"name":"r","paths":["/"],"upstream":"u",
+                   "key_auth":{"hide_credentials":true},
+                   "rate_limit":{"rate":5,"per_ms":1000,"by":"consumer"}}]}"#;
+
+    #[test]
+    fn compiles_a_valid_config() {
+        let s = compile(BASE).unwrap();
+        assert_eq!(s.routes.len(), 1);
+        assert_eq!(s.keys.lookup("k"), Some(0));
+    }
+
+    #[test]
+    fn unknown_upstream_names_the_field_and_choices() {
+        let e = compile(&BASE.replace(r#""upstream":"u""#, r#""upstream":"nope""#))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "routes[0].upstream");
+        assert!(e.message.contains("expected one of: u"), "{e}");
+    }
+
+    #[test]
+    fn consumer_limit_needs_key_auth() {
+        let e = compile(&BASE.replace(r#""key_auth":{"hide_credentials":true},"#, ""))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "routes[0].rate_limit.by");
+    }
+
+    #[test]
+    fn bad_listen_is_reported() {
+        let e = compile(&BASE.replace("127.0.0.1:0", "localhost"))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "listen");
+    }
+
+    #[test]
+    fn reload_keeps_unchanged_limiters_and_targets() {
+        let first = compile(BASE).unwrap();
+        let second = GatewayState::compile(parse(BASE).unwrap(), Some(&first)).unwrap();
+        assert!(Arc::ptr_eq(
+            first.routes[0].rate_limit.as_ref().unwrap(),
+            second.routes[0].rate_limit.as_ref().unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            &first.routes[0].upstream.targets[0],
+            &second.routes[0].upstream.targets[0]
+        ));
+        let changed = BASE.replace(r#""rate":5"#, r#""rate":6"#);
+        let third = GatewayState::compile(parse(&changed).unwrap(), Some(&second)).unwrap();
+        assert!(!Arc::ptr_eq(
+            second.routes[0].rate_limit.as_ref().unwrap(),
+            third.routes[0].rate_limit.as_ref().unwrap()
+        ));
+    }
+}

@@ -1,0 +1,84 @@
+"""Typed surface of the Rust extension `pygate._core`.
+
+This stub is the whole Rust/Python boundary. Python hands the core a *core config*
+(JSON text, built by `pygate.config.compile`), drains call records in batches and
+reads counters. Nothing here is called per request.
+
+Core config (JSON object; every duration is in milliseconds):
+
+    {
+      "listen": "127.0.0.1:8080",
+      "workers": 1,
+      "limits": {"max_header_bytes": 16384, "max_uri_bytes": 8192,
+                 "max_body_bytes": 10485760, "header_timeout_ms": 10000},
+      "log_buffer_capacity": 262144,
+      "upstreams": [{"name": "items",
+                     "targets": [{"addr": "127.0.0.1:9001", "weight": 1}],
+                     "balance": "round_robin" | "weighted" | "least_conn",
+                     "connect_timeout_ms": 3000, "read_timeout_ms": 60000,
+                     "retries": 2, "max_fails": 1, "fail_cooldown_ms": 10000,
+                     "keepalive": 256}],
+      "consumers": [{"name": "alice", "keys": ["alice-key-1"]}],
+      "routes": [{"name": "items-api", "hosts": [], "paths": ["/api/items/{id}"],
+                  "methods": ["GET"], "upstream": "items", "preserve_host": false,
+                  "key_auth": {"hide_credentials": true} | null,
+                  "rate_limit": {"rate": 100, "per_ms": 1000, "burst": 20,
+                                 "by": "consumer" | "ip" | "route"} | null}]
+    }
+
+Call records are JSONEachRow lines with these keys, in this order:
+ts (unix seconds with ms fraction), request_id, route, consumer, method, host,
+path, status, latency_ms, upstream_latency_ms, bytes_in, bytes_out, client_ip,
+upstream_addr, error_kind, rate_limited.
+"""
+
+def version() -> str:
+    """Version of the Rust core."""
+
+def check_config(config_json: str) -> None:
+    """Compile a core config without serving it.
+
+    Raises ValueError naming the bad field (for example
+    "routes[1].paths[0]: conflicts with route 'a' path '/x/{id}'").
+    """
+
+class Gateway:
+    """The data plane: listeners, worker threads and the call-record buffer."""
+
+    def __init__(self, config_json: str) -> None:
+        """Compile the config. Raises ValueError as `check_config` does."""
+
+    def start(self) -> None:
+        """Bind the listener and start `workers` threads. Raises OSError if binding fails."""
+
+    @property
+    def local_addr(self) -> str:
+        """The bound address as "host:port" (useful with port 0). Only after start()."""
+
+    def reload(self, config_json: str) -> None:
+        """Swap in a new config atomically; requests in flight finish on the old one.
+
+        Raises ValueError and keeps the old config if the new one does not compile.
+        A changed `listen` or `workers` needs a restart and raises ValueError.
+        """
+
+    def drain_records(self, max_records: int) -> tuple[int, bytes]:
+        """Take up to `max_records` call records: (count, JSONEachRow bytes)."""
+
+    def pending_records(self) -> int:
+        """Records waiting in the buffer."""
+
+    def stats(self) -> dict[str, int]:
+        """Live counters.
+
+        Keys: requests_total, responses_1xx, responses_2xx, responses_3xx,
+        responses_4xx, responses_5xx, rate_limited_total, upstream_errors_total,
+        records_dropped, records_pending, connections_active, reloads_total.
+        """
+
+    def shutdown(self, grace_ms: int) -> bool:
+        """Stop accepting, let in-flight requests finish for up to `grace_ms`.
+
+        Blocks with the GIL released. Returns True if everything finished in time.
+        Call records produced meanwhile stay drainable afterwards.
+        """
