@@ -82,3 +82,24 @@ class Gateway:
         Blocks with the GIL released. Returns True if everything finished in time.
         Call records produced meanwhile stay drainable afterwards.
         """
+
+class Bench:
+    """One `pygate bench` load-test run; it starts on its own threads when created.
+
+    `spec_json` keys: url, connections, threads, duration_ms | requests, rate (req/s,
+    open loop; omit for closed loop), method, headers ([[name, value], ...]), warmup_ms,
+    timeout_ms. `body` is sent with every request. Raises ValueError for a bad spec.
+    """
+
+    def __init__(self, spec_json: str, body: bytes) -> None: ...
+    def progress(self) -> tuple[int, int, bool, bool]:
+        """(measured requests, transport errors, measuring, finished) so far."""
+
+    def wait(self) -> str:
+        """Block (GIL released) until the run ends; the report as JSON text.
+
+        Report keys: url, mode ("closed"|"open"), connections, threads, target_rate,
+        duration_s, requests, requests_per_s, bytes_read, statuses {code: n},
+        errors {kind: n}, latency_ms {min, mean, stdev, p50, p75, p90, p99, p99.9,
+        p99.99, max}. Raises ValueError if the spec cannot run (bad URL, ...).
+        """

@@ -1,6 +1,7 @@
 //! pygate's data plane. `pipeline.rs` shows a request's life phase by phase; `python.rs` is the
 //! whole boundary with Python (see also `pygate/_core.pyi`).
 
+pub mod bench;
 pub mod body;
 pub mod clock;
 pub mod config;
