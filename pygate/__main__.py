@@ -1,0 +1,7 @@
+"""`python -m pygate` is the same as the `pygate` command."""
+
+import sys
+
+from pygate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,151 @@
+"""The admin listener (aiohttp): live counters and log queries for operators.
+
+    GET  /status       core counters + shipper counters + uptime, as JSON
+    POST /logs/query   {"sql": "...", "format": "json|table|csv"}
+
+With `admin.token` set, every request needs `Authorization: Bearer <token>`.
+Errors are JSON objects `{"error": "..."}` like everything else here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from pygate import __version__
+from pygate.logstore import LogStore, LogStoreError
+from pygate.logstore.render import FORMATS, render
+from pygate.shipper import LogShipper
+
+_STATE = web.AppKey("state", "AdminState")
+_CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "table": "text/plain"}
+# Queries run on a thread (chDB blocks); bound them so a runaway query cannot pile up.
+_MAX_CONCURRENT_QUERIES = 4
+
+
+@dataclass(slots=True)
+class AdminState:
+    core: Any  # pygate._core.Gateway
+    shipper: LogShipper
+    store: LogStore
+    config_file: str
+    token: str | None
+    started_at: float = field(default_factory=time.monotonic)
+    reloads_refused: int = 0
+    query_slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(_MAX_CONCURRENT_QUERIES)
+    )
+
+    def count_refused_reload(self) -> None:
+        self.reloads_refused += 1
+
+    def status(self) -> dict[str, Any]:
+        return {
+            **self.core.stats(),
+            **self.shipper.counters(),
+            "uptime_s": round(time.monotonic() - self.started_at, 3),
+            "config_file": self.config_file,
+            "reloads_refused": self.reloads_refused,
+            "version": __version__,
+        }
+
+
+def json_response(body: Any, status: int = 200, **kwargs: Any) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", **kwargs
+    )
+
+
+def error_response(status: int, message: str, **kwargs: Any) -> web.Response:
+    return json_response({"error": message}, status=status, **kwargs)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return error_response(exc.status, exc.reason, headers=headers)
+
+
+@web.middleware
+async def _bearer_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = request.app[_STATE].token
+    if token is not None:
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        valid = scheme.lower() == "bearer" and hmac.compare_digest(
+            presented.strip().encode(), token.encode()
+        )
+        if not valid:
+            return error_response(
+                401,
+                "missing or wrong admin token (Authorization: Bearer <token>)",
+                headers={"WWW-Authenticate": 'Bearer realm="pygate-admin"'},
+            )
+    return await handler(request)
+
+
+async def _status(request: web.Request) -> web.Response:
+    return json_response(request.app[_STATE].status())
+
+
+async def _logs_query(request: web.Request) -> web.Response:
+    state = request.app[_STATE]
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return error_response(400, 'expected a JSON body {"sql": "...", "format": "json"}')
+    if not isinstance(body, dict) or not isinstance(body.get("sql"), str) or not body["sql"]:
+        return error_response(400, 'expected a JSON body {"sql": "...", "format": "json"}')
+    fmt = body.get("format", "json")
+    if fmt not in FORMATS:
+        return error_response(400, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    loop = asyncio.get_running_loop()
+    async with state.query_slots:
+        try:
+            result = await loop.run_in_executor(None, state.store.query_rows, body["sql"])
+        except LogStoreError as exc:
+            return error_response(400, str(exc))
+    if fmt == "json":
+        return json_response({"columns": result.columns, "rows": result.rows})
+    return web.Response(text=render(result, fmt), content_type=_CONTENT_TYPES[fmt])
+
+
+def create_admin_app(state: AdminState) -> web.Application:
+    app = web.Application(middlewares=[_json_errors, _bearer_token], client_max_size=1024**2)
+    app[_STATE] = state
+    app.router.add_get("/status", _status)
+    app.router.add_post("/logs/query", _logs_query)
+    return app
+
+
+async def start_admin(state: AdminState, listen: str) -> tuple[web.AppRunner, str]:
+    """Serve the admin app on `listen` (HOST:PORT); returns the runner and bound address."""
+    host, _, port = listen.rpartition(":")
+    runner = web.AppRunner(create_admin_app(state), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host.strip("[]"), int(port), reuse_address=True)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = listen
+    server = getattr(site, "_server", None)
+    if server is not None and server.sockets:
+        sock_host, sock_port = server.sockets[0].getsockname()[:2]
+        bound = f"[{sock_host}]:{sock_port}" if ":" in sock_host else f"{sock_host}:{sock_port}"
+    return runner, bound

@@ -1,0 +1,22 @@
+"""Config loading and validation.
+
+loaded = load_config("gateway.yaml")   # raises ConfigError (one line per problem)
+check_with_core(loaded)                # also let the Rust core compile it
+loaded.core_json()                     # the core config handed to pygate._core
+"""
+
+from pygate.config.compile import compile_core_config, core_config_json
+from pygate.config.errors import ConfigError, ConfigProblem
+from pygate.config.loader import LoadedConfig, check_with_core, load_config
+from pygate.config.schema import GatewayConfig
+
+__all__ = [
+    "ConfigError",
+    "ConfigProblem",
+    "GatewayConfig",
+    "LoadedConfig",
+    "check_with_core",
+    "compile_core_config",
+    "core_config_json",
+    "load_config",
+]

@@ -1,0 +1,107 @@
+"""Compile a validated GatewayConfig into the core config JSON (see pygate/_core.pyi).
+
+The core config is deliberately flat and explicit: every default is filled in here,
+durations become milliseconds and sizes bytes, so the Rust side never guesses.
+`user_path` maps a field path in the core config back to the YAML path, which is
+how core errors end up pointing at a line of the user's file.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import msgspec
+
+from pygate.config.paths import FieldPath
+from pygate.config.schema import GatewayConfig, Route, Target, Upstream
+from pygate.plugins import builtin_plugins, get_plugin
+
+
+def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
+    limits = config.limits
+    return {
+        "listen": str(config.listen),
+        "workers": config.workers if config.workers is not None else default_workers(),
+        "limits": {
+            "max_header_bytes": int(limits.max_header_bytes),
+            "max_uri_bytes": int(limits.max_uri_bytes),
+            "max_body_bytes": int(limits.max_body_bytes),
+            "header_timeout_ms": int(limits.header_timeout),
+        },
+        "log_buffer_capacity": config.log.buffer,
+        "upstreams": [_upstream(u) for u in config.upstreams],
+        "consumers": [{"name": str(c.name), "keys": list(c.keys)} for c in config.consumers],
+        "routes": [_route(r) for r in config.routes],
+    }
+
+
+def core_config_json(config: GatewayConfig) -> str:
+    return msgspec.json.encode(compile_core_config(config)).decode()
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def _upstream(upstream: Upstream) -> dict[str, Any]:
+    targets = [
+        {"addr": str(t.addr), "weight": t.weight}
+        if isinstance(t, Target)
+        else {"addr": str(t), "weight": 1}
+        for t in upstream.targets
+    ]
+    return {
+        "name": str(upstream.name),
+        "targets": targets,
+        "balance": upstream.balance,
+        "connect_timeout_ms": int(upstream.connect_timeout),
+        "read_timeout_ms": int(upstream.read_timeout),
+        "retries": upstream.retries,
+        "max_fails": upstream.max_fails,
+        "fail_cooldown_ms": int(upstream.fail_cooldown),
+        "keepalive": upstream.keepalive,
+    }
+
+
+def _route(route: Route) -> dict[str, Any]:
+    compiled: dict[str, Any] = {
+        "name": str(route.name),
+        "hosts": [str(h) for h in route.hosts],
+        "paths": [str(p) for p in route.paths],
+        "methods": [str(m) for m in route.methods],
+        "upstream": route.upstream,
+        "preserve_host": route.preserve_host,
+    }
+    # Every built-in plugin has a slot; null means "not enabled on this route".
+    for plugin in builtin_plugins():
+        compiled[plugin.core_field] = None
+    for name, plugin_config in route.plugins.items():
+        plugin = get_plugin(name)
+        if plugin is not None:
+            compiled[plugin.core_field] = plugin.to_core(plugin_config)
+    return compiled
+
+
+# Core fields whose YAML name is not simply the core name without "_ms".
+_RENAMED: dict[FieldPath, FieldPath] = {
+    ("log_buffer_capacity",): ("log", "buffer"),
+}
+
+
+def user_path(core_path: FieldPath) -> FieldPath:
+    """Translate a core config path (as in core error messages) to the YAML path."""
+    if core_path in _RENAMED:
+        return _RENAMED[core_path]
+    plugin_fields = {p.core_field: p.name for p in builtin_plugins()}
+    out: list[str | int] = []
+    for index, part in enumerate(core_path):
+        if isinstance(part, str):
+            in_route = len(out) == 2 and out[0] == "routes"
+            if in_route and part in plugin_fields:
+                out.extend(("plugins", plugin_fields[part]))
+                continue
+            if part.endswith("_ms") and index == len(core_path) - 1:
+                part = part[: -len("_ms")]
+        out.append(part)
+    return tuple(out)

@@ -1,0 +1,100 @@
+"""The user-facing config schema (the YAML file), as msgspec Structs.
+
+Defaults live here and only here. Unknown fields are rejected everywhere: a typo such
+as `retires: 3` must fail loudly rather than silently fall back to a default.
+Plugin configs are validated separately by their plugin (see pygate.plugins).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from pygate.config.units import (
+    Duration,
+    HostPattern,
+    HttpMethod,
+    ListenAddr,
+    Name,
+    RoutePath,
+    Size,
+    TargetAddr,
+)
+
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Key = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Limits(_Section):
+    max_header_bytes: Size = Size(16 * 1024)
+    max_uri_bytes: Size = Size(8 * 1024)
+    max_body_bytes: Size = Size(10 * 1024 * 1024)
+    # Also how long an idle keep-alive connection may wait for its next request: the
+    # core runs one timer from "ready for a request" to "headers complete".
+    header_timeout: Duration = Duration(10_000)
+
+
+class Admin(_Section):
+    listen: ListenAddr = ListenAddr("127.0.0.1:9180")
+    # An empty string counts as "no token" so `token: ${ADMIN_TOKEN:-}` works.
+    token: str | None = None
+
+
+class LogSettings(_Section):
+    store: str = "chdb://./pygate-data"
+    batch_size: Positive = 10_000
+    flush_interval: Duration = Duration(1_000)
+    buffer: Positive = 262_144
+    retention_days: Positive = 30
+
+
+class Target(_Section):
+    addr: TargetAddr
+    weight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1
+
+
+class Upstream(_Section):
+    name: Name
+    targets: Annotated[list[TargetAddr | Target], msgspec.Meta(min_length=1)]
+    balance: Literal["round_robin", "weighted", "least_conn"] = "round_robin"
+    connect_timeout: Duration = Duration(3_000)
+    read_timeout: Duration = Duration(60_000)
+    retries: NonNegative = 2
+    max_fails: Positive = 1
+    fail_cooldown: Duration = Duration(10_000)
+    keepalive: NonNegative = 256
+
+
+class Consumer(_Section):
+    name: Name
+    keys: Annotated[list[Key], msgspec.Meta(min_length=1)]
+
+
+class Route(_Section):
+    name: Name
+    paths: Annotated[list[RoutePath], msgspec.Meta(min_length=1)]
+    upstream: str
+    hosts: list[HostPattern] = []
+    methods: list[HttpMethod] = []
+    preserve_host: bool = False
+    # plugin name -> plugin config; each value is checked by its plugin's schema and
+    # replaced by the validated Struct during loading.
+    plugins: dict[str, Any] = {}
+
+
+class GatewayConfig(_Section):
+    listen: ListenAddr
+    workers: Positive | None = None
+    limits: Limits = msgspec.field(default_factory=Limits)
+    shutdown_grace: Duration = Duration(10_000)
+    admin: Admin = msgspec.field(default_factory=Admin)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+    upstreams: list[Upstream] = []
+    consumers: list[Consumer] = []
+    routes: list[Route] = []

@@ -1,0 +1,147 @@
+"""Checks that span fields: references, uniqueness, plugin combinations.
+
+They run after the schema is satisfied, on the built GatewayConfig. Path conflicts
+between routes are left to the core's `check_config`, which owns the router.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from pygate.config.paths import FieldPath
+from pygate.config.schema import GatewayConfig, Target
+from pygate.logstore.url import parse_store_url
+from pygate.plugins import RouteContext, get_plugin
+
+Finding = tuple[FieldPath, str]
+
+
+def semantic_problems(config: GatewayConfig, base_dir: str) -> Iterator[Finding]:
+    yield from _unique_names(config)
+    yield from _route_references(config)
+    yield from _identical_route_paths(config)
+    yield from _consumer_keys(config)
+    yield from _upstream_targets(config)
+    yield from _listeners(config)
+    yield from _log_store(config, base_dir)
+    yield from _plugin_checks(config)
+
+
+def _unique_names(config: GatewayConfig) -> Iterator[Finding]:
+    for section, items in (
+        ("upstreams", config.upstreams),
+        ("consumers", config.consumers),
+        ("routes", config.routes),
+    ):
+        first_index: dict[str, int] = {}
+        for index, item in enumerate(items):
+            earlier = first_index.setdefault(item.name, index)
+            if earlier != index:
+                yield (
+                    (section, index, "name"),
+                    f'duplicate name "{item.name}" (also used by {section}[{earlier}])',
+                )
+
+
+def _route_references(config: GatewayConfig) -> Iterator[Finding]:
+    known = [u.name for u in config.upstreams]
+    for index, route in enumerate(config.routes):
+        if route.upstream not in known:
+            defined = ", ".join(known) if known else "none are defined"
+            yield (
+                ("routes", index, "upstream"),
+                f'unknown upstream "{route.upstream}" (defined upstreams: {defined})',
+            )
+
+
+_PARAM_SEGMENT = re.compile(r"\{[^/}]*\}")
+
+
+def _identical_route_paths(config: GatewayConfig) -> Iterator[Finding]:
+    """The same path on two routes that can see the same request is ambiguous.
+
+    Only exact duplicates (parameter names aside) are caught here, with a message that
+    names both routes; subtler overlaps are the core router's to judge.
+    """
+    claimed: dict[str, list[tuple[int, str]]] = {}
+    for index, route in enumerate(config.routes):
+        for path_index, path in enumerate(route.paths):
+            shape = _PARAM_SEGMENT.sub("{}", path)
+            for other_index, other_path in claimed.get(shape, []):
+                other = config.routes[other_index]
+                if (
+                    other_index != index
+                    and _overlap(route.hosts, other.hosts)
+                    and _overlap(route.methods, other.methods)
+                ):
+                    yield (
+                        ("routes", index, "paths", path_index),
+                        f'conflicts with route "{other.name}" path "{other_path}" '
+                        "(same hosts and methods)",
+                    )
+                    break
+            claimed.setdefault(shape, []).append((index, path))
+
+
+def _overlap(left: list[str], right: list[str]) -> bool:
+    # An empty list means "any".
+    return not left or not right or bool(set(left) & set(right))
+
+
+def _consumer_keys(config: GatewayConfig) -> Iterator[Finding]:
+    # Keys are secrets: name the consumer that owns the clash, never the key itself.
+    owner: dict[str, int] = {}
+    for index, consumer in enumerate(config.consumers):
+        for key_index, key in enumerate(consumer.keys):
+            other = owner.setdefault(key, index)
+            if (other, key_index) == (index, consumer.keys.index(key)):
+                continue
+            who = (
+                "this consumer" if other == index else f'consumer "{config.consumers[other].name}"'
+            )
+            yield (
+                ("consumers", index, "keys", key_index),
+                f"duplicate key: already assigned to {who}",
+            )
+
+
+def _upstream_targets(config: GatewayConfig) -> Iterator[Finding]:
+    for index, upstream in enumerate(config.upstreams):
+        seen: set[str] = set()
+        for target_index, target in enumerate(upstream.targets):
+            addr = target.addr if isinstance(target, Target) else target
+            if addr in seen:
+                yield (("upstreams", index, "targets", target_index), f'duplicate target "{addr}"')
+            seen.add(addr)
+
+
+def _listeners(config: GatewayConfig) -> Iterator[Finding]:
+    gateway_host, _, gateway_port = config.listen.rpartition(":")
+    admin_host, _, admin_port = config.admin.listen.rpartition(":")
+    wildcard = {"0.0.0.0", "[::]"}
+    same_host = gateway_host == admin_host or gateway_host in wildcard or admin_host in wildcard
+    if gateway_port == admin_port and gateway_port != "0" and same_host:
+        yield (
+            ("admin", "listen"),
+            f'conflicts with listen "{config.listen}"; the admin listener needs its own port',
+        )
+
+
+def _log_store(config: GatewayConfig, base_dir: str) -> Iterator[Finding]:
+    try:
+        parse_store_url(config.log.store, base_dir)
+    except ValueError as exc:
+        yield ("log", "store"), str(exc)
+
+
+def _plugin_checks(config: GatewayConfig) -> Iterator[Finding]:
+    for index, route in enumerate(config.routes):
+        for name, plugin_config in route.plugins.items():
+            plugin = get_plugin(name)
+            if plugin is None:  # already reported while converting
+                continue
+            path: FieldPath = ("routes", index, "plugins", name)
+            context = RouteContext(config=config, route=route, path=path)
+            for relative, message in plugin.check(plugin_config, context):
+                yield (*path, *relative), message

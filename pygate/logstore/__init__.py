@@ -1,0 +1,34 @@
+"""Log stores for call records. Backends import their client library lazily."""
+
+from __future__ import annotations
+
+from pygate.logstore.base import LogStore, LogStoreError, QueryResult
+from pygate.logstore.url import SUPPORTED_SCHEMES, StoreLocation, parse_store_url
+
+
+def open_store(
+    location: StoreLocation | str,
+    *,
+    base_dir: str = ".",
+    retention_days: int = 30,
+    read_only: bool = False,
+) -> LogStore:
+    """Open the store at `location` (a StoreLocation or a URL such as chdb://./data)."""
+    if isinstance(location, str):
+        location = parse_store_url(location, base_dir)
+    if location.scheme == "chdb":
+        from pygate.logstore.chdb_store import ChdbStore
+
+        return ChdbStore(location.path, retention_days=retention_days, read_only=read_only)
+    raise LogStoreError(f"unsupported log store {location.scheme}://")
+
+
+__all__ = [
+    "SUPPORTED_SCHEMES",
+    "LogStore",
+    "LogStoreError",
+    "QueryResult",
+    "StoreLocation",
+    "open_store",
+    "parse_store_url",
+]

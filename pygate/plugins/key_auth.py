@@ -1,0 +1,41 @@
+"""key-auth: the caller presents a consumer key.
+
+The core reads the key from the `apikey` header or `Authorization: Bearer <key>`,
+answers 401 when it is missing or unknown, and passes the consumer's name upstream
+as `X-Consumer-Username`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from pygate.plugins.registry import BuiltinPlugin, RouteContext, register
+
+
+class KeyAuthConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # Strip the key before proxying so upstreams never see consumer credentials; on by
+    # default because a leaked key is worse than an upstream that cannot see it.
+    hide_credentials: bool = True
+
+
+def to_core(config: KeyAuthConfig) -> dict[str, Any]:
+    return {"hide_credentials": config.hide_credentials}
+
+
+def check(_config: KeyAuthConfig, context: RouteContext) -> Iterable[tuple[tuple, str]]:
+    if not context.config.consumers:
+        yield (), "key-auth needs at least one consumer under `consumers`"
+
+
+PLUGIN = register(
+    BuiltinPlugin(
+        name="key-auth",
+        schema=KeyAuthConfig,
+        core_field="key_auth",
+        to_core=to_core,
+        check=check,
+    )
+)

@@ -1,0 +1,51 @@
+"""rate-limit: a token bucket per consumer, client IP or route.
+
+`rate` tokens are added every `per`; the bucket holds up to `burst` tokens (default:
+`rate`). Over the limit the core answers 429 with Retry-After; allowed responses
+carry X-RateLimit-Limit/-Remaining/-Reset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from pygate.config.units import Duration
+from pygate.plugins.registry import BuiltinPlugin, RouteContext, register
+
+
+class RateLimitConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    rate: Annotated[int, msgspec.Meta(ge=1)]
+    per: Duration = Duration(1_000)
+    burst: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    # "ip" is the default because it works on every route; "consumer" needs key-auth.
+    by: Literal["consumer", "ip", "route"] = "ip"
+
+
+def to_core(config: RateLimitConfig) -> dict[str, Any]:
+    return {
+        "rate": config.rate,
+        "per_ms": int(config.per),
+        "burst": config.burst if config.burst is not None else config.rate,
+        "by": config.by,
+    }
+
+
+def check(config: RateLimitConfig, context: RouteContext) -> Iterable[tuple[tuple, str]]:
+    if config.per <= 0:
+        yield ("per",), "expected a duration greater than 0"
+    if config.by == "consumer" and "key-auth" not in context.route.plugins:
+        yield ("by",), "limiting by consumer needs the key-auth plugin on the same route"
+
+
+PLUGIN = register(
+    BuiltinPlugin(
+        name="rate-limit",
+        schema=RateLimitConfig,
+        core_field="rate_limit",
+        to_core=to_core,
+        check=check,
+    )
+)

@@ -1,0 +1,198 @@
+"""`pygate serve`: run the core, the log shipper and the admin listener on uvloop.
+
+Start order: log store (so records have somewhere to go), core listener, shipper,
+admin. Stop order on SIGTERM/SIGINT: the core stops accepting and finishes in-flight
+requests (up to shutdown_grace), the admin listener closes, the shipper drains and
+flushes every remaining record, and the store is closed. Exit code 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+import sys
+from typing import Any
+
+from pygate.admin import AdminState, start_admin
+from pygate.config import ConfigError, LoadedConfig, load_config
+from pygate.core import CoreUnavailable, load_core
+from pygate.logstore import LogStore, LogStoreError, open_store
+from pygate.reload import Reloader, watch_file
+from pygate.shipper import LogShipper, ShipperSettings
+
+log = logging.getLogger("pygate")
+
+
+def setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("pygate: %(message)s"))
+    root = logging.getLogger("pygate")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+def serve(config_file: str, *, watch: bool = False) -> int:
+    setup_logging()
+    try:
+        loaded = load_config(config_file)
+    except ConfigError as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return 2
+    try:
+        core = load_core()
+    except CoreUnavailable as exc:
+        log.error("%s", exc)
+        return 1
+    try:
+        gateway = core.Gateway(loaded.core_json())
+    except ValueError as exc:
+        print("\n".join(loaded.core_error(exc).lines()), file=sys.stderr)
+        return 2
+
+    import uvloop
+
+    return uvloop.run(_Server(loaded, gateway, watch=watch).run())
+
+
+def shipper_settings(loaded: LoadedConfig) -> ShipperSettings:
+    log_settings = loaded.config.log
+    return ShipperSettings(
+        batch_size=log_settings.batch_size,
+        flush_interval_s=log_settings.flush_interval / 1000,
+        max_retry_records=log_settings.buffer,
+    )
+
+
+class _Server:
+    def __init__(self, loaded: LoadedConfig, gateway: Any, *, watch: bool) -> None:
+        self.loaded = loaded
+        self.gateway = gateway
+        self.watch = watch
+        self.stopping = asyncio.Event()
+        self.store: LogStore | None = None
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        config = self.loaded.config
+        try:
+            self.store = await loop.run_in_executor(None, self._open_store)
+        except LogStoreError as exc:
+            log.error("log store: %s", exc)
+            return 1
+        try:
+            self.gateway.start()
+        except OSError as exc:
+            log.error("cannot listen on %s: %s", config.listen, exc.strerror or exc)
+            self.store.close()
+            return 1
+
+        shipper = LogShipper(self.gateway, self.store, shipper_settings(self.loaded))
+        shipper.start()
+        admin = AdminState(
+            core=self.gateway,
+            shipper=shipper,
+            store=self.store,
+            config_file=self.loaded.abspath,
+            token=config.admin.token,
+        )
+        try:
+            runner, admin_addr = await start_admin(admin, config.admin.listen)
+        except OSError as exc:
+            log.error("cannot listen on %s (admin): %s", config.admin.listen, exc.strerror or exc)
+            await self._stop_core(loop)
+            await loop.run_in_executor(None, shipper.stop)
+            self.store.close()
+            return 1
+
+        reloader = Reloader(
+            self.loaded,
+            swap_into_core=lambda new: self.gateway.reload(new.core_json()),
+            apply_python_side=lambda new: self._apply(new, shipper, admin),
+            on_refused=admin.count_refused_reload,
+        )
+        self._install_signals(loop, reloader)
+        watcher = None
+        if self.watch:
+            watcher = asyncio.create_task(
+                watch_file(self.loaded.file, lambda: reloader.reload("file changed"))
+            )
+        _warn_if_admin_exposed(config.admin.listen, config.admin.token)
+        log.info("serving on %s (admin %s)", self.gateway.local_addr, admin_addr)
+        await self.stopping.wait()
+
+        log.info("shutting down (grace %.1fs)", self.loaded.config.shutdown_grace / 1000)
+        if watcher is not None:
+            watcher.cancel()
+        finished = await self._stop_core(loop)
+        if not finished:
+            log.warning("grace period over; requests still in flight were cut off")
+        await runner.cleanup()
+        await loop.run_in_executor(None, shipper.stop)
+        self.store.close()
+        log.info(
+            "stopped (%d log rows written, %d dropped by the core)",
+            shipper.rows_written,
+            self.gateway.stats().get("records_dropped", 0),
+        )
+        return 0
+
+    def _open_store(self) -> LogStore:
+        store = open_store(self.loaded.store, retention_days=self.loaded.config.log.retention_days)
+        try:
+            applied = store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        if applied:
+            log.info("log store %s: applied migrations %s", self.loaded.store.path, applied)
+        return store
+
+    async def _stop_core(self, loop: asyncio.AbstractEventLoop) -> bool:
+        # shutdown() blocks (with the GIL released) until in-flight requests finish.
+        grace_ms = int(self.loaded.config.shutdown_grace)
+        return await loop.run_in_executor(None, self.gateway.shutdown, grace_ms)
+
+    def _apply(self, new: LoadedConfig, shipper: LogShipper, admin: AdminState) -> None:
+        """Python-side settings of a reloaded config (the core already has its part)."""
+        old_days = self.loaded.config.log.retention_days
+        self.loaded = new
+        shipper.update_settings(shipper_settings(new))
+        admin.token = new.config.admin.token
+        if new.config.log.retention_days != old_days and self.store is not None:
+            asyncio.get_running_loop().run_in_executor(None, self._set_retention, new)
+
+    def _set_retention(self, new: LoadedConfig) -> None:
+        try:
+            if self.store is not None:
+                self.store.set_retention(new.config.log.retention_days)
+        except LogStoreError as exc:
+            log.warning("could not change log retention: %s", exc)
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop, reloader: Reloader) -> None:
+        def stop(signame: str) -> None:
+            if self.stopping.is_set():
+                log.info("%s: already shutting down", signame)
+            self.stopping.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop, sig.name)
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: asyncio.ensure_future(reloader.reload("SIGHUP"))
+        )
+
+
+def _warn_if_admin_exposed(listen: str, token: str | None) -> None:
+    if token:
+        return
+    host = listen.rpartition(":")[0].strip("[]")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        log.warning(
+            "admin listener on %s has no token: anyone who can reach it can query logs", listen
+        )
