@@ -26,7 +26,7 @@ Core config (JSON object; every duration is in milliseconds):
                                  "by": "consumer" | "ip" | "route"} | null}]
     }
 
-Call records are JSONEachRow lines with these keys, in this order:
+Call records (JSONEachRow keys, or RowBinary columns) in this order:
 ts (unix seconds with ms fraction), request_id, route, consumer, method, host,
 path, status, latency_ms, upstream_latency_ms, bytes_in, bytes_out, client_ip,
 upstream_addr, error_kind, rate_limited.
@@ -62,8 +62,15 @@ class Gateway:
         A changed `listen` or `workers` needs a restart and raises ValueError.
         """
 
-    def drain_records(self, max_records: int) -> tuple[int, bytes]:
-        """Take up to `max_records` call records: (count, JSONEachRow bytes)."""
+    def drain_records(
+        self, max_records: int, format: str = "JSONEachRow"
+    ) -> tuple[int, bytes, bytes]:
+        """Take up to `max_records` call records: (count, data, row_ends).
+
+        `format` is "JSONEachRow" or "RowBinary" (columns in pygate.requests order).
+        `row_ends` holds one little-endian uint32 per row: the offset just past that row
+        in `data` (`memoryview(row_ends).cast("I")`), for splitting a refused batch.
+        """
 
     def pending_records(self) -> int:
         """Records waiting in the buffer."""

@@ -30,7 +30,7 @@ _FINAL_FLUSH_ATTEMPTS = 3
 class RecordSource(Protocol):
     """The part of pygate._core.Gateway the shipper uses."""
 
-    def drain_records(self, max_records: int) -> tuple[int, bytes]: ...
+    def drain_records(self, max_records: int) -> tuple[int, bytes, bytes]: ...
 
     def pending_records(self) -> int: ...
 
@@ -122,7 +122,7 @@ class LogShipper:
             self._retry_rows -= self._retry.popleft().count
         batch_size = self._settings.batch_size
         while True:
-            count, data = self._source.drain_records(batch_size)
+            count, data, _row_ends = self._source.drain_records(batch_size)
             if count == 0:
                 return True
             batch = _Batch(count, data)

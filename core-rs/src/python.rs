@@ -11,6 +11,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::bench;
 use crate::config::{self, ConfigError};
+use crate::records::RecordFormat;
 use crate::server::Server;
 use crate::state::{GatewayState, Shared};
 
@@ -101,14 +102,30 @@ impl Gateway {
         })
     }
 
+    #[pyo3(signature = (max_records, format = "JSONEachRow"))]
     fn drain_records<'py>(
         &self,
         py: Python<'py>,
         max_records: usize,
-    ) -> (usize, Bound<'py, PyBytes>) {
+        format: &str,
+    ) -> PyResult<(usize, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let format = RecordFormat::parse(format).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "format: expected JSONEachRow or RowBinary, got {format:?}"
+            ))
+        })?;
         let shared = self.shared.clone();
-        let (n, bytes) = py.allow_threads(|| shared.records.drain_json(max_records));
-        (n, PyBytes::new(py, &bytes))
+        let batch = py.allow_threads(|| shared.records.drain(max_records, format));
+        let ends: Vec<u8> = batch
+            .row_ends
+            .iter()
+            .flat_map(|e| e.to_le_bytes())
+            .collect();
+        Ok((
+            batch.count,
+            PyBytes::new(py, &batch.data),
+            PyBytes::new(py, &ends),
+        ))
     }
 
     fn pending_records(&self) -> usize {

@@ -62,17 +62,88 @@ impl RecordBuffer {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Pop up to `max` records and encode them as JSONEachRow.
-    pub fn drain_json(&self, max: usize) -> (usize, Vec<u8>) {
-        let mut out = Vec::with_capacity(max.min(self.pending()) * 320);
-        let mut n = 0;
-        while n < max {
+    /// Pop up to `max` records and encode them in `format`. Also returns where each row
+    /// ends in the bytes, so a batch the store refuses can be split without decoding it.
+    pub fn drain(&self, max: usize, format: RecordFormat) -> DrainedBatch {
+        let expected = max.min(self.pending());
+        let mut batch = DrainedBatch {
+            count: 0,
+            data: Vec::with_capacity(expected * 200),
+            row_ends: Vec::with_capacity(expected),
+        };
+        while batch.count < max {
             let Some(rec) = self.queue.pop() else { break };
-            encode_json_row(&rec, &mut out);
-            n += 1;
+            match format {
+                RecordFormat::JsonEachRow => encode_json_row(&rec, &mut batch.data),
+                RecordFormat::RowBinary => encode_row_binary(&rec, &mut batch.data),
+            }
+            batch.row_ends.push(batch.data.len() as u32);
+            batch.count += 1;
         }
-        (n, out)
+        batch
     }
+}
+
+/// ClickHouse input formats the buffer can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordFormat {
+    JsonEachRow,
+    RowBinary,
+}
+
+impl RecordFormat {
+    pub fn parse(name: &str) -> Option<RecordFormat> {
+        match name.to_ascii_lowercase().as_str() {
+            "jsoneachrow" => Some(RecordFormat::JsonEachRow),
+            "rowbinary" => Some(RecordFormat::RowBinary),
+            _ => None,
+        }
+    }
+}
+
+pub struct DrainedBatch {
+    pub count: usize,
+    pub data: Vec<u8>,
+    /// Byte offset just past each row.
+    pub row_ends: Vec<u32>,
+}
+
+fn rb_string(out: &mut Vec<u8>, s: &str) {
+    let mut len = s.len() as u64;
+    // LEB128 length prefix, as ClickHouse's RowBinary String expects.
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// One row in the column order of `pygate.requests`, in ClickHouse's RowBinary format.
+pub fn encode_row_binary(r: &CallRecord, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(r.ts_ms as i64).to_le_bytes()); // DateTime64(3): ms ticks
+    rb_string(out, &r.request_id);
+    rb_string(out, r.route.as_deref().unwrap_or(""));
+    rb_string(out, r.consumer.as_deref().unwrap_or(""));
+    rb_string(out, r.method.as_ref().map_or("", |m| m.as_str()));
+    rb_string(out, &r.host);
+    rb_string(out, &r.path);
+    out.extend_from_slice(&r.status.to_le_bytes());
+    out.extend_from_slice(&((r.latency_us as f64 / 1000.0) as f32).to_le_bytes());
+    out.extend_from_slice(&((r.upstream_latency_us as f64 / 1000.0) as f32).to_le_bytes());
+    out.extend_from_slice(&r.bytes_in.to_le_bytes());
+    out.extend_from_slice(&r.bytes_out.to_le_bytes());
+    match r.client_ip {
+        Some(ip) => rb_string(out, &ip.to_string()),
+        None => rb_string(out, ""),
+    }
+    rb_string(out, r.upstream_addr.as_deref().unwrap_or(""));
+    rb_string(out, r.error_kind);
+    out.push(u8::from(r.rate_limited));
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
@@ -167,9 +238,24 @@ mod tests {
         }
         assert_eq!(b.pending(), 2);
         assert_eq!(b.dropped(), 3);
-        let (n, bytes) = b.drain_json(10);
-        assert_eq!(n, 2);
-        assert_eq!(bytes.iter().filter(|&&c| c == b'\n').count(), 2);
+        let batch = b.drain(10, RecordFormat::JsonEachRow);
+        assert_eq!(batch.count, 2);
+        assert_eq!(batch.data.iter().filter(|&&c| c == b'\n').count(), 2);
+        assert_eq!(*batch.row_ends.last().unwrap() as usize, batch.data.len());
         assert_eq!(b.pending(), 0);
+    }
+
+    #[test]
+    fn row_binary_layout() {
+        let mut out = Vec::new();
+        encode_row_binary(&record("r1"), &mut out);
+        assert_eq!(&out[..8], &1_764_000_000_123i64.to_le_bytes());
+        assert_eq!(&out[8..11], b"\x02r1");
+        let long = "x".repeat(300);
+        let mut buf = Vec::new();
+        rb_string(&mut buf, &long);
+        assert_eq!(&buf[..2], &[0xac, 0x02]); // 300 as LEB128
+        assert_eq!(buf.len(), 302);
+        assert_eq!(*out.last().unwrap(), 0); // rate_limited = false
     }
 }
