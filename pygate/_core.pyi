@@ -110,3 +110,23 @@ class Bench:
         errors {kind: n}, latency_ms {min, mean, stdev, p50, p75, p90, p99, p99.9,
         p99.99, max}. Raises ValueError if the spec cannot run (bad URL, ...).
         """
+
+class HotPaths:
+    """The core's per-request functions, one call at a time, over a compiled core config.
+
+    For micro benchmarks (benchmarks/micro/) and probes; each call runs the same code a
+    request does, plus the pyo3 call itself.
+    """
+
+    def __init__(self, config_json: str) -> None: ...
+    def route_match(self, host: str, path: str, method: str) -> str | None:
+        """The route name chosen, or None for no route / method not allowed."""
+
+    def key_lookup(self, key: str) -> str | None:
+        """The consumer owning `key`, or None."""
+
+    def rate_limit_check(self, route: str, key: str) -> bool:
+        """Take one token from `route`'s limiter for `key`; True if allowed."""
+
+    def encode_record(self, format: str) -> int:
+        """Encode one typical call record ("RowBinary" or "JSONEachRow"); its size."""

@@ -1,0 +1,18 @@
+//! The Python boundary, typed in `pygate/_core.pyi`. Nothing here runs per request, and every
+//! call that blocks releases the GIL.
+
+mod bench;
+mod gateway;
+mod hot_paths;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(gateway::version, m)?)?;
+    m.add_function(wrap_pyfunction!(gateway::check_config, m)?)?;
+    m.add_class::<gateway::Gateway>()?;
+    m.add_class::<bench::Bench>()?;
+    m.add_class::<hot_paths::HotPaths>()?;
+    Ok(())
+}
