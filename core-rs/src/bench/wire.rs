@@ -7,6 +7,9 @@ use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Enough for any ordinary response; more is reported as a protocol error.
+const MAX_HEADERS: usize = 48;
+
 pub struct Response {
     pub status: u16,
     pub keep_alive: bool,
@@ -46,7 +49,7 @@ impl Conn {
     pub async fn round_trip(&mut self, request: &[u8], is_head: bool) -> io::Result<Response> {
         self.stream.write_all(request).await?;
         let (status, head_len, framing, keep_alive) = loop {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut parsed = httparse::Response::new(&mut headers);
             match parsed
                 .parse(&self.buf)
