@@ -2,14 +2,18 @@
 
     GET  /status       core counters + shipper counters + uptime, as JSON
     POST /logs/query   {"sql": "...", "format": "json|table|csv"}
+    GET  /logs/reports, /logs/report/{name}   canned reports (pygate.reports.http)
+    GET  /dashboard    the reports as self-refreshing charts (pygate.dashboard)
 
-With `admin.token` set, every request needs `Authorization: Bearer <token>`.
+With `admin.token` set, every request needs `Authorization: Bearer <token>`
+(the dashboard page alone may carry it as ?token=).
 Errors are JSON objects `{"error": "..."}` like everything else here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -20,8 +24,12 @@ import orjson
 from aiohttp import web
 
 from pygate import __version__
-from pygate.logstore import LogStore, LogStoreError
+from pygate.dashboard import DASHBOARD_PATH
+from pygate.dashboard import register as register_dashboard
+from pygate.logstore import LogStore, LogStoreError, QueryResult
 from pygate.logstore.render import FORMATS, render
+from pygate.metrics import register as register_metrics
+from pygate.reports.http import register as register_reports
 from pygate.shipper import LogShipper
 
 _STATE = web.AppKey("state", "AdminState")
@@ -86,6 +94,10 @@ async def _bearer_token(request: web.Request, handler: Handler) -> web.StreamRes
     token = request.app[_STATE].token
     if token is not None:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if not scheme and request.method == "GET" and request.path == DASHBOARD_PATH:
+            # An address bar cannot send a header: the dashboard page alone takes
+            # ?token=, then keeps it and sends it as a header on its own requests.
+            scheme, presented = "bearer", request.query.get("token", "")
         valid = scheme.lower() == "bearer" and hmac.compare_digest(
             presented.strip().encode(), token.encode()
         )
@@ -113,15 +125,19 @@ async def _logs_query(request: web.Request) -> web.Response:
     fmt = body.get("format", "json")
     if fmt not in FORMATS:
         return error_response(400, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    loop = asyncio.get_running_loop()
-    async with state.query_slots:
-        try:
-            result = await loop.run_in_executor(None, state.store.query_rows, body["sql"])
-        except LogStoreError as exc:
-            return error_response(400, str(exc))
+    try:
+        result = await run_read_query(state, body["sql"])
+    except LogStoreError as exc:
+        return error_response(400, str(exc))
     if fmt == "json":
         return json_response({"columns": result.columns, "rows": result.rows})
     return web.Response(text=render(result, fmt), content_type=_CONTENT_TYPES[fmt])
+
+
+async def run_read_query(state: AdminState, sql: str) -> QueryResult:
+    loop = asyncio.get_running_loop()
+    async with state.query_slots:
+        return await loop.run_in_executor(None, state.store.query_rows, sql)
 
 
 def create_admin_app(state: AdminState) -> web.Application:
@@ -129,6 +145,9 @@ def create_admin_app(state: AdminState) -> web.Application:
     app[_STATE] = state
     app.router.add_get("/status", _status)
     app.router.add_post("/logs/query", _logs_query)
+    register_reports(app, functools.partial(run_read_query, state))
+    register_dashboard(app)
+    register_metrics(app, state.status)
     return app
 
 

@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         "sql", help='e.g. "SELECT route, count() FROM pygate.requests GROUP BY route"'
     )
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    from pygate.reports.command import add_report_parser
+
+    add_report_parser(logs_commands)
+    from pygate.chserver.command import add_serve_parser
+
+    add_serve_parser(logs_commands)
 
     from pygate.bench import add_bench_parser
 
@@ -69,6 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pygate.commands import status
 
             return status(args.config, as_json=args.json)
+        if args.command == "logs" and args.logs_command == "serve":
+            from pygate.chserver.command import logs_serve
+
+            return logs_serve(args)
+        if args.command == "logs" and args.logs_command == "report":
+            from pygate.reports.command import logs_report
+
+            return logs_report(args)
         if args.command == "logs":
             from pygate.commands import logs_query
 

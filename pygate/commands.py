@@ -53,7 +53,7 @@ def logs_query(config_file: str, sql: str, fmt: str) -> int:
     if loaded is None:
         return 2
     try:
-        result = _query(loaded, sql)
+        result = run_query(loaded, sql)
     except (AdminError, LogStoreError) as exc:
         print(f"pygate: query failed: {exc}", file=sys.stderr)
         return 1
@@ -61,7 +61,7 @@ def logs_query(config_file: str, sql: str, fmt: str) -> int:
     return 0
 
 
-def _query(loaded: LoadedConfig, sql: str) -> QueryResult:
+def run_query(loaded: LoadedConfig, sql: str) -> QueryResult:
     # chDB lets one process own a data directory: while the gateway runs, it answers
     # the query for us; otherwise we open the store ourselves, read-only.
     admin = loaded.config.admin

@@ -18,9 +18,10 @@ from typing import Any
 from pygate.admin import AdminState, start_admin
 from pygate.config import ConfigError, LoadedConfig, load_config
 from pygate.core import CoreUnavailable, load_core
-from pygate.logstore import LogStore, LogStoreError, open_store
+from pygate.logstore import LogStore, LogStoreError, StoreUnavailable, open_store
+from pygate.logstore.spool import SpoolError
 from pygate.reload import Reloader, watch_file
-from pygate.shipper import LogShipper, ShipperSettings
+from pygate.shipper import LogShipper, ShipperSettings, build_log_shipper
 
 log = logging.getLogger("pygate")
 
@@ -62,7 +63,6 @@ def shipper_settings(loaded: LoadedConfig) -> ShipperSettings:
     return ShipperSettings(
         batch_size=log_settings.batch_size,
         flush_interval_s=log_settings.flush_interval / 1000,
-        max_retry_records=log_settings.buffer,
     )
 
 
@@ -83,13 +83,19 @@ class _Server:
             log.error("log store: %s", exc)
             return 1
         try:
+            shipper = build_log_shipper(self.loaded, self.gateway, self.store)
+        except SpoolError as exc:
+            log.error("%s", exc)
+            self.store.close()
+            return 1
+        try:
             self.gateway.start()
         except OSError as exc:
             log.error("cannot listen on %s: %s", config.listen, exc.strerror or exc)
+            shipper.stop()
             self.store.close()
             return 1
 
-        shipper = LogShipper(self.gateway, self.store, shipper_settings(self.loaded))
         shipper.start()
         admin = AdminState(
             core=self.gateway,
@@ -143,11 +149,18 @@ class _Server:
         store = open_store(self.loaded.store, retention_days=self.loaded.config.log.retention_days)
         try:
             applied = store.migrate()
+        except StoreUnavailable as exc:
+            if not self.loaded.store.is_server:
+                store.close()
+                raise
+            # A server may be down now: serve anyway, spool, migrate once it answers.
+            log.warning("log store %s: %s; records spool until it answers", store.description, exc)
+            return store
         except BaseException:
             store.close()
             raise
         if applied:
-            log.info("log store %s: applied migrations %s", self.loaded.store.path, applied)
+            log.info("log store %s: applied migrations %s", store.description, applied)
         return store
 
     async def _stop_core(self, loop: asyncio.AbstractEventLoop) -> bool:

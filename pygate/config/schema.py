@@ -46,12 +46,33 @@ class Admin(_Section):
     token: str | None = None
 
 
+class LogServeUser(_Section):
+    name: Key
+    password: str = ""
+    # null: follow log.serve.allow_writes (or `pygate logs serve --allow-writes`).
+    allow_writes: bool | None = None
+
+
+class LogServe(_Section):
+    """`pygate logs serve`: the chDB store over ClickHouse's HTTP interface."""
+
+    listen: ListenAddr = ListenAddr("127.0.0.1:8123")
+    allow_writes: bool = False
+    # Empty: ClickHouse's out-of-the-box user "default" with no password.
+    users: list[LogServeUser] = []
+
+
 class LogSettings(_Section):
     store: str = "chdb://./pygate-data"
     batch_size: Positive = 10_000
     flush_interval: Duration = Duration(1_000)
     buffer: Positive = 262_144
     retention_days: Positive = 30
+    # Where batches wait while the store is unreachable; relative to the config file.
+    # Default: next to a chdb:// data directory (DIR-spool), else pygate-spool.
+    spool_dir: str | None = None
+    spool_max_bytes: Size = Size(1024**3)  # at least 1m: one batch must fit
+    serve: LogServe = msgspec.field(default_factory=LogServe)
 
 
 class Target(_Section):

@@ -133,6 +133,12 @@ def _log_store(config: GatewayConfig, base_dir: str) -> Iterator[Finding]:
         parse_store_url(config.log.store, base_dir)
     except ValueError as exc:
         yield ("log", "store"), str(exc)
+    if config.log.spool_max_bytes < _MIN_SPOOL_BYTES:
+        yield ("log", "spool_max_bytes"), f"expected a size >= 1m, got {config.log.spool_max_bytes}"
+
+
+# A full batch (10,000 records of ~200 bytes) must fit into the spool.
+_MIN_SPOOL_BYTES = 1024 * 1024
 
 
 def _plugin_checks(config: GatewayConfig) -> Iterator[Finding]:

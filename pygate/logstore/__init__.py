@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from pygate.logstore.base import LogStore, LogStoreError, QueryResult
+from pygate.logstore.base import (
+    BatchRejected,
+    LogStore,
+    LogStoreError,
+    QueryResult,
+    StoreUnavailable,
+)
 from pygate.logstore.url import SUPPORTED_SCHEMES, StoreLocation, parse_store_url
 
 
@@ -20,15 +26,21 @@ def open_store(
         from pygate.logstore.chdb_store import ChdbStore
 
         return ChdbStore(location.path, retention_days=retention_days, read_only=read_only)
+    if location.is_server:
+        from pygate.logstore.clickhouse_store import ClickHouseStore
+
+        return ClickHouseStore(location, retention_days=retention_days, read_only=read_only)
     raise LogStoreError(f"unsupported log store {location.scheme}://")
 
 
 __all__ = [
     "SUPPORTED_SCHEMES",
+    "BatchRejected",
     "LogStore",
     "LogStoreError",
     "QueryResult",
     "StoreLocation",
+    "StoreUnavailable",
     "open_store",
     "parse_store_url",
 ]

@@ -4,11 +4,17 @@ A migration is a file `NNN_description.sql`; its version is the file name withou
 `.sql`. Files are applied in version order, each at most once per store; applied
 versions are recorded in `pygate.schema_migrations`. Statements are separated by
 `;` at the end of a line. `{retention_days}` is replaced by the configured value.
+
+The same files run on chDB and on a ClickHouse server: a backend only supplies a way
+to run a statement and to read text back (`apply_migrations`). Statements are
+written to be safe to repeat (IF NOT EXISTS, idempotent ALTERs), because a migration
+interrupted halfway is run again from its first statement.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -38,3 +44,29 @@ def bundled_migrations() -> list[Migration]:
         if _FILE_NAME.match(entry.name):
             found.append(Migration(entry.name.removesuffix(".sql"), entry.read_text("utf-8")))
     return sorted(found, key=lambda m: m.version)
+
+
+_BOOKKEEPING = (
+    "CREATE DATABASE IF NOT EXISTS pygate",
+    "CREATE TABLE IF NOT EXISTS pygate.schema_migrations "
+    "(version String, applied_at DateTime DEFAULT now()) "
+    "ENGINE = MergeTree ORDER BY version",
+)
+
+
+def apply_migrations(
+    execute: Callable[[str], object], read_text: Callable[[str], str], *, retention_days: int
+) -> list[str]:
+    """Apply the bundled migrations a store has not seen yet; returns their versions."""
+    for statement in _BOOKKEEPING:
+        execute(statement)
+    done = set(read_text("SELECT version FROM pygate.schema_migrations").split())
+    applied = []
+    for migration in bundled_migrations():
+        if migration.version in done:
+            continue
+        for statement in migration.statements(retention_days=retention_days):
+            execute(statement)
+        execute(f"INSERT INTO pygate.schema_migrations (version) VALUES ('{migration.version}')")
+        applied.append(migration.version)
+    return applied
