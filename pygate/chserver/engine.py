@@ -1,0 +1,230 @@
+"""The chDB side: one dedicated thread that owns the store's chDB sessions.
+
+chDB calls block and a data directory belongs to one process, so every chDB call of
+the server runs on a single worker thread, one statement at a time. That thread owns
+two chDB sessions on the directory:
+
+- a read-only one (`?mode=ro`, ClickHouse's readonly=2: settings may change, data
+  may not) for users without write permission, so that read-only is enforced by chDB
+  itself rather than by guessing from the SQL text;
+- a writable one, opened only when some user may write.
+
+ClickHouse HTTP sessions are emulated on top (see sessions.py): before a statement
+runs, the chDB session is switched to the statement's database and settings, and
+only what differs from the previous statement is changed, so a client that sends the
+same settings on every request costs no extra chDB calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pygate.chserver.errors import ClickHouseError
+from pygate.chserver.sqltext import InsertWithData
+
+T = TypeVar("T")
+
+# Inside the data directory, which chDB's lock makes this process's alone; one engine
+# thread means one insert at a time.
+_STAGING_FILE = "pygate-chserver-insert.data"
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened; the message says why, for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement to run, with everything it runs with."""
+
+    database: str
+    settings: dict[str, str]  # name -> SQL literal
+    writable: bool
+    fmt: str  # output format unless the SQL has a FORMAT clause
+    sql: str = ""  # empty when `insert` is set
+    params: dict[str, str] = field(default_factory=dict)  # {name:Type} substitutions
+    insert: InsertWithData | None = None
+    data: bytes | memoryview = b""  # the rows of `insert`
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    body: bytes
+    read_rows: int = 0
+    read_bytes: int = 0
+    written_rows: int = 0
+    written_bytes: int = 0
+    elapsed_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    version: str
+    timezone: str
+    http_compression_default: bool
+
+
+@dataclass(slots=True)
+class _ChdbSession:
+    session: Any  # chdb.session.Session
+    database: str = "default"
+    settings: dict[str, str] = field(default_factory=dict)  # applied with SET
+
+
+class ChdbEngine:
+    def __init__(self, path: str, *, writable: bool) -> None:
+        self.path = path
+        self.writable = writable
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chdb")
+        self._reader: _ChdbSession | None = None
+        self._writer: _ChdbSession | None = None
+        self.info: ServerInfo | None = None
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # ----- lifecycle (run on the worker thread) ------------------------------------
+
+    def open(self) -> ServerInfo:
+        return self._executor.submit(self._open).result()
+
+    def _open(self) -> ServerInfo:
+        from chdb import session as chdb_session
+
+        if not self.writable and not os.path.isdir(self.path):
+            raise StoreUnavailable(
+                f"no log store at {self.path} (has a gateway run with this config yet? "
+                "or start with --allow-writes to create it)"
+            )
+        try:
+            if self.writable:
+                self._writer = _ChdbSession(chdb_session.Session(self.path))
+            self._reader = _ChdbSession(chdb_session.Session(f"{self.path}?mode=ro"))
+        except Exception as exc:
+            self._close()
+            raise StoreUnavailable(
+                f"cannot open the chDB store at {self.path}: {ClickHouseError.from_chdb(exc)}. "
+                "chDB lets one process use a data directory: if a gateway is running with "
+                "this store, stop it first, or give `logs serve` a copy of the directory"
+            ) from exc
+        reader = self._reader.session
+        version, timezone = (
+            reader.query("SELECT version(), timezone()", "TSVRaw").bytes().decode().split("\t")
+        )
+        compression = reader.query(
+            "SELECT value FROM system.settings WHERE name = 'enable_http_compression'", "TSVRaw"
+        )
+        self.info = ServerInfo(
+            version.strip(), timezone.strip(), compression.bytes().strip() in (b"1", b"true")
+        )
+        return self.info
+
+    def close(self) -> None:
+        self._executor.submit(self._close).result()
+        self._executor.shutdown(wait=True)
+
+    def _close(self) -> None:
+        for name in ("_reader", "_writer"):
+            state = getattr(self, name)
+            setattr(self, name, None)
+            if state is not None:
+                state.session.cleanup()
+
+    # ----- statements ----------------------------------------------------------------
+
+    async def run(self, statement: Statement) -> Outcome:
+        return await self.call(self._run, statement)
+
+    async def check(self, database: str, settings: dict[str, str], writable: bool) -> None:
+        """Fail as chDB would if `database` does not exist or a setting is invalid."""
+        await self.call(self._prepare, database, settings, writable)
+
+    def _run(self, statement: Statement) -> Outcome:
+        state = self._prepare(statement.database, statement.settings, statement.writable)
+        started = time.perf_counter_ns()
+        if statement.insert is not None:
+            return self._insert(state, statement.insert, statement.data, started)
+        try:
+            result = state.session.query(statement.sql, statement.fmt, params=statement.params)
+        except Exception as exc:
+            raise ClickHouseError.from_chdb(exc) from exc
+        return Outcome(
+            body=result.bytes(),
+            read_rows=result.rows_read(),
+            read_bytes=result.bytes_read(),
+            written_rows=result.rows_written(),
+            written_bytes=result.bytes_written(),
+            elapsed_ns=time.perf_counter_ns() - started,
+        )
+
+    def _insert(
+        self, state: _ChdbSession, insert: InsertWithData, data: bytes | memoryview, started: int
+    ) -> Outcome:
+        # The client's bytes go to chDB as they are (no decoding of Native/RowBinary in
+        # Python), through a staging file read by `file()`: chDB 4.4's streaming inserter
+        # reports success when the table refuses the block (a violated constraint, too many
+        # parts) and the rows are silently lost, while INSERT ... SELECT reports every error.
+        staging = os.path.join(self.path, _STAGING_FILE)
+        try:
+            with open(staging, "wb") as out:
+                out.write(data)
+        except OSError as exc:
+            raise ClickHouseError.from_chdb(exc) from exc
+        literal = "'" + staging.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        sql = f"{insert.query} SELECT * FROM file({literal}, '{insert.fmt}')"
+        try:
+            result = state.session.query(sql)
+        except Exception as exc:
+            raise ClickHouseError.from_chdb(exc) from exc
+        return Outcome(
+            body=b"",
+            written_rows=int(result.rows_written()),
+            written_bytes=int(result.bytes_written()),
+            elapsed_ns=time.perf_counter_ns() - started,
+        )
+
+    def _prepare(self, database: str, settings: dict[str, str], writable: bool) -> _ChdbSession:
+        state = self._writer if writable else self._reader
+        if state is None:
+            raise RuntimeError("the store is closed or was opened read-only")
+        if state.database != database:
+            try:
+                state.session.query(f"USE {quote_identifier(database)}")
+            except Exception as exc:
+                raise ClickHouseError.from_chdb(exc) from exc
+            state.database = database
+        changes = [
+            f"{name} = {value}"
+            for name, value in settings.items()
+            if state.settings.get(name) != value
+        ]
+        changes += [f"{name} = DEFAULT" for name in state.settings if name not in settings]
+        if changes:
+            try:
+                state.session.query("SET " + ", ".join(changes))
+            except Exception as exc:
+                self._reset_settings(state, settings)
+                raise ClickHouseError.from_chdb(exc) from exc
+            state.settings = dict(settings)
+        return state
+
+    @staticmethod
+    def _reset_settings(state: _ChdbSession, attempted: dict[str, str]) -> None:
+        # After a failed SET we cannot tell which settings took: put back every one
+        # we may have touched, one by one so that an unknown name does not stop the rest.
+        for name in {*state.settings, *attempted}:
+            try:
+                state.session.query(f"SET {name} = DEFAULT")
+            except Exception:  # noqa: BLE001 - an unknown setting never took effect
+                pass
+        state.settings = {}
+
+
+def quote_identifier(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"

@@ -1,0 +1,161 @@
+"""`pygate logs serve`: open the store, serve it, stop cleanly on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from pygate.chserver.app import ServerState, create_app
+from pygate.chserver.auth import DEFAULT_USER, Authenticator, User
+from pygate.config import ConfigError, LoadedConfig, load_config
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+READY_PREFIX = "pygate: logs serve on"
+# Large enough for any insert batch a sink sends; a bound so a runaway upload
+# cannot exhaust memory (the body is held while chDB ingests it).
+MAX_BODY_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    config_file: str
+    listen: str | None = None  # HOST:PORT; default log.serve.listen
+    allow_writes: bool = False
+
+
+def run_logs_serve(options: ServeOptions) -> int:
+    _log_to_stderr()
+    try:
+        loaded = load_config(options.config_file)
+        users = configured_users(loaded, options.allow_writes)
+    except ConfigError as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return EXIT_CONFIG
+    if loaded.store.scheme != "chdb":
+        print(
+            f"pygate: logs serve serves an embedded chDB store; log.store is "
+            f"{loaded.config.log.store}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    listen = options.listen or loaded.config.log.serve.listen
+    try:
+        import uvloop
+
+        return uvloop.run(_serve(loaded, listen, users))
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _log_to_stderr() -> None:
+    # Unexpected failures inside a request are logged with their traceback (the
+    # client gets a ClickHouse-style LOGICAL_ERROR); nothing is logged per request.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("pygate: %(message)s"))
+    logger = logging.getLogger("pygate.chserver")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def configured_users(loaded: LoadedConfig, allow_writes_flag: bool) -> list[User]:
+    serve = loaded.config.log.serve
+    writes_default = allow_writes_flag or serve.allow_writes
+    if not serve.users:
+        return [User(DEFAULT_USER, "", writes_default)]
+    seen: set[str] = set()
+    problems = []
+    users = []
+    for index, entry in enumerate(serve.users):
+        if entry.name in seen:
+            path = ("log", "serve", "users", index, "name")
+            problems.append(loaded.source.problem(path, f'duplicate user name "{entry.name}"'))
+        seen.add(entry.name)
+        may_write = writes_default if entry.allow_writes is None else entry.allow_writes
+        users.append(User(entry.name, entry.password, may_write))
+    if problems:
+        raise ConfigError(problems)
+    return users
+
+
+async def _serve(loaded: LoadedConfig, listen: str, users: list[User]) -> int:
+    from pygate.chserver.engine import ChdbEngine, StoreUnavailable
+
+    writable = any(user.may_write for user in users)
+    path = loaded.store.path
+    if writable:
+        try:
+            await asyncio.to_thread(_migrate, loaded)
+        except Exception as exc:  # noqa: BLE001 - reported to the operator, then exit
+            print(f"pygate: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+    engine = ChdbEngine(path, writable=writable)
+    try:
+        info = await asyncio.to_thread(engine.open)
+    except StoreUnavailable as exc:
+        print(f"pygate: {exc}", file=sys.stderr)
+        await asyncio.to_thread(engine.close)
+        return EXIT_FAILURE
+
+    state = ServerState(
+        engine=engine, info=info, auth=Authenticator(users), max_body_bytes=MAX_BODY_BYTES
+    )
+    # auto_decompress=False: request bodies are decoded by compression.py, which knows
+    # ClickHouse's encodings (lz4, zstd, ...), not only those aiohttp knows.
+    runner = web.AppRunner(
+        create_app(state), access_log=None, handle_signals=False, auto_decompress=False
+    )
+    await runner.setup()
+    host, _, port = listen.rpartition(":")
+    site = web.TCPSite(runner, host.strip("[]"), int(port), reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        print(f"pygate: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
+        await runner.cleanup()
+        await asyncio.to_thread(engine.close)
+        return EXIT_FAILURE
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    mode = "writes allowed" if writable else "read-only"
+    print(
+        f"{READY_PREFIX} {_bound(site, listen)} (store {path}, {mode}, ClickHouse {info.version})",
+        file=sys.stderr,
+        flush=True,
+    )
+    await stop.wait()
+    await runner.cleanup()
+    await asyncio.to_thread(engine.close)
+    print("pygate: logs serve stopped", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+def _migrate(loaded: LoadedConfig) -> None:
+    # A writable server creates the documented schema, as the gateway does at start,
+    # so clients can insert into pygate.requests on a fresh store. The store is
+    # closed again before the server opens its own sessions.
+    from pygate.logstore import LogStoreError, open_store
+
+    try:
+        with open_store(loaded.store, retention_days=loaded.config.log.retention_days) as store:
+            store.migrate()
+    except LogStoreError as exc:
+        raise RuntimeError(str(exc)) from exc
+
+
+def _bound(site: web.TCPSite, fallback: str) -> str:
+    server = getattr(site, "_server", None)
+    if server is None or not server.sockets:
+        return fallback
+    host, port = server.sockets[0].getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

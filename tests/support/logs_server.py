@@ -1,0 +1,116 @@
+"""Run the real `python -m pygate logs serve` (the ClickHouse HTTP interface) as a process.
+
+The server listens on port 0 and the helper reads the bound port from its ready line,
+so parallel test sessions never race for a port.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .gateway import START_TIMEOUT, cli_env
+from .net import wait_until
+
+READY = re.compile(r"pygate: logs serve on (\S+):(\d+) ")
+
+
+class LogsServer:
+    """`pygate logs serve` on a config of its own in `workdir`.
+
+    `config` is the user-facing YAML config as a dict (listen is filled in); the store
+    defaults to `chdb://./data` inside `workdir`.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        config: dict[str, Any] | None = None,
+        allow_writes: bool = False,
+        config_path: Path | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.allow_writes = allow_writes
+        self.log_path = workdir / "logs-serve.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        if config_path is not None:
+            self.config_path = config_path  # an existing gateway config, used as it is
+        else:
+            config = dict(config or {})
+            config.setdefault("listen", "127.0.0.1:1")  # required by the schema, unused here
+            config.setdefault("log", {}).setdefault("store", "chdb://./data")
+            self.config_path = workdir / "logs-serve.yaml"
+            self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def launch(self) -> subprocess.Popen[bytes]:
+        # Only lines written after this launch count (the log is shared by restarts).
+        self._log_offset = len(self.log_text())
+        args = [sys.executable, "-m", "pygate", "logs", "serve"]
+        args += ["--config", str(self.config_path), "--listen", "127.0.0.1:0"]
+        if self.allow_writes:
+            args.append("--allow-writes")
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                env=cli_env(),
+                start_new_session=True,
+            )
+        return self.proc
+
+    def start(self, timeout: float = START_TIMEOUT) -> LogsServer:
+        self.launch()
+
+        def ready() -> int | None:
+            match = READY.search(self.log_text()[self._log_offset :])
+            if match:
+                return int(match.group(2))
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"logs serve exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}"
+                )
+            return None
+
+        self.port = wait_until(ready, timeout, what=f"logs serve ready line in {self.log_path}")
+        return self
+
+    def wait_exit(self, timeout: float = START_TIMEOUT) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
+            raise RuntimeError(f"logs serve ignored SIGTERM:\n{self.log_text()[-3000:]}") from None
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
