@@ -1,0 +1,36 @@
+"""What a canned report is: one parameterised SQL query plus what it accepts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pygate.reports.params import placeholders
+
+# Filters a report may accept; each maps to a `{name:Nullable(String)}` parameter.
+FILTERS = ("route", "consumer")
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    name: str
+    title: str
+    description: str
+    sql: str
+    # Reports over a rollup can filter only by that rollup's key; reports over the raw
+    # table accept both filters together.
+    filters: tuple[str, ...] = ()
+    filters_exclusive: bool = False
+    default_limit: int | None = None
+    needs_request_id: bool = False
+    # "all" for a lookup that should search every retained day unless told otherwise.
+    default_since: str = "1h"
+    # Print one field per line in tables: for a single wide record.
+    vertical: bool = False
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        return placeholders(self.sql)
+
+    @property
+    def over_time(self) -> bool:
+        return "bucket_s" in self.parameters
