@@ -6,11 +6,10 @@ included) on core 0; the upstream (nginx-light, small static file) and the load
 generator (`pygate bench`, closed loop) on core 1.
 
 1. End to end, in one run, alternating: the gateway with logging on (records shipped
-   to chDB) and off (`log.buffer: 1`: the core keeps one record and drops the rest, so
-   nothing is shipped; records are still built, as there is no core switch to skip
-   them). "Zero loss" is checked, not assumed: after each logging-on run the gateway is
-   stopped (SIGTERM flushes) and the rows in the store are counted against the
-   gateway's own requests_total, with records_dropped == 0.
+   to chDB) and off (`log.enabled: false`: the core builds and keeps no call records,
+   so nothing is shipped; counters still count). "Zero loss" is checked, not assumed:
+   after each logging-on run the gateway is stopped (SIGTERM flushes) and the rows in
+   the store are counted against the gateway's own requests_total, with records_dropped == 0.
 2. Sink capacity: how many rows/s the shipper's delivery path (RowBinary batches of
    10,000 rows, idempotent insert with a deduplication token, rollup views included)
    pushes into chDB on its own, i.e. the ceiling for a faster gateway or more cores.
@@ -59,11 +58,11 @@ log:
   store: chdb://./data
   flush_interval: {flush_interval}
   batch_size: {batch_size}
-  buffer: {buffer}
+  enabled: {enabled}
 upstreams: [{{name: app, targets: ["{upstream}"], keepalive: 256}}]
 routes: [{{name: api, paths: ["/api/*"], upstream: app}}]
 """
-MODES = {"on": 262_144, "off": 1}
+MODES = {"on": "true", "off": "false"}
 
 
 @dataclass
@@ -91,7 +90,7 @@ def run_gateway(workdir: Path, mode: str, upstream: str, args: argparse.Namespac
             port=port,
             admin_port=admin_port,
             upstream=upstream,
-            buffer=MODES[mode],
+            enabled=MODES[mode],
             batch_size=args.batch_size,
             flush_interval=args.flush_interval,
         )

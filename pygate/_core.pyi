@@ -11,7 +11,7 @@ Core config (JSON object; every duration is in milliseconds):
       "workers": 1,
       "limits": {"max_header_bytes": 16384, "max_uri_bytes": 8192,
                  "max_body_bytes": 10485760, "header_timeout_ms": 10000},
-      "log_buffer_capacity": 262144,
+      "log_buffer_capacity": 262144, "record_calls": true,
       "upstreams": [{"name": "items",
                      "targets": [{"addr": "127.0.0.1:9001", "weight": 1}],
                      "balance": "round_robin" | "weighted" | "least_conn",

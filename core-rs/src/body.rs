@@ -116,15 +116,25 @@ pub struct CallLog {
     started: Instant,
     shared: Arc<Shared>,
     worker: usize,
+    /// Off when the config turns call records off; the record then only carries what the
+    /// response itself needs (status, request id).
+    keep: bool,
 }
 
 impl CallLog {
-    pub fn new(record: CallRecord, started: Instant, shared: Arc<Shared>, worker: usize) -> Self {
+    pub fn new(
+        record: CallRecord,
+        started: Instant,
+        shared: Arc<Shared>,
+        worker: usize,
+        keep: bool,
+    ) -> Self {
         CallLog {
             record,
             started,
             shared,
             worker,
+            keep,
         }
     }
 
@@ -132,7 +142,9 @@ impl CallLog {
         self.record.latency_us = self.started.elapsed().as_micros() as u64;
         let stats = self.shared.stats.worker(self.worker);
         stats.count_response(self.record.status);
-        self.shared.records.push(self.record);
+        if self.keep {
+            self.shared.records.push(self.record);
+        }
     }
 }
 

@@ -15,6 +15,9 @@ pub struct CoreConfig {
     pub limits: Limits,
     #[serde(default = "default_log_buffer")]
     pub log_buffer_capacity: usize,
+    /// False: no call records are built or kept (counters still count).
+    #[serde(default = "default_true")]
+    pub record_calls: bool,
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
     #[serde(default)]

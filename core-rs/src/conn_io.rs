@@ -84,6 +84,9 @@ impl ShapedIo {
             .stats
             .worker(self.ctx.worker)
             .count_response(status.as_u16());
+        if !shared.state.load().record_calls {
+            return id;
+        }
         shared.records.push(CallRecord {
             ts_ms: unix_ms(),
             request_id: id.clone(),

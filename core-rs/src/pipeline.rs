@@ -48,7 +48,7 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
     let client_version = parts.version;
 
     // 1. accept
-    let mut call = accept(&parts, ctx, started);
+    let mut call = accept(&parts, ctx, started, state.record_calls);
     let head_bytes = match check_limits(&parts, &state.limits) {
         Ok(n) => n,
         Err(reject) => return refuse(reject, call, None),
@@ -132,7 +132,7 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
     )
 }
 
-fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant) -> CallLog {
+fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog {
     ctx.shared
         .stats
         .worker(ctx.worker)
@@ -144,8 +144,16 @@ fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant) -> CallLog {
         route: None,
         consumer: None,
         method: Some(parts.method.clone()),
-        host: host_of(parts).to_owned(),
-        path: parts.uri.path().to_owned(),
+        host: if keep {
+            host_of(parts).to_owned()
+        } else {
+            String::new()
+        },
+        path: if keep {
+            parts.uri.path().to_owned()
+        } else {
+            String::new()
+        },
         status: 0,
         latency_us: 0,
         upstream_latency_us: 0,
@@ -156,7 +164,7 @@ fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant) -> CallLog {
         error_kind: "",
         rate_limited: false,
     };
-    CallLog::new(record, started, ctx.shared.clone(), ctx.worker)
+    CallLog::new(record, started, ctx.shared.clone(), ctx.worker, keep)
 }
 
 fn host_of(parts: &Parts) -> &str {

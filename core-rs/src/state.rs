@@ -31,6 +31,7 @@ pub struct GatewayState {
     pub config: CoreConfig,
     pub listen: SocketAddr,
     pub limits: Limits,
+    pub record_calls: bool,
     pub router: Router,
     pub routes: Vec<Route>,
     pub upstreams: Vec<Arc<Upstream>>,
@@ -192,6 +193,7 @@ impl GatewayState {
         Ok(GatewayState {
             listen,
             limits: config.limits.clone(),
+            record_calls: config.record_calls,
             router,
             routes,
             upstreams,

@@ -30,6 +30,7 @@ def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
             "header_timeout_ms": int(limits.header_timeout),
         },
         "log_buffer_capacity": config.log.buffer,
+        "record_calls": config.log.enabled,
         "upstreams": [_upstream(u) for u in config.upstreams],
         "consumers": [{"name": str(c.name), "keys": list(c.keys)} for c in config.consumers],
         "routes": [_route(r) for r in config.routes],

@@ -63,6 +63,8 @@ class LogServe(_Section):
 
 
 class LogSettings(_Section):
+    # False: the core builds and keeps no call records (counters still count).
+    enabled: bool = True
     store: str = "chdb://./pygate-data"
     batch_size: Positive = 10_000
     flush_interval: Duration = Duration(1_000)

@@ -137,12 +137,19 @@ fn bad_specs_are_refused() {
 
 #[test]
 fn slow_answers_count_as_timeouts() {
-    let addr = serve(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", Duration::from_secs(5));
+    let addr = serve(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+        Duration::from_secs(5),
+    );
     let mut s = spec(format!("http://{addr}/"));
     s.connections = 2;
     s.timeout_ms = 200;
     s.duration_ms = Some(700);
     let r = run(s, b"", Arc::new(Progress::default())).unwrap();
     assert_eq!(r.requests, 0);
-    assert!(r.errors.get("timeout").copied().unwrap_or(0) >= 2, "{:?}", r.errors);
+    assert!(
+        r.errors.get("timeout").copied().unwrap_or(0) >= 2,
+        "{:?}",
+        r.errors
+    );
 }
