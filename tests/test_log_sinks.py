@@ -276,9 +276,9 @@ def test_server_sink_bisects_a_malformed_batch(store_server):
     store = open_store(store_server.url)
     try:
         store.migrate()
-        prefix = f"srv-trunc-{uuid.uuid4().hex[:6]}-"
+        prefix = f"srv-bad-{uuid.uuid4().hex[:6]}-"
         rows = [encode_row(f"{prefix}{i}") for i in range(200)]
-        rows[50] = rows[50][:-3]
+        rows[50] = rows[50][:8] + b"\xff\xff\xff\xff\x0f" + rows[50][9:]  # see above
         batch = make_batch(rows)
         outcome = deliver(store, batch)
         assert outcome.delivered and (outcome.rows_written, outcome.rows_refused) == (199, 1)
