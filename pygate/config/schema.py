@@ -66,7 +66,9 @@ class LogSettings(_Section):
     # False: the core builds and keeps no call records (counters still count).
     enabled: bool = True
     store: str = "chdb://./pygate-data"
-    batch_size: Positive = 10_000
+    # ClickHouse wants few large inserts: every insert makes a part in each table (and its
+    # rollups) that background merges must fold in again.
+    batch_size: Positive = 100_000
     flush_interval: Duration = Duration(1_000)
     buffer: Positive = 262_144
     retention_days: Positive = 30
