@@ -134,6 +134,28 @@ async def _logs_query(request: web.Request) -> web.Response:
     return web.Response(text=render(result, fmt), content_type=_CONTENT_TYPES[fmt])
 
 
+_BENCH_REPORT_KEYS = {"url", "mode", "connections", "threads", "duration_s", "requests",
+                      "requests_per_s"}  # fmt: skip
+
+
+async def _save_bench_run(request: web.Request) -> web.Response:
+    """`pygate bench --save` posts its report here while the gateway owns the store."""
+    state = request.app[_STATE]
+    try:
+        report = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return error_response(400, "expected the JSON report of a pygate bench run")
+    missing = _BENCH_REPORT_KEYS - set(report) if isinstance(report, dict) else _BENCH_REPORT_KEYS
+    if missing:
+        return error_response(400, f"not a pygate bench report: missing {sorted(missing)}")
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.run_in_executor(None, state.store.insert_bench_run, report)
+    except (LogStoreError, KeyError, TypeError, ValueError) as exc:
+        return error_response(400, f"cannot save the bench run: {exc}")
+    return json_response({"saved": True})
+
+
 async def run_read_query(state: AdminState, sql: str) -> QueryResult:
     loop = asyncio.get_running_loop()
     async with state.query_slots:
@@ -145,6 +167,7 @@ def create_admin_app(state: AdminState) -> web.Application:
     app[_STATE] = state
     app.router.add_get("/status", _status)
     app.router.add_post("/logs/query", _logs_query)
+    app.router.add_post("/bench-runs", _save_bench_run)
     register_reports(app, functools.partial(run_read_query, state))
     register_dashboard(app)
     register_metrics(app, state.status)

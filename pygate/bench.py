@@ -40,6 +40,11 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     body.add_argument("--body-file", type=Path, help="file whose bytes are the request body")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    bench.add_argument(
+        "--save",
+        metavar="CONFIG",
+        help="keep the report in pygate.bench_runs of this gateway config's log store",
+    )
 
 
 class BenchUsageError(ValueError):
@@ -143,4 +148,18 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"pygate bench: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2) if args.json else format_report(report))
+    if args.save:
+        from pygate.admin_client import AdminError
+        from pygate.commands import save_bench_run
+        from pygate.config import ConfigError
+        from pygate.logstore import LogStoreError
+
+        try:
+            print(f"pygate bench: {save_bench_run(args.save, report)}", file=sys.stderr)
+        except ConfigError as exc:
+            print("\n".join(exc.lines()), file=sys.stderr)
+            return 2
+        except (AdminError, LogStoreError) as exc:
+            print(f"pygate bench: could not save the run: {exc}", file=sys.stderr)
+            return 1
     return 0 if report["requests"] > 0 else 1

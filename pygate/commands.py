@@ -61,6 +61,24 @@ def logs_query(config_file: str, sql: str, fmt: str) -> int:
     return 0
 
 
+def save_bench_run(config_file: str, report: dict) -> str:
+    """Keep a `pygate bench` report in the store of `config_file`; returns where it went.
+
+    Like queries, it goes through a running gateway (which owns a chDB directory), else
+    straight to the store."""
+    loaded = load_config(config_file)
+    admin = loaded.config.admin
+    try:
+        admin_request(admin.listen, "/bench-runs", token=admin.token, payload=report)
+        return f"saved to pygate.bench_runs through the gateway at {admin.listen}"
+    except AdminUnreachable:
+        pass
+    with open_store(loaded.store, retention_days=loaded.config.log.retention_days) as store:
+        store.migrate()
+        store.insert_bench_run(report)
+    return f"saved to pygate.bench_runs in {loaded.store.url}"
+
+
 def run_query(loaded: LoadedConfig, sql: str) -> QueryResult:
     # chDB lets one process own a data directory: while the gateway runs, it answers
     # the query for us; otherwise we open the store ourselves, read-only.

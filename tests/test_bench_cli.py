@@ -4,8 +4,10 @@ real gateway and its upstream."""
 from __future__ import annotations
 
 import json
+import uuid
 
 from support.gateway import Gateway, run_cli
+from support.net import free_port
 
 
 def bench(*args: str):
@@ -72,3 +74,42 @@ def test_bad_options_are_usage_errors() -> None:
     done = bench("http://127.0.0.1:1/", "--duration", "soon")
     assert done.returncode == 2
     assert "--duration" in done.stderr
+
+
+def test_save_goes_through_the_running_gateway(gw: Gateway) -> None:
+    url = gw.url(f"/echo/saved-{uuid.uuid4().hex[:8]}")
+    done = bench(url, "-n", "40", "-c", "2", "--save", str(gw.config_path))
+    assert done.returncode == 0, done.stderr
+    assert "through the gateway" in done.stderr
+    rows = gw.logs_query(
+        f"SELECT requests, mode, non_2xx, p99_ms > 0 AS timed FROM pygate.bench_runs "
+        f"WHERE url = '{url}'"
+    )
+    assert rows == [{"requests": 40, "mode": "closed", "non_2xx": 0, "timed": 1}]
+
+
+def test_save_opens_the_store_when_no_gateway_runs(gw: Gateway, tmp_path) -> None:
+    config = tmp_path / "offline.yaml"
+    config.write_text(
+        "listen: 127.0.0.1:1\n"
+        f"admin: {{listen: '127.0.0.1:{free_port()}'}}\n"
+        "log: {store: 'chdb://./store'}\n"
+    )
+    url = gw.url("/echo/offline")
+    done = bench(url, "-n", "10", "-c", "1", "--save", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "saved to pygate.bench_runs in chdb://" in done.stderr
+    query = run_cli(
+        "logs", "query", "--config", str(config), "--format", "csv",
+        "SELECT url, requests FROM pygate.bench_runs",
+    )  # fmt: skip
+    assert query.returncode == 0, query.stderr
+    assert f"{url},10" in query.stdout
+
+
+def test_save_with_a_bad_config_is_a_config_error(tmp_path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("listen: nowhere\n")
+    done = bench("http://127.0.0.1:1/", "-n", "1", "--timeout", "1s", "--save", str(config))
+    assert done.returncode in (1, 2)
+    assert "bad.yaml" in done.stderr

@@ -91,6 +91,7 @@ def test_migrations_create_documented_schema_with_rollups(chdb_store):
     assert by_name["requests_1m_consumer"][1] == "AggregatingMergeTree"
     assert by_name["requests_1m_route_mv"][1] == "MaterializedView"
     assert by_name["requests_1m_consumer_mv"][1] == "MaterializedView"
+    assert by_name["bench_runs"][1] == "MergeTree"
     assert "rollups" in by_name["requests"][2]
     ddl = chdb_store.query("SHOW CREATE TABLE pygate.requests", "TSVRaw").decode()
     for fragment in (
@@ -109,7 +110,7 @@ def test_migrations_create_documented_schema_with_rollups(chdb_store):
     )
     assert undocumented.rows == []
     versions = chdb_store.query_rows("SELECT version FROM pygate.schema_migrations ORDER BY 1")
-    assert [row[0][:3] for row in versions.rows] == ["001", "002", "003"]
+    assert [row[0][:3] for row in versions.rows] == ["001", "002", "003", "004"]
     assert chdb_store.migrate() == []  # applied once
 
 

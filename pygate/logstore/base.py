@@ -55,6 +55,10 @@ class LogStore(ABC):
         """
 
     @abstractmethod
+    def insert_bench_run(self, report: dict) -> None:
+        """Keep one `pygate bench` report in pygate.bench_runs."""
+
+    @abstractmethod
     def set_retention(self, days: int) -> bool:
         """Keep call records for `days` days; True if that changed the store."""
 

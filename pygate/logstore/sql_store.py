@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from abc import abstractmethod
 
+import orjson
+
 from pygate.logstore.base import REQUESTS_TABLE, LogStore, LogStoreError
 from pygate.logstore.failures import first_line
 from pygate.logstore.schema_migrations import apply_migrations
 
+BENCH_RUNS_TABLE = "pygate.bench_runs"
 _TTL_DAYS = re.compile(r"TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)")
 
 
@@ -42,6 +45,15 @@ class SqlLogStore(LogStore):
         self.set_retention(self.retention_days)
         return applied
 
+    def insert_bench_run(self, report: dict) -> None:
+        row = orjson.dumps(bench_run_row(report)).decode()
+        try:
+            self._execute(f"INSERT INTO {BENCH_RUNS_TABLE} FORMAT JSONEachRow {row}")
+        except LogStoreError:
+            raise
+        except Exception as exc:
+            raise self._failure("saving the bench run", exc) from exc
+
     def set_retention(self, days: int) -> bool:
         """Apply `days` as the TTL of pygate.requests; True if it changed.
 
@@ -63,6 +75,33 @@ class SqlLogStore(LogStore):
             raise
         except Exception as exc:
             raise self._failure("setting retention", exc) from exc
+
+
+def bench_run_row(report: dict) -> dict:
+    """A `pygate bench` JSON report as a pygate.bench_runs row."""
+    import time
+
+    latency = report.get("latency_ms", {})
+    statuses = report.get("statuses", {})
+    return {
+        "ts": round(time.time(), 3),
+        "url": report["url"],
+        "mode": report["mode"],
+        "connections": report["connections"],
+        "threads": report["threads"],
+        "target_rate": report.get("target_rate"),
+        "duration_s": report["duration_s"],
+        "requests": report["requests"],
+        "requests_per_s": report["requests_per_s"],
+        "errors": sum(report.get("errors", {}).values()),
+        "non_2xx": sum(n for code, n in statuses.items() if not 200 <= int(code) < 300),
+        "p50_ms": latency.get("p50", 0.0),
+        "p90_ms": latency.get("p90", 0.0),
+        "p99_ms": latency.get("p99", 0.0),
+        "p999_ms": latency.get("p99.9", 0.0),
+        "max_ms": latency.get("max", 0.0),
+        "report": orjson.dumps(report).decode(),
+    }
 
 
 def sql_string(value: str) -> str:
