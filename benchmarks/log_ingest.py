@@ -14,7 +14,7 @@ generator (`pygate bench`, closed loop) on core 1.
    10,000 rows, idempotent insert with a deduplication token, rollup views included)
    pushes into chDB on its own, i.e. the ceiling for a faster gateway or more cores.
 
-Prints a markdown block; figures are merged into benchmarks/RESULTS.md by hand.
+Prints a markdown block and writes it as the `log-ingest` section of benchmarks/RESULTS.md.
 
     python benchmarks/log_ingest.py [--runs 2] [--duration 10] [--connections 50]
 """
@@ -37,18 +37,18 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Run as `python -m benchmarks.log_ingest` or as a script from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from proxy_vs_nginx import (  # noqa: E402 - sibling script, not a package
+from benchmarks.suite.procs import (  # noqa: E402
     LOAD_CORE,
     PROXY_CORE,
-    STATIC_BODY,
-    UPSTREAM_SERVER,
     free_port,
-    start_nginx,
     stop,
     wait_http,
 )
+from benchmarks.suite.report import write_section  # noqa: E402
+from benchmarks.suite.upstream import start_upstream  # noqa: E402
 
 GATEWAY_CONFIG = """\
 listen: 127.0.0.1:{port}
@@ -193,7 +193,8 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--sink-rows", type=int, default=2_000_000)
-    parser.add_argument("--batch-size", type=int, default=10_000, help="log.batch_size")
+    parser.add_argument("--batch-size", type=int, default=100_000, help="log.batch_size")
+    parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
     parser.add_argument("--flush-interval", default="1s", help="log.flush_interval")
     args = parser.parse_args()
     for tool in ("nginx", "taskset"):
@@ -202,20 +203,9 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="pygate-log-ingest-"))
     os.chmod(tmp, 0o755)
-    upstream_port = free_port()
-    www = tmp / "upstream" / "www"
-    www.mkdir(parents=True)
-    (www / "index.json").write_bytes(STATIC_BODY)
-    os.chmod(www, 0o755)
-    nginx = start_nginx(
-        tmp / "upstream",
-        UPSTREAM_SERVER.format(port=upstream_port, dir=tmp / "upstream"),
-        LOAD_CORE,
-    )
-    upstream = f"127.0.0.1:{upstream_port}"
+    nginx, upstream = start_upstream(tmp / "upstream")
     runs: list[Run] = []
     try:
-        assert wait_http(f"http://{upstream}/") == 200
         for index in range(args.runs):
             order = ["on", "off"] if index % 2 == 0 else ["off", "on"]
             for mode in order:
@@ -225,7 +215,10 @@ def main() -> int:
     finally:
         stop(nginx, sig=3)  # SIGQUIT: nginx's graceful stop
     capacity = sink_capacity(tmp, args.sink_rows)
-    print(render(args, runs, capacity))
+    text = render(args, runs, capacity)
+    print(text)
+    if not args.no_write:
+        write_section("log-ingest", text)
     shutil.rmtree(tmp, ignore_errors=True)
     return 0 if all(r.rows_stored == r.requests_total for r in runs if r.mode == "on") else 1
 

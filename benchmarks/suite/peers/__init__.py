@@ -1,0 +1,1 @@
+"""One module per proxy under test; each turns the scenarios into its own configuration."""

@@ -1,0 +1,87 @@
+"""pygate under test: `workers: 1`, its log shipper and admin loop on the same core."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+from benchmarks.suite import procs
+from benchmarks.suite.scenarios import (
+    ACCURACY_BURST,
+    ACCURACY_RATE,
+    API_KEY,
+    KEYS,
+    ROUTES,
+    Scenario,
+    consumer_keys,
+)
+
+NAME = "pygate"
+
+
+def config(scenario: Scenario, upstream: str, port: int, admin_port: int) -> dict:
+    cfg: dict = {
+        "listen": f"127.0.0.1:{port}",
+        "workers": 1,
+        "admin": {"listen": f"127.0.0.1:{admin_port}"},
+        "log": {"store": "chdb://./data", "flush_interval": "1s"},
+        "limits": {"max_body_bytes": "1m"},
+        "upstreams": [{"name": "app", "targets": [upstream], "keepalive": 256}],
+        "consumers": [{"name": "bench", "keys": [API_KEY]}],
+    }
+    app = {"upstream": "app"}
+    auth = {"key-auth": {"hide_credentials": True}}
+    routes = {
+        "plain": [{"name": "plain", "paths": ["/plain/*"], **app}],
+        "post_16k": [{"name": "plain", "paths": ["/plain/*"], **app}],
+        "sse": [{"name": "sse", "paths": ["/sse/*"], **app}],
+        "auth": [
+            {
+                "name": "auth",
+                "paths": ["/auth/*"],
+                **app,
+                "plugins": {
+                    **auth,
+                    "rate-limit": {"rate": 10**9, "per": "1s", "by": "consumer"},
+                },
+            }
+        ],
+        "routes_1k": [
+            {"name": f"svc{i}", "paths": [f"/svc{i}/items/{{id}}"], **app} for i in range(ROUTES)
+        ],
+        "keys_100k": [{"name": "keys", "paths": ["/keys/*"], **app, "plugins": auth}],
+        "rl_accuracy": [
+            {
+                "name": "limited",
+                "paths": ["/limited/*"],
+                **app,
+                "plugins": {
+                    **auth,
+                    "rate-limit": {
+                        "rate": ACCURACY_RATE,
+                        "per": "1s",
+                        "burst": ACCURACY_BURST,
+                        "by": "consumer",
+                    },
+                },
+            }
+        ],
+    }
+    cfg["routes"] = routes[scenario.name]
+    if scenario.name == "keys_100k":
+        cfg["consumers"] = [{"name": n, "keys": [k]} for n, k in consumer_keys(KEYS)]
+    return cfg
+
+
+def start(scenario: Scenario, upstream: str, workdir: Path):
+    """Returns (process, base URL, status URL)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port, admin_port = procs.free_port(), procs.free_port()
+    conf = workdir / "gateway.yaml"
+    conf.write_text(yaml.safe_dump(config(scenario, upstream, port, admin_port)))
+    cmd = [sys.executable, "-m", "pygate", "serve", "--config", str(conf)]
+    proc = procs.start(cmd, procs.PROXY_CORE, workdir / "gateway.log", cwd=workdir)
+    procs.wait_http(f"http://127.0.0.1:{admin_port}/status", timeout=180, proc=proc)
+    return proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}/status"

@@ -1,0 +1,94 @@
+"""The markdown the suite writes into benchmarks/RESULTS.md."""
+
+from __future__ import annotations
+
+from benchmarks.suite.report import machine_line, utc_now
+from benchmarks.suite.scenarios import ACCURACY_BURST, ACCURACY_RATE
+from benchmarks.suite.scenarios import __doc__ as SCENARIO_DOC
+
+
+def _speed_table(speed: list[dict]) -> list[str]:
+    lines = [
+        "| scenario | proxy | generator | req/s | min-max | p50 ms | p99 ms | vs nginx "
+        "| non-2xx | errors |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    nginx = {(r["scenario"], r["gen"]): r["rps"] for r in speed if r["peer"] == "nginx"}
+    for r in speed:
+        base = nginx.get((r["scenario"], r["gen"]))
+        ratio = f"{r['rps'] / base:.2f}" if base and r["peer"] != "nginx" else ""
+        lines.append(
+            f"| {r['scenario']} | {r['peer']} | {r['gen']} | {r['rps']:,.0f} "
+            f"| {r['rps_min']:,.0f}-{r['rps_max']:,.0f} | {r['p50']:.3f} | {r['p99']:.3f} "
+            f"| {ratio} | {r['non_2xx']} | {r['errors']} |"
+        )
+    return lines
+
+
+def _accuracy_table(accuracy: list[dict]) -> list[str]:
+    lines = [
+        f"Rate limiter accuracy: limit {ACCURACY_RATE} req/s, burst {ACCURACY_BURST}, "
+        "one consumer, offered as fast as the generator can (closed loop); expected = "
+        "rate x measured seconds + burst.",
+        "",
+        "| proxy | offered req/s | admitted | expected | error | refused (429) | other |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in accuracy:
+        lines.append(
+            f"| {r['peer']} | {r['offered_rps']:,.0f} | {r['admitted']:,} "
+            f"| {r['expected']:,.0f} | {r['error_pct']:+.2f}% | {r['refused']:,} "
+            f"| {r['other']} |"
+        )
+    if any(r["peer"] == "haproxy" for r in accuracy):
+        lines += [
+            "",
+            "HAProxy's stick-table `http_req_rate` counts every request, refused ones included, "
+            "so under a sustained overload it admits only the first period's worth: that is "
+            "its semantics, not a measurement error, and not the same limiter as a token "
+            "bucket.",
+        ]
+    return lines
+
+
+TITLES = {
+    "suite": "Suite: pygate, nginx and HAProxy side by side",
+    "proxy-vs-nginx": "pygate vs nginx: plain proxy, and key-auth + rate-limit + logging",
+}
+
+
+def render(args, command, speed, accuracy, generator, statuses) -> str:
+    lines = [
+        f"## {TITLES.get(args.section, args.section)} ({utc_now()})",
+        "",
+        f"Command (from the repository root): `{command}`",
+        "",
+        f"Machine: {machine_line()}.",
+        f"Each proxy pinned alone to core 0 with one worker; upstream nginx and the generator "
+        f"on core 1; {args.connections} connections; {args.runs} alternating runs of "
+        f"{args.duration:g} s per row, medians shown. `pygate-bench` is the bundled generator "
+        "(primary figures); `wrk` is the cross-check.",
+        "",
+    ]
+    if speed:
+        lines += _speed_table(speed) + ["", f"![latency plot](results/{args.section}.png)", ""]
+    if accuracy:
+        lines += _accuracy_table(accuracy) + [""]
+    if generator:
+        lines += [
+            "Generator speed: `pygate bench` vs wrk, each alone against the same nginx pinned "
+            f"to core 0 (generator on core 1, 50 connections): pygate bench "
+            f"{generator['pygate']:,.0f} req/s, wrk {generator['wrk']:,.0f} req/s, ratio "
+            f"**{generator['ratio']:.2f}**.",
+            "",
+        ]
+    dropped = {k: v.get("records_dropped") for k, v in statuses.items()}
+    if dropped:
+        lines += [
+            "pygate call records dropped by the core's buffer per scenario: "
+            + ", ".join(f"{s}: {d}" for (s, _), d in dropped.items())
+            + ".",
+            "",
+        ]
+    lines += ["Scenarios:", "```", SCENARIO_DOC.strip(), "```"]
+    return "\n".join(lines)
