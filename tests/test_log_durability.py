@@ -154,11 +154,13 @@ def test_metrics_endpoint_shows_pipeline_counters(make_gateway, upstreams):
 def test_store_restarted_under_load_loses_and_duplicates_nothing(make_gateway, upstreams, tmp_path):
     server = LogStoreServer(tmp_path / "store").start()
     try:
-        log = {"store": server.url, "batch_size": 500, "flush_interval": "100ms"}
+        # A bounded load (open loop at 3,000 req/s): the test is about every record arriving
+        # once, and an unbounded one makes the replay's length depend on the machine's speed.
+        log = {"store": server.url, "batch_size": 2000, "flush_interval": "100ms"}
         gateway = make_gateway(simple_config(upstreams, log=log), name="gw")
         load = subprocess.Popen(
             [sys.executable, "-m", "pygate", "bench", gateway.url("/echo/load")]
-            + ["-c", "8", "-d", "14s", "--json"],
+            + ["-c", "8", "-d", "14s", "--rate", "3000", "--json"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=cli_env(),
@@ -177,7 +179,7 @@ def test_store_restarted_under_load_loses_and_duplicates_nothing(make_gateway, u
             idle = s["records_pending"] == 0 and s["log_rows_pending_retry"] == 0
             return s if idle and s["log_rows_written"] >= s["requests_total"] else {}
 
-        status = wait_until(drained, 120, what="every record in the store")
+        status = wait_until(drained, 180, what="every record in the store")
         stored = server.client().command("SELECT count() FROM pygate.requests")
         assert stored == status["requests_total"] == status["log_rows_written"]
         assert status["log_rows_spooled"] > 0 and status["log_rows_replayed"] > 0
