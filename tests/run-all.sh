@@ -71,11 +71,11 @@ cargo test --workspace
 step "ruff check"
 "$PY" -m ruff check .
 
-# ---- integration tests (real gateway, real upstreams, real clients on 127.0.0.1)
-step "pytest"
-"$PY" -m pytest tests -p no:cacheprovider -ra --durations=15 "$@"
-
 # ---- the micro benchmarks once, untimed: each asserts its answer, so a broken hot
 # function fails here (timing comparisons are for benchmarks/micro, not CI)
 step "micro benchmarks (correctness only)"
 "$PY" -m pytest benchmarks/micro -p no:cacheprovider -q --benchmark-disable
+
+# ---- integration tests (real gateway, real upstreams, real clients on 127.0.0.1)
+step "pytest"
+"$PY" -m pytest tests -p no:cacheprovider -ra --durations=15 "$@"

@@ -110,6 +110,38 @@ pub struct RouteConfig {
     pub key_auth: Option<KeyAuthConfig>,
     #[serde(default)]
     pub rate_limit: Option<RateLimitConfig>,
+    #[serde(default)]
+    pub ip_restriction: Option<IpRestrictionConfig>,
+    #[serde(default)]
+    pub cors: Option<CorsConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IpRestrictionConfig {
+    /// When not empty, only these addresses or CIDR blocks may call the route.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Always refused, even when also allowed.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins ("https://app.example.com") or "*".
+    pub allow_origins: Vec<String>,
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default)]
+    pub allow_credentials: bool,
+    #[serde(default)]
+    pub max_age_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -11,6 +11,7 @@ use crate::plugins::rate_limit::Decision;
 pub enum Reject {
     BadRequest(&'static str),
     Unauthorized(&'static str),
+    IpForbidden,
     NoRoute,
     MethodNotAllowed(String),
     RequestTimeout,
@@ -27,6 +28,7 @@ impl Reject {
         match self {
             Reject::BadRequest(_) => StatusCode::BAD_REQUEST,
             Reject::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Reject::IpForbidden => StatusCode::FORBIDDEN,
             Reject::NoRoute => StatusCode::NOT_FOUND,
             Reject::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Reject::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -44,6 +46,7 @@ impl Reject {
         match self {
             Reject::BadRequest(_) => "bad_request",
             Reject::Unauthorized(_) => "unauthorized",
+            Reject::IpForbidden => "ip_forbidden",
             Reject::NoRoute => "no_route",
             Reject::MethodNotAllowed(_) => "method_not_allowed",
             Reject::RequestTimeout => "request_timeout",
@@ -59,6 +62,7 @@ impl Reject {
     pub fn message(&self) -> String {
         match self {
             Reject::BadRequest(m) | Reject::Unauthorized(m) => (*m).to_string(),
+            Reject::IpForbidden => "this client address may not call this route".into(),
             Reject::NoRoute => "no route matches this host and path".into(),
             Reject::MethodNotAllowed(allow) => format!("method not allowed; allowed: {allow}"),
             Reject::RequestTimeout => "the request head was not received in time".into(),

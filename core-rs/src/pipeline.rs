@@ -3,11 +3,12 @@
 //!
 //! 1. `accept`      give the call a request id and a call record; enforce size limits
 //! 2. `route`       find the route by host, path and method
-//! 3. `authenticate` key-auth: who is the consumer
-//! 4. `rate_limit`  token bucket per consumer, client IP or route
-//! 5. `proxy`       rewrite headers and forward to an upstream target (proxy.rs)
-//! 6. `respond`     stream the upstream's answer back with our headers
-//! 7. `log`         the call record is finished when the response body ends (body.rs)
+//! 3. `guard`       ip-restriction; a CORS preflight is answered here
+//! 4. `authenticate` key-auth: who is the consumer
+//! 5. `rate_limit`  token bucket per consumer, client IP or route
+//! 6. `proxy`       rewrite headers and forward to an upstream target (proxy.rs)
+//! 7. `respond`     stream the upstream's answer back with our headers (and CORS headers)
+//! 8. `log`         the call record is finished when the response body ends (body.rs)
 //!
 //! Any phase may refuse the call with a `Reject`, which becomes a JSON error response.
 
@@ -17,15 +18,17 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
-use http::{Request, Response, Uri, Version};
+use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
 use crate::body::{CallLog, RequestBody, ResponseBody};
 use crate::clock::{now_ns, unix_ms};
 use crate::config::{Limits, RateLimitKey};
 use crate::errors::{json_body, Reject};
+use crate::plugins::cors::Cors;
 use crate::plugins::key_auth::{extract_key, hide_key};
 use crate::plugins::rate_limit::Decision;
 use crate::proxy;
@@ -44,7 +47,7 @@ pub struct ConnCtx {
 pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseBody> {
     let started = Instant::now();
     let state = ctx.shared.state.load_full();
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let client_version = parts.version;
 
     // 1. accept
@@ -67,19 +70,52 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
         RouteMatch::NotFound => return refuse(Reject::NoRoute, call, None),
     };
     call.record.route = Some(route.name.clone());
+    // Browsers need the CORS headers on every answer of the route, refusals included.
+    let origin = route
+        .cors
+        .as_ref()
+        .and_then(|_| parts.headers.get(header::ORIGIN).cloned());
+    let mut response = serve_route(route, &state, parts, body, call, ctx, client_version).await;
+    if let (Some(cors), Some(origin)) = (&route.cors, &origin) {
+        cors.decorate(origin, response.headers_mut());
+    }
+    response
+}
 
-    // 3. authenticate
-    if let Err(reject) = authenticate(route, &state, &mut parts.headers, &mut call) {
+/// Phases 3 to 7, once the route is known.
+async fn serve_route(
+    route: &Route,
+    state: &GatewayState,
+    mut parts: Parts,
+    body: Incoming,
+    mut call: CallLog,
+    ctx: &ConnCtx,
+    client_version: Version,
+) -> Response<ResponseBody> {
+    // 3. guard
+    if let Some(ip_rules) = &route.ip_restriction {
+        if !ip_rules.permits(ctx.peer.ip()) {
+            return refuse(Reject::IpForbidden, call, None);
+        }
+    }
+    if let Some(cors) = &route.cors {
+        if Cors::is_preflight(&parts.method, &parts.headers) {
+            return preflight(cors, &parts.headers, call);
+        }
+    }
+
+    // 4. authenticate
+    if let Err(reject) = authenticate(route, state, &mut parts.headers, &mut call) {
         return refuse(reject, call, None);
     }
 
-    // 4. rate_limit
+    // 5. rate_limit
     let limit = match rate_limit(route, ctx, &mut call) {
         Ok(decision) => decision,
         Err(reject) => return refuse(reject, call, None),
     };
 
-    // 5. proxy
+    // 6. proxy
     let (upstream_req, meter) = upstream_request(parts, body, &state.limits, ctx, &call);
     let forwarded = proxy::forward(
         &route.upstream,
@@ -114,7 +150,7 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
         call.record.bytes_in += m.bytes.load(Ordering::Relaxed);
     }
 
-    // 6. respond (7. log happens when the body below has been sent)
+    // 7. respond (8. log happens when the body below has been sent)
     let (mut head, upstream_body) = forwarded.response.into_parts();
     // Answer in the client's HTTP version, whatever the upstream spoke.
     head.version = client_version;
@@ -130,6 +166,18 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
         head,
         ResponseBody::upstream(upstream_body, forwarded.conn, call),
     )
+}
+
+/// The gateway's own answer to a CORS preflight: 204 with the allowed methods and headers.
+fn preflight(cors: &Cors, request: &HeaderMap, mut call: CallLog) -> Response<ResponseBody> {
+    call.record.status = StatusCode::NO_CONTENT.as_u16();
+    let mut h = HeaderMap::new();
+    set_request_id(&mut h, &call.record.request_id);
+    cors.preflight_headers(request, &mut h);
+    let mut response = Response::new(ResponseBody::generated(Bytes::new(), call));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    *response.headers_mut() = h;
+    response
 }
 
 fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog {

@@ -233,6 +233,8 @@ mod tests {
             preserve_host: false,
             key_auth: None,
             rate_limit: None,
+            ip_restriction: None,
+            cors: None,
         }
     }
 

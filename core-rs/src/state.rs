@@ -12,6 +12,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::{ConfigError, CoreConfig, KeyAuthConfig, Limits, RateLimitKey};
+use crate::plugins::cors::Cors;
+use crate::plugins::ip_restriction::IpRestriction;
 use crate::plugins::key_auth::KeyTable;
 use crate::plugins::rate_limit::RateLimiter;
 use crate::records::RecordBuffer;
@@ -25,6 +27,8 @@ pub struct Route {
     pub preserve_host: bool,
     pub key_auth: Option<KeyAuthConfig>,
     pub rate_limit: Option<Arc<RateLimiter>>,
+    pub ip_restriction: Option<IpRestriction>,
+    pub cors: Option<Cors>,
 }
 
 pub struct GatewayState {
@@ -175,7 +179,20 @@ impl GatewayState {
                     "key-auth needs at least one consumer with a key",
                 ));
             }
+            let ip_restriction = match &r.ip_restriction {
+                Some(c) => Some(IpRestriction::build(
+                    c,
+                    &format!("routes[{ri}].ip_restriction"),
+                )?),
+                None => None,
+            };
+            let cors = match &r.cors {
+                Some(c) => Some(Cors::build(c, &format!("routes[{ri}].cors"))?),
+                None => None,
+            };
             routes.push(Route {
+                ip_restriction,
+                cors,
                 name: Arc::from(r.name.as_str()),
                 upstream: upstreams[ui].clone(),
                 preserve_host: r.preserve_host,

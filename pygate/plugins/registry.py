@@ -75,4 +75,4 @@ def builtin_plugins() -> list[BuiltinPlugin]:
 
 def _load_builtins() -> None:
     # Imported lazily: the plugin modules import this one to register themselves.
-    from pygate.plugins import key_auth, rate_limit  # noqa: F401
+    from pygate.plugins import cors, ip_restriction, key_auth, rate_limit  # noqa: F401
