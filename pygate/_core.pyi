@@ -23,7 +23,12 @@ Core config (JSON object; every duration is in milliseconds):
                   "methods": ["GET"], "upstream": "items", "preserve_host": false,
                   "key_auth": {"hide_credentials": true} | null,
                   "rate_limit": {"rate": 100, "per_ms": 1000, "burst": 20,
-                                 "by": "consumer" | "ip" | "route"} | null}]
+                                 "by": "consumer" | "ip" | "route"} | null,
+                  "ip_restriction": {"allow": ["10.0.0.0/8"], "deny": []} | null,
+                  "cors": {"allow_origins": ["https://app.example.com"],
+                           "allow_methods": [], "allow_headers": [],
+                           "expose_headers": [], "allow_credentials": false,
+                           "max_age_s": 600 | null} | null}]
     }
 
 Call records (JSONEachRow keys, or RowBinary columns) in this order:
