@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::{HeaderValue, HOST};
+use http::header::HOST;
 use http::Request;
 use hyper::body::Incoming;
 
@@ -49,10 +49,8 @@ pub async fn forward(
         tried.push(ti);
         let target = &upstream.targets[ti];
         failure.addr = Some(target.addr.clone());
-        if !preserve_host {
-            if let Ok(host) = HeaderValue::from_str(&target.addr) {
-                req.headers_mut().insert(HOST, host);
-            }
+        if let (false, Some(host)) = (preserve_host, &target.host_header) {
+            req.headers_mut().insert(HOST, host.clone());
         }
         let mut allow_reuse = true;
         loop {

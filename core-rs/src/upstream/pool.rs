@@ -22,6 +22,9 @@ pub type Sender = SendRequest<RequestBody>;
 
 pub struct Target {
     pub addr: Arc<str>,
+    /// The Host header upstreams see unless the route preserves the client's; built once
+    /// here instead of per request.
+    pub host_header: Option<http::HeaderValue>,
     pub health: Health,
     active: AtomicUsize,
     idle: Box<[Mutex<Vec<Sender>>]>,
@@ -56,6 +59,7 @@ impl Target {
     pub fn new(addr: &str, workers: usize, max_idle: usize) -> Target {
         Target {
             addr: Arc::from(addr),
+            host_header: http::HeaderValue::from_str(addr).ok(),
             health: Health::default(),
             active: AtomicUsize::new(0),
             idle: (0..workers.max(1))
