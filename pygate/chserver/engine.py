@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from pygate.chserver.errors import ClickHouseError
 from pygate.chserver.sqltext import InsertWithData
+from pygate.logstore.chdb_store import stage_insert_data
 
 T = TypeVar("T")
 
@@ -167,17 +168,13 @@ class ChdbEngine:
         self, state: _ChdbSession, insert: InsertWithData, data: bytes | memoryview, started: int
     ) -> Outcome:
         # The client's bytes go to chDB as they are (no decoding of Native/RowBinary in
-        # Python), through a staging file read by `file()`: chDB 4.4's streaming inserter
-        # reports success when the table refuses the block (a violated constraint, too many
-        # parts) and the rows are silently lost, while INSERT ... SELECT reports every error.
-        staging = os.path.join(self.path, _STAGING_FILE)
+        # Python), through a staging file (see stage_insert_data for why not chDB's
+        # streaming inserter).
         try:
-            with open(staging, "wb") as out:
-                out.write(data)
+            select = stage_insert_data(os.path.join(self.path, _STAGING_FILE), data, insert.fmt)
         except OSError as exc:
             raise ClickHouseError.from_chdb(exc) from exc
-        literal = "'" + staging.replace("\\", "\\\\").replace("'", "\\'") + "'"
-        sql = f"{insert.query} SELECT * FROM file({literal}, '{insert.fmt}')"
+        sql = f"{insert.query} {select}"
         try:
             result = state.session.query(sql)
         except Exception as exc:

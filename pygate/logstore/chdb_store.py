@@ -30,6 +30,18 @@ from pygate.logstore.sql_store import SqlLogStore, sql_string
 _STAGING_FILE = "pygate-insert.rowbinary"
 
 
+def stage_insert_data(staging_path: str, data: bytes | memoryview, fmt: str) -> str:
+    """Write `data` to `staging_path`; returns the SELECT that reads it for an INSERT.
+
+    Shared by the log sink and `pygate logs serve`, for the reason in the module
+    docstring: chDB's streaming inserter can report success for refused rows.
+    Raises OSError if the file cannot be written.
+    """
+    with open(staging_path, "wb") as staging:
+        staging.write(data)
+    return f"SELECT * FROM file({sql_string(staging_path)}, {sql_string(fmt)})"
+
+
 class ChdbStore(SqlLogStore):
     def __init__(self, path: str, *, retention_days: int = 30, read_only: bool = False) -> None:
         try:
@@ -69,16 +81,14 @@ class ChdbStore(SqlLogStore):
     def insert_row_binary(self, data: bytes, dedup_token: str) -> None:
         writer = self._require_writer()
         try:
-            with open(self._staging, "wb") as staging:
-                staging.write(data)
+            select = stage_insert_data(self._staging, data, "RowBinary")
         except OSError as exc:
             raise StoreUnavailable(f"cannot stage the insert in {self.path}: {exc}") from exc
         # The table's own structure is used for the file (ClickHouse takes it from
         # the insertion table), so the column list lives in the migrations only.
         sql = (
             f"INSERT INTO {REQUESTS_TABLE} "
-            f"SETTINGS insert_deduplication_token = {sql_string(dedup_token)} "
-            f"SELECT * FROM file({sql_string(self._staging)}, 'RowBinary')"
+            f"SETTINGS insert_deduplication_token = {sql_string(dedup_token)} {select}"
         )
         try:
             writer.query(sql)
