@@ -13,9 +13,10 @@ from typing import Any
 
 import msgspec
 
+from pygate.ai.core_routes import ai_routes, ai_upstreams
 from pygate.config.paths import FieldPath
 from pygate.config.schema import GatewayConfig, Route, Target, Upstream
-from pygate.plugins import builtin_plugins, get_plugin
+from pygate.plugins import BuiltinPlugin, builtin_plugins, get_plugin
 
 
 def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
@@ -31,9 +32,9 @@ def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
         },
         "log_buffer_capacity": config.log.buffer,
         "record_calls": config.log.enabled,
-        "upstreams": [_upstream(u) for u in config.upstreams],
+        "upstreams": [_upstream(u) for u in [*config.upstreams, *ai_upstreams(config)]],
         "consumers": [{"name": str(c.name), "keys": list(c.keys)} for c in config.consumers],
-        "routes": [_route(r) for r in config.routes],
+        "routes": [_route(r) for r in [*config.routes, *ai_routes(config)]],
     }
 
 
@@ -79,7 +80,7 @@ def _route(route: Route) -> dict[str, Any]:
         compiled[plugin.core_field] = None
     for name, plugin_config in route.plugins.items():
         plugin = get_plugin(name)
-        if plugin is not None:
+        if isinstance(plugin, BuiltinPlugin):
             compiled[plugin.core_field] = plugin.to_core(plugin_config)
     return compiled
 

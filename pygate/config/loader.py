@@ -22,7 +22,7 @@ from pygate.config.units import describe
 from pygate.config.validate import semantic_problems
 from pygate.config.yaml_source import YamlSource, read_yaml
 from pygate.logstore.url import StoreLocation, parse_store_url
-from pygate.plugins import get_plugin, plugin_names
+from pygate.plugins import PluginLoadError, load_plugin
 
 
 @dataclass(slots=True)
@@ -94,10 +94,11 @@ def _convert_plugins(converter: Converter, raw: Any, path: FieldPath) -> Any:
     ok = True
     for name, plugin_raw in raw.items():
         plugin_path = (*path, str(name))
-        plugin = get_plugin(str(name))
-        if plugin is None:
-            available = ", ".join(plugin_names())
-            converter.report(plugin_path, f"unknown plugin; available plugins: {available}")
+        try:
+            # A registered name, or a module path ("package.module:Attribute") imported here.
+            plugin = load_plugin(str(name))
+        except PluginLoadError as exc:
+            converter.report(plugin_path, str(exc))
             ok = False
             continue
         # `key-auth:` with nothing after it enables the plugin with its defaults.
