@@ -50,7 +50,16 @@ class LoadedConfig:
 
 def load_config(file: str, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     """Read and validate `file`; raises ConfigError listing every problem found."""
-    source = read_yaml(file, environ)
+    return config_from_source(read_yaml(file, environ), file)
+
+
+def config_from_source(source: YamlSource, file: str) -> LoadedConfig:
+    """Validate already parsed config data as `load_config` does.
+
+    `file` is the config file the result belongs to (relative paths are resolved
+    against its directory); `source.file` is what messages name. The admin API
+    validates its entities merged with the file's settings this way.
+    """
     if source.data is None:
         raise ConfigError([source.problem((), "the file is empty; expected a mapping")])
     converter = Converter(source, field_hooks={(Route, "plugins"): _convert_plugins})

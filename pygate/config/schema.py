@@ -40,10 +40,21 @@ class Limits(_Section):
     header_timeout: Duration = Duration(10_000)
 
 
+class AdminToken(_Section):
+    """A named admin token: the name is the actor recorded in the audit log."""
+
+    name: Name
+    token: Key
+
+
 class Admin(_Section):
     listen: ListenAddr = ListenAddr("127.0.0.1:9180")
     # An empty string counts as "no token" so `token: ${ADMIN_TOKEN:-}` works.
+    # Its holder is audited as actor "admin"; `tokens` adds named ones.
     token: str | None = None
+    tokens: list[AdminToken] = []
+    # SQLite file of the admin API's entity state; relative to the config file.
+    state: str = "pygate-admin.db"
 
 
 class LogServeUser(_Section):
