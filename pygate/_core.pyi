@@ -2,7 +2,8 @@
 
 This stub is the whole Rust/Python boundary. Python hands the core a *core config*
 (JSON text, built by `pygate.config.compile`), drains call records in batches and
-reads counters. Nothing here is called per request.
+reads counters. Nothing here is called per request, except `PluginCall` for routes
+that have Python plugins (their `python` field below is not null).
 
 Core config (JSON object; every duration is in milliseconds):
 
@@ -28,8 +29,14 @@ Core config (JSON object; every duration is in milliseconds):
                   "cors": {"allow_origins": ["https://app.example.com"],
                            "allow_methods": [], "allow_headers": [],
                            "expose_headers": [], "allow_credentials": false,
-                           "max_age_s": 600 | null} | null}]
+                           "max_age_s": 600 | null} | null,
+                  "python": {"access": true, "response": false, "log": false,
+                             "timeout_ms": 5000} | null,
+                  "inject_headers": [["x-internal-secret", "..."]]}]
     }
+
+`python`: which phases the route's Python plugins implement (null: the route never
+calls Python). `inject_headers`: set on every request the route sends upstream.
 
 Call records (JSONEachRow keys, or RowBinary columns) in this order:
 ts (unix seconds with ms fraction), request_id, route, consumer, method, host,
@@ -77,6 +84,11 @@ class Gateway:
         in `data` (`memoryview(row_ends).cast("I")`), for splitting a refused batch.
         """
 
+    def plugin_wakeup_fd(self) -> int:
+        """A descriptor that turns readable when plugin calls wait; give it to
+        `loop.add_reader` and call `take_plugin_calls` from the callback."""
+    def take_plugin_calls(self, max_calls: int = 4096) -> list[PluginCall]:
+        """Take waiting plugin calls (and re-arm the wakeup descriptor)."""
     def pending_records(self) -> int:
         """Records waiting in the buffer."""
 
@@ -135,3 +147,61 @@ class HotPaths:
 
     def encode_record(self, format: str) -> int:
         """Encode one typical call record ("RowBinary" or "JSONEachRow"); its size."""
+
+
+class PluginCall:
+    """A call waiting for a route's Python plugins, in one phase.
+
+    access and response calls need exactly one reply (a second raises RuntimeError);
+    log calls need none. A call dropped without a reply is answered 500 plugin_error by
+    the core; one not answered within `timeout_ms` + 1 s is answered 504 plugin_timeout.
+    """
+
+    phase: str  # "access" | "response" | "log"
+    route: str
+    request_id: str
+    # The request (access and response phases); headers as (name, latin-1 value).
+    method: str
+    uri: str  # path?query as the client sent it
+    client_ip: str
+    consumer: str | None
+    headers: list[tuple[str, str]]
+    body: bytes  # read whole for routes with access plugins; b"" otherwise
+    timeout_ms: int
+    # The upstream's response (response phase). response_body is None when streamed:
+    # text/event-stream, no Content-Length, or longer than limits.max_body_bytes.
+    status: int
+    response_headers: list[tuple[str, str]]
+    response_body: bytes | None
+    # The finished call record (log phase): the columns of pygate.requests.
+    record: dict[str, object]
+
+    def continue_request(
+        self,
+        *,
+        uri: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes | None = None,
+        upstream: str | None = None,
+    ) -> None:
+        """access: go on to the upstream (another configured one if `upstream` is set),
+        with whatever is not None replaced (headers: the whole new list)."""
+    def continue_response(
+        self,
+        *,
+        status: int | None = None,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes | None = None,
+    ) -> None:
+        """response: send the upstream's response with these changes (a body only when
+        response_body was not None)."""
+    def answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        """access: answer directly; the upstream is not called and no response phase runs."""
+    def fail(
+        self,
+        status: int,
+        kind: str,
+        message: str,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """Refuse with the gateway's JSON error (kind: snake_case, stored as error_kind)."""

@@ -30,6 +30,8 @@ pub struct BodyMeter {
 
 pub struct RequestBody {
     inner: Option<Incoming>,
+    /// A body that was read whole first (for Python access plugins), sent as one frame.
+    full: Option<Bytes>,
     meter: Option<Arc<BodyMeter>>,
     limit: u64,
 }
@@ -51,6 +53,7 @@ impl RequestBody {
         if incoming.is_end_stream() {
             let body = RequestBody {
                 inner: None,
+                full: None,
                 meter: None,
                 limit,
             };
@@ -59,10 +62,21 @@ impl RequestBody {
         let meter = Arc::new(BodyMeter::default());
         let body = RequestBody {
             inner: Some(incoming),
+            full: None,
             meter: Some(meter.clone()),
             limit,
         };
         (body, Some(meter))
+    }
+
+    /// A body already read (and counted) whole.
+    pub fn full(body: Bytes) -> RequestBody {
+        RequestBody {
+            inner: None,
+            full: (!body.is_empty()).then_some(body),
+            meter: None,
+            limit: u64::MAX,
+        }
     }
 }
 
@@ -76,7 +90,7 @@ impl Body for RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         let Some(inner) = this.inner.as_mut() else {
-            return Poll::Ready(None);
+            return Poll::Ready(this.full.take().map(|b| Ok(Frame::data(b))));
         };
         let meter = this.meter.as_ref().expect("a body always has a meter");
         match Pin::new(inner).poll_frame(cx) {
@@ -100,13 +114,15 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+        self.full.is_none() && self.inner.as_ref().is_none_or(|b| b.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+        match (&self.inner, &self.full) {
+            (Some(b), _) => b.size_hint(),
+            (None, Some(full)) => SizeHint::with_exact(full.len() as u64),
+            (None, None) => SizeHint::with_exact(0),
+        }
     }
 }
 
@@ -119,6 +135,8 @@ pub struct CallLog {
     /// Off when the config turns call records off; the record then only carries what the
     /// response itself needs (status, request id).
     keep: bool,
+    /// The route has Python `log` plugins: they get a copy of the finished record.
+    pub python_log: bool,
 }
 
 impl CallLog {
@@ -135,6 +153,7 @@ impl CallLog {
             shared,
             worker,
             keep,
+            python_log: false,
         }
     }
 
@@ -142,6 +161,9 @@ impl CallLog {
         self.record.latency_us = self.started.elapsed().as_micros() as u64;
         let stats = self.shared.stats.worker(self.worker);
         stats.count_response(self.record.status);
+        if self.python_log {
+            self.shared.bridge.tell_log(self.record.clone());
+        }
         if self.keep {
             self.shared.records.push(self.record);
         }

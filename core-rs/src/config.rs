@@ -94,7 +94,7 @@ pub struct ConsumerConfig {
     pub keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub name: String,
@@ -114,6 +114,24 @@ pub struct RouteConfig {
     pub ip_restriction: Option<IpRestrictionConfig>,
     #[serde(default)]
     pub cors: Option<CorsConfig>,
+    /// Which phases the route's Python plugins implement; null: the route never calls Python.
+    #[serde(default)]
+    pub python: Option<PythonPhasesConfig>,
+    /// Headers set on every request sent upstream (e.g. a secret an internal upstream checks).
+    #[serde(default)]
+    pub inject_headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PythonPhasesConfig {
+    #[serde(default)]
+    pub access: bool,
+    #[serde(default)]
+    pub response: bool,
+    #[serde(default)]
+    pub log: bool,
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

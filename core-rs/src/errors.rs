@@ -21,6 +21,16 @@ pub enum Reject {
     HeaderTooLarge,
     UpstreamUnavailable,
     UpstreamTimeout,
+    /// A Python plugin refused the call, failed or timed out; see python_phases.rs.
+    Plugin(Box<PluginRefusal>),
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginRefusal {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub message: String,
+    pub headers: http::HeaderMap,
 }
 
 impl Reject {
@@ -38,6 +48,7 @@ impl Reject {
             Reject::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Reject::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Reject::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Reject::Plugin(p) => p.status,
         }
     }
 
@@ -56,6 +67,7 @@ impl Reject {
             Reject::HeaderTooLarge => "header_too_large",
             Reject::UpstreamUnavailable => "upstream_unavailable",
             Reject::UpstreamTimeout => "upstream_timeout",
+            Reject::Plugin(p) => p.kind,
         }
     }
 
@@ -74,8 +86,50 @@ impl Reject {
             Reject::HeaderTooLarge => "request headers exceed the configured limit".into(),
             Reject::UpstreamUnavailable => "no upstream target could serve the request".into(),
             Reject::UpstreamTimeout => "the upstream did not answer in time".into(),
+            Reject::Plugin(p) => p.message.clone(),
         }
     }
+}
+
+impl Reject {
+    pub fn plugin_error(message: impl Into<String>) -> Reject {
+        Reject::plugin(StatusCode::INTERNAL_SERVER_ERROR, "plugin_error", message)
+    }
+
+    pub fn plugin(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Reject {
+        Reject::Plugin(Box::new(PluginRefusal {
+            status,
+            kind,
+            message: message.into(),
+            headers: http::HeaderMap::new(),
+        }))
+    }
+}
+
+/// Error kinds named by Python plugins become `&'static str` like the core's own, so the call
+/// record stays allocation-free. Plugins use a handful of stable names; past a bound, new ones
+/// fold into "plugin_error" so a plugin cannot grow this set without limit.
+pub fn intern_kind(kind: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static KINDS: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    const MAX_KINDS: usize = 256;
+    let mut guard = KINDS.lock().unwrap_or_else(|e| e.into_inner());
+    let kinds = guard.get_or_insert_with(HashSet::new);
+    if let Some(k) = kinds.get(kind) {
+        return k;
+    }
+    let valid = !kind.is_empty()
+        && kind.len() <= 64
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !valid || kinds.len() >= MAX_KINDS {
+        return "plugin_error";
+    }
+    let leaked: &'static str = Box::leak(kind.to_owned().into_boxed_str());
+    kinds.insert(leaked);
+    leaked
 }
 
 pub fn json_body(status: StatusCode, kind: &str, message: &str, request_id: &str) -> Bytes {
@@ -118,6 +172,16 @@ mod tests {
         assert_eq!(v["error"]["status"], 404);
         assert_eq!(v["error"]["kind"], "no_route");
         assert_eq!(v["error"]["request_id"], "abc");
+    }
+
+    #[test]
+    fn plugin_kinds_are_interned_and_checked() {
+        assert!(std::ptr::eq(
+            intern_kind("circuit_open"),
+            intern_kind("circuit_open")
+        ));
+        assert_eq!(intern_kind("Bad Kind"), "plugin_error");
+        assert_eq!(intern_kind(""), "plugin_error");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod body;
+pub mod bridge;
 pub mod clock;
 pub mod config;
 pub mod conn_io;
@@ -10,6 +11,7 @@ pub mod errors;
 pub mod pipeline;
 pub mod plugins;
 pub mod proxy;
+pub mod python_phases;
 pub mod records;
 pub mod request_id;
 pub mod router;

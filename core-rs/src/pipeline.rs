@@ -6,9 +6,13 @@
 //! 3. `guard`       ip-restriction; a CORS preflight is answered here
 //! 4. `authenticate` key-auth: who is the consumer
 //! 5. `rate_limit`  token bucket per consumer, client IP or route
-//! 6. `proxy`       rewrite headers and forward to an upstream target (proxy.rs)
-//! 7. `respond`     stream the upstream's answer back with our headers (and CORS headers)
-//! 8. `log`         the call record is finished when the response body ends (body.rs)
+//! 6. `python access` (routes with Python plugins only) may change the request, pick another
+//!    upstream or answer directly (python_phases.rs, bridge.rs)
+//! 7. `proxy`       rewrite headers and forward to an upstream target (proxy.rs)
+//! 8. `respond`     stream the upstream's answer back with our headers (and CORS headers);
+//!    `python response` plugins may change it first
+//! 9. `log`         the call record is finished when the response body ends (body.rs), then
+//!    handed to `python log` plugins
 //!
 //! Any phase may refuse the call with a `Reject`, which becomes a JSON error response.
 
@@ -32,10 +36,12 @@ use crate::plugins::cors::Cors;
 use crate::plugins::key_auth::{extract_key, hide_key};
 use crate::plugins::rate_limit::Decision;
 use crate::proxy;
+use crate::python_phases::{self, Access, UpstreamSource};
 use crate::records::CallRecord;
 use crate::request_id;
 use crate::router::RouteMatch;
 use crate::state::{GatewayState, Route, Shared};
+use crate::upstream::Upstream;
 
 /// What a connection knows about itself; shared by the requests on it.
 pub struct ConnCtx {
@@ -70,6 +76,7 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
         RouteMatch::NotFound => return refuse(Reject::NoRoute, call, None),
     };
     call.record.route = Some(route.name.clone());
+    call.python_log = route.python.as_ref().is_some_and(|p| p.log);
     // Browsers need the CORS headers on every answer of the route, refusals included.
     let origin = route
         .cors
@@ -115,15 +122,59 @@ async fn serve_route(
         Err(reject) => return refuse(reject, call, None),
     };
 
-    // 6. proxy
-    let (upstream_req, meter) = upstream_request(parts, body, &state.limits, ctx, &call);
-    let forwarded = proxy::forward(
-        &route.upstream,
-        route.preserve_host,
-        upstream_req,
-        ctx.worker,
-    )
-    .await;
+    // 6. python access (only routes with Python plugins: they see the whole request)
+    let python = route.python.as_ref();
+    let mut chosen: Option<Arc<Upstream>> = None;
+    let mut view = None;
+    let (request_body, meter) = match python.filter(|p| p.access || p.response) {
+        None => RequestBody::new(body, state.limits.max_body_bytes),
+        Some(py) => {
+            let whole = if py.access {
+                let deadline = route.upstream.read_timeout;
+                match python_phases::read_body(body, state.limits.max_body_bytes, deadline).await {
+                    Ok(b) => b,
+                    Err(reject) => return refuse(reject, call, limit),
+                }
+            } else {
+                drop(body);
+                Bytes::new()
+            };
+            call.record.bytes_in += whole.len() as u64;
+            let shown = python_phases::request_view(
+                &parts,
+                &route.name,
+                &call.record.request_id,
+                call.record.consumer.clone(),
+                ctx.peer.ip().to_canonical(),
+                whole.clone(),
+                py.timeout_ms,
+            );
+            view = Some(shown.clone());
+            let mut sent = whole;
+            if py.access {
+                match python_phases::access(&ctx.shared.bridge, shown, &mut parts, &state.upstreams)
+                    .await
+                {
+                    Ok(Access::Proceed { body, upstream }) => {
+                        sent = body;
+                        chosen = upstream;
+                    }
+                    Ok(Access::Answer {
+                        status,
+                        headers,
+                        body,
+                    }) => return answer(status, headers, body, call, limit),
+                    Err(reject) => return refuse(reject, call, limit),
+                }
+            }
+            (RequestBody::full(sent), None)
+        }
+    };
+
+    // 7. proxy
+    let upstream = chosen.as_ref().unwrap_or(&route.upstream);
+    let upstream_req = upstream_request(parts, request_body, route, ctx, &call);
+    let forwarded = proxy::forward(upstream, route.preserve_host, upstream_req, ctx.worker).await;
     let forwarded = match forwarded {
         Ok(f) => f,
         Err(failure) => {
@@ -150,22 +201,67 @@ async fn serve_route(
         call.record.bytes_in += m.bytes.load(Ordering::Relaxed);
     }
 
-    // 7. respond (8. log happens when the body below has been sent)
+    // 8. respond (9. log happens when the body below has been sent)
     let (mut head, upstream_body) = forwarded.response.into_parts();
     // Answer in the client's HTTP version, whatever the upstream spoke.
     head.version = client_version;
     strip_hop_by_hop(&mut head.headers);
+    call.record.upstream_addr = Some(forwarded.conn.target.addr.clone());
+    call.record.upstream_latency_us = forwarded.upstream_latency.as_micros() as u64;
+    let body = match (python.filter(|p| p.response), view) {
+        (Some(_), Some(shown)) => {
+            // python response: the plugins may change status, headers and a non-streamed body
+            let changed = python_phases::respond(
+                &ctx.shared.bridge,
+                shown,
+                &mut head,
+                upstream_body,
+                forwarded.conn,
+                upstream.read_timeout,
+                state.limits.max_body_bytes,
+            )
+            .await;
+            match changed {
+                Ok(source) => {
+                    strip_hop_by_hop(&mut head.headers);
+                    source
+                }
+                Err(reject) => return refuse(reject, call, limit),
+            }
+        }
+        _ => UpstreamSource::Stream(upstream_body, forwarded.conn),
+    };
     set_request_id(&mut head.headers, &call.record.request_id);
     if let Some(d) = limit {
         set_rate_limit_headers(&mut head.headers, &d);
     }
     call.record.status = head.status.as_u16();
-    call.record.upstream_addr = Some(forwarded.conn.target.addr.clone());
-    call.record.upstream_latency_us = forwarded.upstream_latency.as_micros() as u64;
-    Response::from_parts(
-        head,
-        ResponseBody::upstream(upstream_body, forwarded.conn, call),
-    )
+    let body = match body {
+        UpstreamSource::Stream(b, conn) => ResponseBody::upstream(b, conn, call),
+        UpstreamSource::Whole(b) => ResponseBody::generated(b, call),
+    };
+    Response::from_parts(head, body)
+}
+
+/// A Python access plugin's direct answer: the upstream is never called.
+fn answer(
+    status: StatusCode,
+    mut headers: HeaderMap,
+    body: Bytes,
+    mut call: CallLog,
+    limit: Option<Decision>,
+) -> Response<ResponseBody> {
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::CONTENT_LENGTH); // hyper sets it from the body
+    set_request_id(&mut headers, &call.record.request_id);
+    if let Some(d) = limit {
+        set_rate_limit_headers(&mut headers, &d);
+    }
+    call.record.status = status.as_u16();
+    let mut response = Response::new(ResponseBody::generated(body, call));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
 }
 
 /// The gateway's own answer to a CORS preflight: 204 with the allowed methods and headers.
@@ -307,15 +403,13 @@ fn rate_limit(
     Err(Reject::RateLimited(decision))
 }
 
-type Upload = Option<Arc<crate::body::BodyMeter>>;
-
 fn upstream_request(
     mut parts: Parts,
-    body: Incoming,
-    limits: &Limits,
+    body: RequestBody,
+    route: &Route,
     ctx: &ConnCtx,
     call: &CallLog,
-) -> (Request<RequestBody>, Upload) {
+) -> Request<RequestBody> {
     let original_host = parts.headers.get(header::HOST).cloned();
     strip_hop_by_hop(&mut parts.headers);
     let h = &mut parts.headers;
@@ -332,13 +426,15 @@ fn upstream_request(
         h.entry(X_FORWARDED_HOST).or_insert(host);
     }
     set_request_id(h, &call.record.request_id);
+    for (name, value) in &route.inject_headers {
+        h.insert(name, value.clone());
+    }
     // Upstreams get origin-form URIs ("/path?query") over HTTP/1.1 whatever the client sent.
     if let Some(pq) = parts.uri.path_and_query() {
         parts.uri = Uri::from(pq.clone());
     }
     parts.version = Version::HTTP_11;
-    let (body, meter) = RequestBody::new(body, limits.max_body_bytes);
-    (Request::from_parts(parts, body), meter)
+    Request::from_parts(parts, body)
 }
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
@@ -413,6 +509,11 @@ fn refuse(reject: Reject, mut call: CallLog, limit: Option<Decision>) -> Respons
         Reject::MethodNotAllowed(allow) => {
             if let Ok(v) = HeaderValue::from_str(allow) {
                 h.insert(header::ALLOW, v);
+            }
+        }
+        Reject::Plugin(refusal) => {
+            for (name, value) in &refusal.headers {
+                h.insert(name, value.clone());
             }
         }
         Reject::Unauthorized(_) => {

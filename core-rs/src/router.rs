@@ -230,11 +230,7 @@ mod tests {
             paths: paths.iter().map(|s| s.to_string()).collect(),
             methods: methods.iter().map(|s| s.to_string()).collect(),
             upstream: "u".into(),
-            preserve_host: false,
-            key_auth: None,
-            rate_limit: None,
-            ip_restriction: None,
-            cors: None,
+            ..RouteConfig::default()
         }
     }
 

@@ -10,8 +10,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use http::{HeaderName, HeaderValue};
 
-use crate::config::{ConfigError, CoreConfig, KeyAuthConfig, Limits, RateLimitKey};
+use crate::bridge::Bridge;
+use crate::config::{
+    ConfigError, CoreConfig, KeyAuthConfig, Limits, PythonPhasesConfig, RateLimitKey,
+};
 use crate::plugins::cors::Cors;
 use crate::plugins::ip_restriction::IpRestriction;
 use crate::plugins::key_auth::KeyTable;
@@ -29,6 +33,8 @@ pub struct Route {
     pub rate_limit: Option<Arc<RateLimiter>>,
     pub ip_restriction: Option<IpRestriction>,
     pub cors: Option<Cors>,
+    pub python: Option<PythonPhasesConfig>,
+    pub inject_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 pub struct GatewayState {
@@ -46,20 +52,22 @@ pub struct GatewayState {
 /// Everything the workers share for the life of the process.
 pub struct Shared {
     pub state: ArcSwap<GatewayState>,
+    pub bridge: Bridge,
     pub records: RecordBuffer,
     pub stats: Stats,
     pub workers: usize,
 }
 
 impl Shared {
-    pub fn new(state: GatewayState) -> Shared {
+    pub fn new(state: GatewayState) -> std::io::Result<Shared> {
         let workers = state.config.workers;
-        Shared {
+        Ok(Shared {
+            bridge: Bridge::new()?,
             records: RecordBuffer::new(state.config.log_buffer_capacity),
             stats: Stats::new(workers),
             workers,
             state: ArcSwap::from_pointee(state),
-        }
+        })
     }
 }
 
@@ -190,9 +198,26 @@ impl GatewayState {
                 Some(c) => Some(Cors::build(c, &format!("routes[{ri}].cors"))?),
                 None => None,
             };
+            if r.python.as_ref().is_some_and(|p| p.timeout_ms == 0) {
+                return Err(ConfigError::new(
+                    format!("routes[{ri}].python.timeout_ms"),
+                    "expected a plugin timeout > 0",
+                ));
+            }
+            let mut inject_headers = Vec::with_capacity(r.inject_headers.len());
+            for (hi, (name, value)) in r.inject_headers.iter().enumerate() {
+                let field = format!("routes[{ri}].inject_headers[{hi}]");
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| ConfigError::new(&field, "expected a valid header name"))?;
+                let value = HeaderValue::from_str(value)
+                    .map_err(|_| ConfigError::new(&field, "expected a valid header value"))?;
+                inject_headers.push((name, value));
+            }
             routes.push(Route {
                 ip_restriction,
                 cors,
+                python: r.python.clone(),
+                inject_headers,
                 name: Arc::from(r.name.as_str()),
                 upstream: upstreams[ui].clone(),
                 preserve_host: r.preserve_host,

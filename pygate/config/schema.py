@@ -129,6 +129,8 @@ class GatewayConfig(_Section):
     workers: Positive | None = None
     limits: Limits = msgspec.field(default_factory=Limits)
     shutdown_grace: Duration = Duration(10_000)
+    # How long a route's Python plugins may take per phase of a call (504 plugin_timeout).
+    plugin_timeout: Duration = Duration(5_000)
     admin: Admin = msgspec.field(default_factory=Admin)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     upstreams: list[Upstream] = []

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use super::plugin_call::PyPluginCall;
 
 use crate::config::{self, ConfigError};
 use crate::records::RecordFormat;
@@ -45,7 +47,10 @@ impl Gateway {
     fn new(config_json: &str) -> PyResult<Gateway> {
         let state = compile(config_json, None)?;
         Ok(Gateway {
-            shared: Arc::new(Shared::new(state)),
+            shared: Arc::new(
+                Shared::new(state)
+                    .map_err(|e| PyOSError::new_err(format!("cannot set up the gateway: {e}")))?,
+            ),
             server: Mutex::new(None),
             local_addr: Mutex::new(None),
         })
@@ -126,6 +131,25 @@ impl Gateway {
         ))
     }
 
+    /// Readable when Python plugin calls are waiting (register it with the event loop).
+    fn plugin_wakeup_fd(&self) -> i32 {
+        self.shared.bridge.wakeup_fd()
+    }
+
+    #[pyo3(signature = (max_calls = 4096))]
+    fn take_plugin_calls<'py>(
+        &self,
+        py: Python<'py>,
+        max_calls: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let calls = self.shared.bridge.take(max_calls);
+        let objects = calls
+            .into_iter()
+            .map(|c| Py::new(py, PyPluginCall::new(c)))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, objects)
+    }
+
     fn pending_records(&self) -> usize {
         self.shared.records.pending()
     }
@@ -137,6 +161,8 @@ impl Gateway {
         }
         d.set_item("records_dropped", self.shared.records.dropped())?;
         d.set_item("records_pending", self.shared.records.pending())?;
+        let dropped = self.shared.bridge.log_calls_dropped.load(Ordering::Relaxed);
+        d.set_item("plugin_log_dropped", dropped)?;
         Ok(d)
     }
 

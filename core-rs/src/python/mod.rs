@@ -1,9 +1,11 @@
-//! The Python boundary, typed in `pygate/_core.pyi`. Nothing here runs per request, and every
-//! call that blocks releases the GIL.
+//! The Python boundary, typed in `pygate/_core.pyi`. Nothing here runs per request except
+//! `PluginCall`, which exists only for routes with Python plugins; every call that blocks
+//! releases the GIL.
 
 mod bench;
 mod gateway;
 mod hot_paths;
+mod plugin_call;
 
 use pyo3::prelude::*;
 
@@ -14,5 +16,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<gateway::Gateway>()?;
     m.add_class::<bench::Bench>()?;
     m.add_class::<hot_paths::HotPaths>()?;
+    m.add_class::<plugin_call::PyPluginCall>()?;
     Ok(())
 }

@@ -1,0 +1,329 @@
+//! The two phases in which a route's Python plugins may change a call: `access` (before the
+//! upstream is called) and `response` (after it answered). The core hands the call over through
+//! `bridge.rs`, waits for the verdict with a deadline, and applies it. Routes without Python
+//! plugins never come here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{StatusCode, Uri};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Body, Incoming};
+
+use crate::body::UpstreamConn;
+use crate::bridge::{Bridge, HeaderList, Phase, RequestView, ResponseView, Verdict};
+use crate::errors::{intern_kind, PluginRefusal, Reject};
+use crate::upstream::Upstream;
+
+/// Python's own deadline is the plugin timeout; the core waits this much longer before it
+/// answers 504 by itself (for a plugin that blocks Python's event loop, say).
+const BACKSTOP: Duration = Duration::from_secs(1);
+
+/// Read a whole request body for the access phase, within the body limit and a deadline.
+pub async fn read_body(body: Incoming, limit: u64, deadline: Duration) -> Result<Bytes, Reject> {
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Reject::BodyTooLarge),
+        Ok(Err(_)) => Err(Reject::BadRequest("the request body could not be read")),
+        Err(_) => Err(Reject::BadRequest(
+            "the request body was not received in time",
+        )),
+    }
+}
+
+pub fn request_view(
+    parts: &Parts,
+    route: &Arc<str>,
+    request_id: &str,
+    consumer: Option<Arc<str>>,
+    client_ip: std::net::IpAddr,
+    body: Bytes,
+    timeout_ms: u64,
+) -> Arc<RequestView> {
+    Arc::new(RequestView {
+        route: route.clone(),
+        request_id: request_id.to_owned(),
+        method: parts.method.clone(),
+        uri: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()),
+        client_ip,
+        consumer,
+        headers: parts.headers.clone(),
+        body,
+        timeout_ms,
+    })
+}
+
+pub enum Access {
+    /// Go on to `upstream` (None: the route's own) with the (possibly changed) request.
+    Proceed {
+        body: Bytes,
+        upstream: Option<Arc<Upstream>>,
+    },
+    Answer {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+}
+
+/// Run the access phase. On `Proceed`, `parts` holds the request to send upstream.
+pub async fn access(
+    bridge: &Bridge,
+    view: Arc<RequestView>,
+    parts: &mut Parts,
+    upstreams: &[Arc<Upstream>],
+) -> Result<Access, Reject> {
+    let original_body = view.body.clone();
+    let verdict = ask(bridge, Phase::Access, view, None).await?;
+    match verdict {
+        Verdict::ContinueRequest {
+            uri,
+            headers,
+            body,
+            upstream,
+        } => {
+            if let Some(uri) = uri {
+                parts.uri = parse_uri(&uri)?;
+            }
+            if let Some(list) = headers {
+                parts.headers = header_map(&list)?;
+            }
+            let upstream = match upstream {
+                None => None,
+                Some(name) => Some(
+                    upstreams
+                        .iter()
+                        .find(|u| u.name == name)
+                        .cloned()
+                        .ok_or_else(|| {
+                            Reject::plugin_error(format!(
+                                "a plugin chose the unknown upstream {name:?}"
+                            ))
+                        })?,
+                ),
+            };
+            let body = body.unwrap_or(original_body);
+            set_content_length(&mut parts.headers, body.len());
+            Ok(Access::Proceed { body, upstream })
+        }
+        Verdict::Answer {
+            status,
+            headers,
+            body,
+        } => Ok(Access::Answer {
+            status: status_code(status)?,
+            headers: header_map(&headers)?,
+            body,
+        }),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Where the client's response body comes from.
+pub enum UpstreamSource {
+    Stream(Incoming, UpstreamConn),
+    /// Read whole for the response phase (the connection is already back in its pool).
+    Whole(Bytes),
+}
+
+/// The response phase: read the upstream body whole when it may be changed, ask the plugins,
+/// apply their changes to `head`, and say where the body now comes from.
+pub async fn respond(
+    bridge: &Bridge,
+    view: Arc<RequestView>,
+    head: &mut http::response::Parts,
+    body: Incoming,
+    conn: UpstreamConn,
+    read_timeout: Duration,
+    limit: u64,
+) -> Result<UpstreamSource, Reject> {
+    if !bufferable(&head.headers, limit) {
+        response(bridge, view, head, None).await?;
+        return Ok(UpstreamSource::Stream(body, conn));
+    }
+    let whole = match tokio::time::timeout(read_timeout, body.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(_)) => return Err(Reject::UpstreamUnavailable),
+        Err(_) => return Err(Reject::UpstreamTimeout),
+    };
+    conn.target.checkin(conn.worker, conn.sender);
+    let changed = response(bridge, view, head, Some(whole)).await?;
+    Ok(UpstreamSource::Whole(changed.unwrap_or_default()))
+}
+
+/// Whether a response is read whole for the response phase: only when its length is known
+/// and within the body limit, and it is not an event stream (which must flow as it comes).
+pub fn bufferable(headers: &HeaderMap, limit: u64) -> bool {
+    let event_stream = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    !event_stream && length.is_some_and(|n| n <= limit)
+}
+
+/// Run the response phase over a response head and (when bufferable) its whole body.
+async fn response(
+    bridge: &Bridge,
+    view: Arc<RequestView>,
+    head: &mut http::response::Parts,
+    body: Option<Bytes>,
+) -> Result<Option<Bytes>, Reject> {
+    let shown = ResponseView {
+        status: head.status.as_u16(),
+        headers: head.headers.clone(),
+        body: body.clone(),
+    };
+    match ask(bridge, Phase::Response, view, Some(shown)).await? {
+        Verdict::ContinueResponse {
+            status,
+            headers,
+            body: new_body,
+        } => {
+            if let Some(s) = status {
+                head.status = status_code(s)?;
+            }
+            if let Some(list) = headers {
+                head.headers = header_map(&list)?;
+            }
+            let body = match (new_body, body) {
+                (Some(_), None) => {
+                    return Err(Reject::plugin_error(
+                        "a plugin changed the body of a streamed response",
+                    ))
+                }
+                (Some(new), Some(_)) => Some(new),
+                (None, old) => old,
+            };
+            if let Some(b) = &body {
+                set_content_length(&mut head.headers, b.len());
+            }
+            Ok(body)
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+async fn ask(
+    bridge: &Bridge,
+    phase: Phase,
+    view: Arc<RequestView>,
+    shown: Option<ResponseView>,
+) -> Result<Verdict, Reject> {
+    let deadline = Duration::from_millis(view.timeout_ms) + BACKSTOP;
+    let reply = bridge.ask(phase, view, shown);
+    let verdict = match tokio::time::timeout(deadline, reply).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(_)) => return Err(Reject::plugin_error("a plugin gave no answer")),
+        Err(_) => {
+            return Err(Reject::plugin(
+                StatusCode::GATEWAY_TIMEOUT,
+                "plugin_timeout",
+                "a plugin did not finish in time",
+            ))
+        }
+    };
+    match verdict {
+        Verdict::Fail {
+            status,
+            kind,
+            message,
+            headers,
+        } => Err(Reject::Plugin(Box::new(PluginRefusal {
+            status: status_code(status)?,
+            kind: intern_kind(&kind),
+            message,
+            headers: header_map(&headers)?,
+        }))),
+        v => Ok(v),
+    }
+}
+
+fn unexpected(v: Verdict) -> Reject {
+    Reject::plugin_error(format!(
+        "a plugin replied with the wrong kind of answer: {v:?}"
+    ))
+}
+
+fn status_code(status: u16) -> Result<StatusCode, Reject> {
+    StatusCode::from_u16(status)
+        .ok()
+        .filter(|s| s.as_u16() >= 200)
+        .ok_or_else(|| Reject::plugin_error(format!("a plugin set the invalid status {status}")))
+}
+
+fn parse_uri(uri: &str) -> Result<Uri, Reject> {
+    uri.parse::<Uri>()
+        .ok()
+        .filter(|u| uri.starts_with('/') && u.path_and_query().is_some())
+        .ok_or_else(|| {
+            Reject::plugin_error(format!(
+                "a plugin set the invalid URI {uri:?}; expected /path?query"
+            ))
+        })
+}
+
+pub fn header_map(list: &HeaderList) -> Result<HeaderMap, Reject> {
+    let mut map = HeaderMap::with_capacity(list.len());
+    for (name, value) in list {
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            Reject::plugin_error(format!("a plugin set the invalid header name {name:?}"))
+        })?;
+        let v = HeaderValue::from_bytes(value).map_err(|_| {
+            Reject::plugin_error(format!("a plugin set an invalid value for header {name:?}"))
+        })?;
+        map.append(n, v);
+    }
+    Ok(map)
+}
+
+fn set_content_length(headers: &mut HeaderMap, len: usize) {
+    headers.remove(header::TRANSFER_ENCODING);
+    if len == 0 && !headers.contains_key(header::CONTENT_LENGTH) {
+        return;
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_length_non_streams_are_buffered() {
+        let mut h = HeaderMap::new();
+        assert!(!bufferable(&h, 100), "no length: streamed");
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(10));
+        assert!(bufferable(&h, 100));
+        assert!(!bufferable(&h, 5), "over the limit");
+        h.insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
+        assert!(!bufferable(&h, 100));
+    }
+
+    #[test]
+    fn plugin_headers_are_checked() {
+        let ok = header_map(&vec![("x-a".into(), b"1".to_vec())]).unwrap();
+        assert_eq!(ok["x-a"], "1");
+        assert!(header_map(&vec![("bad name".into(), b"1".to_vec())]).is_err());
+        assert!(header_map(&vec![("x-a".into(), b"a\r\nb".to_vec())]).is_err());
+    }
+
+    #[test]
+    fn plugin_uris_must_be_origin_form() {
+        assert_eq!(parse_uri("/a?b=1").unwrap().query(), Some("b=1"));
+        assert!(parse_uri("http://evil/").is_err());
+        assert!(parse_uri("a b").is_err());
+    }
+}
