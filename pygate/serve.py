@@ -20,7 +20,8 @@ from pygate.config import ConfigError, LoadedConfig, load_config
 from pygate.core import CoreUnavailable, load_core
 from pygate.logstore import LogStore, LogStoreError, StoreUnavailable, open_store
 from pygate.logstore.spool import SpoolError
-from pygate.reload import Reloader, watch_file
+from pygate.plugins.python.runtime import PluginRuntime
+from pygate.reload import Reloader, ReloadRefused, watch_file
 from pygate.shipper import LogShipper, ShipperSettings, build_log_shipper
 
 log = logging.getLogger("pygate")
@@ -52,10 +53,15 @@ def serve(config_file: str, *, watch: bool = False) -> int:
     except ValueError as exc:
         print("\n".join(loaded.core_error(exc).lines()), file=sys.stderr)
         return 2
+    try:
+        plugins = PluginRuntime(gateway, loaded)
+    except ConfigError as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return 2
 
     import uvloop
 
-    return uvloop.run(_Server(loaded, gateway, watch=watch).run())
+    return uvloop.run(_Server(loaded, gateway, plugins, watch=watch).run())
 
 
 def shipper_settings(loaded: LoadedConfig) -> ShipperSettings:
@@ -67,9 +73,12 @@ def shipper_settings(loaded: LoadedConfig) -> ShipperSettings:
 
 
 class _Server:
-    def __init__(self, loaded: LoadedConfig, gateway: Any, *, watch: bool) -> None:
+    def __init__(
+        self, loaded: LoadedConfig, gateway: Any, plugins: PluginRuntime, *, watch: bool
+    ) -> None:
         self.loaded = loaded
         self.gateway = gateway
+        self.plugins = plugins
         self.watch = watch
         self.stopping = asyncio.Event()
         self.store: LogStore | None = None
@@ -96,6 +105,7 @@ class _Server:
             self.store.close()
             return 1
 
+        self.plugins.start()
         shipper.start()
         admin = AdminState(
             core=self.gateway,
@@ -109,13 +119,14 @@ class _Server:
         except OSError as exc:
             log.error("cannot listen on %s (admin): %s", config.admin.listen, exc.strerror or exc)
             await self._stop_core(loop)
+            await self.plugins.stop(grace_s=1)
             await loop.run_in_executor(None, shipper.stop)
             self.store.close()
             return 1
 
         reloader = Reloader(
             self.loaded,
-            swap_into_core=lambda new: self.gateway.reload(new.core_json()),
+            swap_into_core=self._swap_config,
             apply_python_side=lambda new: self._apply(new, shipper, admin),
             on_refused=admin.count_refused_reload,
         )
@@ -135,6 +146,7 @@ class _Server:
         finished = await self._stop_core(loop)
         if not finished:
             log.warning("grace period over; requests still in flight were cut off")
+        await self.plugins.stop(grace_s=self.loaded.config.plugin_timeout / 1000)
         await runner.cleanup()
         await loop.run_in_executor(None, shipper.stop)
         self.store.close()
@@ -167,6 +179,13 @@ class _Server:
         # shutdown() blocks (with the GIL released) until in-flight requests finish.
         grace_ms = int(self.loaded.config.shutdown_grace)
         return await loop.run_in_executor(None, self.gateway.shutdown, grace_ms)
+
+    def _swap_config(self, new: LoadedConfig) -> None:
+        """Switch the plugin chains and the core to `new` (on a reload thread)."""
+        try:
+            self.plugins.swap(new, lambda new: self.gateway.reload(new.core_json()))
+        except ConfigError as exc:
+            raise ReloadRefused("; ".join(str(p) for p in exc.problems)) from exc
 
     def _apply(self, new: LoadedConfig, shipper: LogShipper, admin: AdminState) -> None:
         """Python-side settings of a reloaded config (the core already has its part)."""

@@ -17,6 +17,7 @@ from pygate.ai.core_routes import ai_routes, ai_upstreams
 from pygate.config.paths import FieldPath
 from pygate.config.schema import GatewayConfig, Route, Target, Upstream
 from pygate.plugins import BuiltinPlugin, builtin_plugins, get_plugin
+from pygate.plugins.python.chains import route_phases
 
 
 def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
@@ -34,7 +35,9 @@ def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
         "record_calls": config.log.enabled,
         "upstreams": [_upstream(u) for u in [*config.upstreams, *ai_upstreams(config)]],
         "consumers": [{"name": str(c.name), "keys": list(c.keys)} for c in config.consumers],
-        "routes": [_route(r) for r in [*config.routes, *ai_routes(config)]],
+        "routes": [
+            _route(r, int(config.plugin_timeout)) for r in [*config.routes, *ai_routes(config)]
+        ],
     }
 
 
@@ -66,7 +69,7 @@ def _upstream(upstream: Upstream) -> dict[str, Any]:
     }
 
 
-def _route(route: Route) -> dict[str, Any]:
+def _route(route: Route, plugin_timeout_ms: int) -> dict[str, Any]:
     compiled: dict[str, Any] = {
         "name": str(route.name),
         "hosts": [str(h) for h in route.hosts],
@@ -82,6 +85,19 @@ def _route(route: Route) -> dict[str, Any]:
         plugin = get_plugin(name)
         if isinstance(plugin, BuiltinPlugin):
             compiled[plugin.core_field] = plugin.to_core(plugin_config)
+    # The core calls into Python only for the phases some Python plugin of the route has;
+    # null keeps the route entirely in the core.
+    phases = route_phases(route.plugins)
+    compiled["python"] = (
+        {
+            "access": "access" in phases,
+            "response": "response" in phases,
+            "log": "log" in phases,
+            "timeout_ms": plugin_timeout_ms,
+        }
+        if phases
+        else None
+    )
     return compiled
 
 
