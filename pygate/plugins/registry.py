@@ -173,6 +173,14 @@ BUILTIN_MODULES = (
     "ip_restriction",
     "key_auth",
     "rate_limit",
+    # Python built-ins
+    "circuit_breaker",
+    "mock",
+    "proxy_cache",
+    "request_transformer",
+    "request_validation",
+    "response_transformer",
+    "traffic_split",
 )
 
 _loaded = False
