@@ -86,12 +86,21 @@ pub enum Balance {
     LeastConn,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
     pub name: String,
     #[serde(default)]
     pub keys: Vec<String>,
+    #[serde(default)]
+    pub basic_auth: Vec<BasicCredential>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BasicCredential {
+    pub username: String,
+    pub password: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -114,6 +123,10 @@ pub struct RouteConfig {
     pub ip_restriction: Option<IpRestrictionConfig>,
     #[serde(default)]
     pub cors: Option<CorsConfig>,
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuthConfig>,
+    #[serde(default)]
+    pub jwt: Option<JwtConfig>,
     /// Which phases the route's Python plugins implement; null: the route never calls Python.
     #[serde(default)]
     pub python: Option<PythonPhasesConfig>,
@@ -167,6 +180,41 @@ pub struct CorsConfig {
 pub struct KeyAuthConfig {
     #[serde(default = "default_true")]
     pub hide_credentials: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    #[serde(default = "default_true")]
+    pub hide_credentials: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Shared secrets for HS256.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Public keys (JWK objects, as in a JWKS document's "keys") for RS256.
+    #[serde(default)]
+    pub jwks: Vec<serde_json::Value>,
+    /// The claim that names the consumer.
+    #[serde(default = "default_consumer_claim")]
+    pub consumer_claim: String,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub audience: Option<String>,
+    #[serde(default)]
+    pub leeway_s: u64,
+    #[serde(default = "default_true")]
+    pub require_exp: bool,
+    #[serde(default = "default_true")]
+    pub hide_credentials: bool,
+}
+
+fn default_consumer_claim() -> String {
+    "sub".into()
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

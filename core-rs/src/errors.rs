@@ -11,6 +11,8 @@ use crate::plugins::rate_limit::Decision;
 pub enum Reject {
     BadRequest(&'static str),
     Unauthorized(&'static str),
+    /// As Unauthorized, but the client should answer with Basic credentials.
+    BasicUnauthorized(&'static str),
     IpForbidden,
     NoRoute,
     MethodNotAllowed(String),
@@ -37,7 +39,7 @@ impl Reject {
     pub fn status(&self) -> StatusCode {
         match self {
             Reject::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Reject::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Reject::Unauthorized(_) | Reject::BasicUnauthorized(_) => StatusCode::UNAUTHORIZED,
             Reject::IpForbidden => StatusCode::FORBIDDEN,
             Reject::NoRoute => StatusCode::NOT_FOUND,
             Reject::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -56,7 +58,7 @@ impl Reject {
     pub fn kind(&self) -> &'static str {
         match self {
             Reject::BadRequest(_) => "bad_request",
-            Reject::Unauthorized(_) => "unauthorized",
+            Reject::Unauthorized(_) | Reject::BasicUnauthorized(_) => "unauthorized",
             Reject::IpForbidden => "ip_forbidden",
             Reject::NoRoute => "no_route",
             Reject::MethodNotAllowed(_) => "method_not_allowed",
@@ -73,7 +75,9 @@ impl Reject {
 
     pub fn message(&self) -> String {
         match self {
-            Reject::BadRequest(m) | Reject::Unauthorized(m) => (*m).to_string(),
+            Reject::BadRequest(m) | Reject::Unauthorized(m) | Reject::BasicUnauthorized(m) => {
+                (*m).to_string()
+            }
             Reject::IpForbidden => "this client address may not call this route".into(),
             Reject::NoRoute => "no route matches this host and path".into(),
             Reject::MethodNotAllowed(allow) => format!("method not allowed; allowed: {allow}"),

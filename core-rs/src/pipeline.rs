@@ -354,20 +354,36 @@ fn authenticate(
 ) -> Result<(), Reject> {
     // Upstreams trust this header, so a client must never be able to set it.
     headers.remove(CONSUMER_HEADER);
-    let Some(key_auth) = &route.key_auth else {
+    let name: Arc<str> = if let Some(key_auth) = &route.key_auth {
+        let (key, source) = extract_key(headers).ok_or(Reject::Unauthorized(
+            "missing API key: send it in the apikey or x-api-key header, or as Authorization: Bearer <key>",
+        ))?;
+        let consumer = state
+            .keys
+            .lookup(key)
+            .ok_or(Reject::Unauthorized("invalid API key"))?;
+        if key_auth.hide_credentials {
+            hide_key(headers, source);
+        }
+        state.consumers[consumer].clone()
+    } else if let Some(basic) = &route.basic_auth {
+        let consumer = state
+            .basic_credentials
+            .check(headers)
+            .map_err(Reject::BasicUnauthorized)?;
+        if basic.hide_credentials {
+            headers.remove(header::AUTHORIZATION);
+        }
+        state.consumers[consumer].clone()
+    } else if let Some(jwt) = &route.jwt {
+        let consumer = jwt.verify(headers).map_err(Reject::Unauthorized)?;
+        if jwt.hide_credentials {
+            headers.remove(header::AUTHORIZATION);
+        }
+        Arc::from(consumer)
+    } else {
         return Ok(());
     };
-    let (key, source) = extract_key(headers).ok_or(Reject::Unauthorized(
-        "missing API key: send it in the apikey header or as Authorization: Bearer <key>",
-    ))?;
-    let consumer = state
-        .keys
-        .lookup(key)
-        .ok_or(Reject::Unauthorized("invalid API key"))?;
-    let name = state.consumers[consumer].clone();
-    if key_auth.hide_credentials {
-        hide_key(headers, source);
-    }
     if let Ok(v) = HeaderValue::from_str(&name) {
         headers.insert(CONSUMER_HEADER, v);
     }
@@ -520,6 +536,12 @@ fn refuse(reject: Reject, mut call: CallLog, limit: Option<Decision>) -> Respons
             h.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"pygate\""),
+            );
+        }
+        Reject::BasicUnauthorized(_) => {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"pygate\", charset=\"UTF-8\""),
             );
         }
         _ => {}

@@ -14,10 +14,13 @@ use http::{HeaderName, HeaderValue};
 
 use crate::bridge::Bridge;
 use crate::config::{
-    ConfigError, CoreConfig, KeyAuthConfig, Limits, PythonPhasesConfig, RateLimitKey,
+    BasicAuthConfig, ConfigError, CoreConfig, KeyAuthConfig, Limits, PythonPhasesConfig,
+    RateLimitKey,
 };
+use crate::plugins::basic_auth::BasicCredentials;
 use crate::plugins::cors::Cors;
 use crate::plugins::ip_restriction::IpRestriction;
+use crate::plugins::jwt::Jwt;
 use crate::plugins::key_auth::KeyTable;
 use crate::plugins::rate_limit::RateLimiter;
 use crate::records::RecordBuffer;
@@ -33,6 +36,8 @@ pub struct Route {
     pub rate_limit: Option<Arc<RateLimiter>>,
     pub ip_restriction: Option<IpRestriction>,
     pub cors: Option<Cors>,
+    pub basic_auth: Option<BasicAuthConfig>,
+    pub jwt: Option<Jwt>,
     pub python: Option<PythonPhasesConfig>,
     pub inject_headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -47,6 +52,7 @@ pub struct GatewayState {
     pub upstreams: Vec<Arc<Upstream>>,
     pub consumers: Vec<Arc<str>>,
     pub keys: KeyTable,
+    pub basic_credentials: BasicCredentials,
 }
 
 /// Everything the workers share for the life of the process.
@@ -113,6 +119,7 @@ impl GatewayState {
         let upstream_index = unique_names("upstreams", config.upstreams.iter().map(|u| &*u.name))?;
         unique_names("routes", config.routes.iter().map(|r| &*r.name))?;
         let keys = KeyTable::build(&config.consumers)?;
+        let basic_credentials = BasicCredentials::build(&config.consumers)?;
 
         let mut old_targets: HashMap<&str, Arc<Target>> = HashMap::new();
         let mut old_limiters = HashMap::new();
@@ -168,10 +175,12 @@ impl GatewayState {
                     if rl.burst == Some(0) {
                         return Err(ConfigError::new(field + ".burst", "expected a burst >= 1"));
                     }
-                    if rl.by == RateLimitKey::Consumer && r.key_auth.is_none() {
+                    let authenticated =
+                        r.key_auth.is_some() || r.basic_auth.is_some() || r.jwt.is_some();
+                    if rl.by == RateLimitKey::Consumer && !authenticated {
                         return Err(ConfigError::new(
                             field + ".by",
-                            "limiting by consumer needs key-auth on the route; use by: ip or by: route",
+                            "limiting by consumer needs key-auth, basic-auth or jwt on the route; use by: ip or by: route",
                         ));
                     }
                     // Same route, same limit: keep the buckets so a reload is not a free reset.
@@ -187,6 +196,27 @@ impl GatewayState {
                     "key-auth needs at least one consumer with a key",
                 ));
             }
+            let auth_plugins = [
+                r.key_auth.is_some(),
+                r.basic_auth.is_some(),
+                r.jwt.is_some(),
+            ];
+            if auth_plugins.iter().filter(|on| **on).count() > 1 {
+                return Err(ConfigError::new(
+                    format!("routes[{ri}]"),
+                    "a route takes one authentication plugin: key-auth, basic-auth or jwt",
+                ));
+            }
+            if r.basic_auth.is_some() && basic_credentials.is_empty() {
+                return Err(ConfigError::new(
+                    format!("routes[{ri}].basic_auth"),
+                    "basic-auth needs at least one consumer with basic_auth credentials",
+                ));
+            }
+            let jwt = match &r.jwt {
+                Some(c) => Some(Jwt::build(c, &format!("routes[{ri}].jwt"))?),
+                None => None,
+            };
             let ip_restriction = match &r.ip_restriction {
                 Some(c) => Some(IpRestriction::build(
                     c,
@@ -216,6 +246,8 @@ impl GatewayState {
             routes.push(Route {
                 ip_restriction,
                 cors,
+                basic_auth: r.basic_auth.clone(),
+                jwt,
                 python: r.python.clone(),
                 inject_headers,
                 name: Arc::from(r.name.as_str()),
@@ -241,6 +273,7 @@ impl GatewayState {
             upstreams,
             consumers,
             keys,
+            basic_credentials,
             config,
         })
     }

@@ -15,7 +15,7 @@ import msgspec
 
 from pygate.ai.core_routes import ai_routes, ai_upstreams
 from pygate.config.paths import FieldPath
-from pygate.config.schema import GatewayConfig, Route, Target, Upstream
+from pygate.config.schema import Consumer, GatewayConfig, Route, Target, Upstream
 from pygate.plugins import BuiltinPlugin, builtin_plugins, get_plugin
 from pygate.plugins.python.chains import route_phases
 
@@ -34,7 +34,7 @@ def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
         "log_buffer_capacity": config.log.buffer,
         "record_calls": config.log.enabled,
         "upstreams": [_upstream(u) for u in [*config.upstreams, *ai_upstreams(config)]],
-        "consumers": [{"name": str(c.name), "keys": list(c.keys)} for c in config.consumers],
+        "consumers": [_consumer(c) for c in config.consumers],
         "routes": [
             _route(r, int(config.plugin_timeout)) for r in [*config.routes, *ai_routes(config)]
         ],
@@ -47,6 +47,16 @@ def core_config_json(config: GatewayConfig) -> str:
 
 def default_workers() -> int:
     return os.cpu_count() or 1
+
+
+def _consumer(consumer: Consumer) -> dict[str, Any]:
+    return {
+        "name": str(consumer.name),
+        "keys": list(consumer.keys),
+        "basic_auth": [
+            {"username": c.username, "password": c.password} for c in consumer.basic_auth
+        ],
+    }
 
 
 def _upstream(upstream: Upstream) -> dict[str, Any]:

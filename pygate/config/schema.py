@@ -107,9 +107,18 @@ class Upstream(_Section):
     keepalive: NonNegative = 256
 
 
+class BasicCredential(_Section):
+    username: Annotated[str, msgspec.Meta(min_length=1, pattern="^[^:]+$")]
+    # Plain text, compared in constant time; keep it out of the file with ${ENV_VAR}.
+    password: Annotated[str, msgspec.Meta(min_length=1)]
+
+
 class Consumer(_Section):
     name: Name
-    keys: Annotated[list[Key], msgspec.Meta(min_length=1)]
+    # A consumer needs some credential: API keys (key-auth) and/or basic_auth. jwt
+    # consumers are named by a token claim and need no entry here.
+    keys: list[Key] = []
+    basic_auth: list[BasicCredential] = []
 
 
 class Route(_Section):

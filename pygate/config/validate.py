@@ -25,7 +25,7 @@ def semantic_problems(config: GatewayConfig, base_dir: str) -> Iterator[Finding]
     yield from _upstream_targets(config)
     yield from _listeners(config)
     yield from _log_store(config, base_dir)
-    yield from _plugin_checks(config)
+    yield from _plugin_checks(config, base_dir)
 
 
 def _unique_names(config: GatewayConfig) -> Iterator[Finding]:
@@ -141,13 +141,13 @@ def _log_store(config: GatewayConfig, base_dir: str) -> Iterator[Finding]:
 _MIN_SPOOL_BYTES = 1024 * 1024
 
 
-def _plugin_checks(config: GatewayConfig) -> Iterator[Finding]:
+def _plugin_checks(config: GatewayConfig, base_dir: str) -> Iterator[Finding]:
     for index, route in enumerate(config.routes):
         for name, plugin_config in route.plugins.items():
             plugin = get_plugin(name)
             if plugin is None:  # already reported while converting
                 continue
             path: FieldPath = ("routes", index, "plugins", name)
-            context = RouteContext(config=config, route=route, path=path)
+            context = RouteContext(config=config, route=route, path=path, base_dir=base_dir)
             for relative, message in plugin.check(plugin_config, context):
                 yield (*path, *relative), message

@@ -1,6 +1,7 @@
 """key-auth: the caller presents a consumer key.
 
-The core reads the key from the `apikey` header or `Authorization: Bearer <key>`,
+The core reads the key from the `apikey` or `x-api-key` header (the Anthropic SDK's) or
+`Authorization: Bearer <key>` (the OpenAI SDK's),
 answers 401 when it is missing or unknown, and passes the consumer's name upstream
 as `X-Consumer-Username`.
 """
@@ -12,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from pygate.plugins.basic_auth import one_authentication_plugin
 from pygate.plugins.registry import BuiltinPlugin, RouteContext, register
 
 
@@ -26,8 +28,9 @@ def to_core(config: KeyAuthConfig) -> dict[str, Any]:
 
 
 def check(_config: KeyAuthConfig, context: RouteContext) -> Iterable[tuple[tuple, str]]:
-    if not context.config.consumers:
-        yield (), "key-auth needs at least one consumer under `consumers`"
+    if not any(c.keys for c in context.config.consumers):
+        yield (), "key-auth needs at least one consumer with `keys`"
+    yield from one_authentication_plugin(context)
 
 
 PLUGIN = register(

@@ -36,8 +36,12 @@ def to_core(config: RateLimitConfig) -> dict[str, Any]:
 def check(config: RateLimitConfig, context: RouteContext) -> Iterable[tuple[tuple, str]]:
     if config.per <= 0:
         yield ("per",), "expected a duration greater than 0"
-    if config.by == "consumer" and "key-auth" not in context.route.plugins:
-        yield ("by",), "limiting by consumer needs the key-auth plugin on the same route"
+    authenticated = any(a in context.route.plugins for a in ("key-auth", "basic-auth", "jwt"))
+    if config.by == "consumer" and not authenticated:
+        yield (
+            ("by",),
+            "limiting by consumer needs key-auth, basic-auth or jwt on the same route",
+        )
 
 
 PLUGIN = register(

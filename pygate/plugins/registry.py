@@ -47,6 +47,7 @@ class RouteContext:
     config: GatewayConfig
     route: Route
     path: FieldPath  # of the plugin's config, e.g. ("routes", 0, "plugins", "key-auth")
+    base_dir: str = "."  # the config file's directory: relative paths are relative to it
 
 
 # A check yields (path relative to the plugin config, message) for each problem.
@@ -169,8 +170,10 @@ def python_plugins() -> list[PythonPlugin]:
 # Listed, not discovered: a plugin file that is still being written must not break
 # config loading for every other route. Adding a built-in plugin = one file + one name.
 BUILTIN_MODULES = (
+    "basic_auth",
     "cors",
     "ip_restriction",
+    "jwt",
     "key_auth",
     "rate_limit",
     # Python built-ins

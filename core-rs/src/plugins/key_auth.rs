@@ -1,5 +1,6 @@
-//! key-auth: the consumer is found by an API key from the `apikey` header or
-//! `Authorization: Bearer <key>`. Keys are compared as whole strings and never logged.
+//! key-auth: the consumer is found by an API key from the `apikey` header, the `x-api-key`
+//! header (what Anthropic's SDK sends) or `Authorization: Bearer <key>` (what OpenAI's SDK
+//! sends). Keys are compared as whole strings and never logged.
 
 use std::collections::HashMap;
 
@@ -8,6 +9,7 @@ use http::header::{HeaderMap, AUTHORIZATION};
 use crate::config::{ConfigError, ConsumerConfig};
 
 pub const APIKEY_HEADER: &str = "apikey";
+pub const X_API_KEY_HEADER: &str = "x-api-key";
 
 /// Every consumer key of a config, mapped to the consumer's index.
 #[derive(Default)]
@@ -68,12 +70,16 @@ impl KeyTable {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySource {
     ApiKeyHeader,
+    XApiKeyHeader,
     BearerToken,
 }
 
 pub fn extract_key(headers: &HeaderMap) -> Option<(&str, KeySource)> {
     if let Some(v) = headers.get(APIKEY_HEADER).and_then(|v| v.to_str().ok()) {
         return Some((v.trim(), KeySource::ApiKeyHeader));
+    }
+    if let Some(v) = headers.get(X_API_KEY_HEADER).and_then(|v| v.to_str().ok()) {
+        return Some((v.trim(), KeySource::XApiKeyHeader));
     }
     let auth = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = auth.trim().split_once(' ')?;
@@ -87,6 +93,7 @@ pub fn extract_key(headers: &HeaderMap) -> Option<(&str, KeySource)> {
 pub fn hide_key(headers: &mut HeaderMap, source: KeySource) {
     match source {
         KeySource::ApiKeyHeader => headers.remove(APIKEY_HEADER),
+        KeySource::XApiKeyHeader => headers.remove(X_API_KEY_HEADER),
         KeySource::BearerToken => headers.remove(AUTHORIZATION),
     };
 }
@@ -101,10 +108,12 @@ mod tests {
             ConsumerConfig {
                 name: "alice".into(),
                 keys: vec!["k1".into(), "k2".into()],
+                ..Default::default()
             },
             ConsumerConfig {
                 name: "bob".into(),
                 keys: vec!["k3".into()],
+                ..Default::default()
             },
         ]
     }
@@ -135,6 +144,11 @@ mod tests {
         assert_eq!(extract_key(&h), Some(("xyz", KeySource::ApiKeyHeader)));
         hide_key(&mut h, KeySource::ApiKeyHeader);
         assert!(h.get("apikey").is_none());
+        h.insert("x-api-key", HeaderValue::from_static("anthropic-style"));
+        assert_eq!(
+            extract_key(&h),
+            Some(("anthropic-style", KeySource::XApiKeyHeader))
+        );
         let mut basic = HeaderMap::new();
         basic.insert(AUTHORIZATION, HeaderValue::from_static("Basic Zm9v"));
         assert_eq!(extract_key(&basic), None);

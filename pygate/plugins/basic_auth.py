@@ -1,0 +1,51 @@
+"""basic-auth: the caller presents `Authorization: Basic base64(username:password)`.
+
+Credentials belong to consumers (`consumers[].basic_auth: [{username, password}]`).
+The core checks them (passwords compared in constant time), answers 401 with
+`WWW-Authenticate: Basic` when they are missing or wrong, and passes the consumer's
+name upstream as `X-Consumer-Username`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from pygate.plugins.registry import BuiltinPlugin, RouteContext, register
+
+
+class BasicAuthConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # Strip the Authorization header before proxying: upstreams never see passwords.
+    hide_credentials: bool = True
+
+
+def to_core(config: BasicAuthConfig) -> dict[str, Any]:
+    return {"hide_credentials": config.hide_credentials}
+
+
+def check(_config: BasicAuthConfig, context: RouteContext) -> Iterable[tuple[tuple, str]]:
+    if not any(c.basic_auth for c in context.config.consumers):
+        yield (), "basic-auth needs a consumer with `basic_auth` credentials"
+    yield from one_authentication_plugin(context)
+
+
+AUTH_PLUGINS = ("key-auth", "basic-auth", "jwt")
+
+
+def one_authentication_plugin(context: RouteContext) -> Iterable[tuple[tuple, str]]:
+    enabled = [name for name in AUTH_PLUGINS if name in context.route.plugins]
+    if len(enabled) > 1 and context.path[-1] == enabled[-1]:
+        yield (), f"a route takes one authentication plugin; this one has {', '.join(enabled)}"
+
+
+PLUGIN = register(
+    BuiltinPlugin(
+        name="basic-auth",
+        schema=BasicAuthConfig,
+        core_field="basic_auth",
+        to_core=to_core,
+        check=check,
+    )
+)
