@@ -16,13 +16,15 @@ import sys
 from typing import Any
 
 from pygate.admin import AdminState, start_admin
+from pygate.ai.lifecycle import AiRuntime
+from pygate.ai.lifecycle import current as current_ai
 from pygate.config import ConfigError, LoadedConfig, load_config
 from pygate.core import CoreUnavailable, load_core
 from pygate.logstore import LogStore, LogStoreError, StoreUnavailable, open_store
 from pygate.logstore.spool import SpoolError
 from pygate.plugins.python.runtime import PluginRuntime
 from pygate.reload import Reloader, ReloadRefused, watch_file
-from pygate.shipper import LogShipper, ShipperSettings, build_log_shipper
+from pygate.shipper import LogShipper, ShipperSettings, build_log_shipper, spool_directory
 
 log = logging.getLogger("pygate")
 
@@ -47,6 +49,11 @@ def serve(config_file: str, *, watch: bool = False) -> int:
         core = load_core()
     except CoreUnavailable as exc:
         log.error("%s", exc)
+        return 1
+    try:
+        AiRuntime.bind(loaded)  # the AI listener's port goes into the core's config
+    except OSError as exc:
+        log.error("cannot listen on %s (ai): %s", loaded.config.ai.listen, exc.strerror or exc)
         return 1
     try:
         gateway = core.Gateway(loaded.core_json())
@@ -107,6 +114,8 @@ class _Server:
 
         self.plugins.start()
         shipper.start()
+        if (ai := current_ai()) is not None:
+            await ai.start(self.store, spool_directory(self.loaded))
         admin = AdminState(
             core=self.gateway,
             shipper=shipper,
@@ -148,6 +157,8 @@ class _Server:
             log.warning("grace period over; requests still in flight were cut off")
         await self.plugins.stop(grace_s=self.loaded.config.plugin_timeout / 1000)
         await runner.cleanup()
+        if (ai := current_ai()) is not None:
+            await ai.stop()
         await loop.run_in_executor(None, shipper.stop)
         self.store.close()
         log.info(

@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+# A module import, not a name: pygate.ai.config imports pygate.config.units, so either
+# package may be imported first (annotations are resolved when first used).
+import pygate.ai.config as ai_config
 from pygate.config.units import (
     Duration,
     HostPattern,
@@ -145,3 +148,5 @@ class GatewayConfig(_Section):
     upstreams: list[Upstream] = []
     consumers: list[Consumer] = []
     routes: list[Route] = []
+    # The AI gateway (pygate/ai): null = off.
+    ai: ai_config.AiSettings | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from pygate.ai.validate import ai_problems
 from pygate.config.paths import FieldPath
 from pygate.config.schema import GatewayConfig, Target
 from pygate.logstore.url import parse_store_url
@@ -26,6 +27,7 @@ def semantic_problems(config: GatewayConfig, base_dir: str) -> Iterator[Finding]
     yield from _listeners(config)
     yield from _log_store(config, base_dir)
     yield from _plugin_checks(config, base_dir)
+    yield from ai_problems(config)
 
 
 def _unique_names(config: GatewayConfig) -> Iterator[Finding]:

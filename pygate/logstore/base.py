@@ -46,8 +46,8 @@ class LogStore(ABC):
         """Create or upgrade the schema; returns the migration versions applied now."""
 
     @abstractmethod
-    def insert_row_binary(self, data: bytes, dedup_token: str) -> None:
-        """Insert RowBinary rows (pygate.requests column order) as one idempotent insert.
+    def insert_row_binary(self, data: bytes, dedup_token: str, table: str = REQUESTS_TABLE) -> None:
+        """Insert RowBinary rows (`table`'s column order) as one idempotent insert.
 
         Inserting the same `dedup_token` again is a no-op in the store, so a batch whose
         first attempt timed out after all can be retried without duplicating rows.

@@ -16,6 +16,7 @@ the same (one memcpy into the page cache), and the bytes stay the core's RowBina
 from __future__ import annotations
 
 import os
+import threading
 
 from pygate.logstore.base import (
     REQUESTS_TABLE,
@@ -55,6 +56,7 @@ class ChdbStore(SqlLogStore):
         self._writer = None
         self._reader = None
         self._staging = os.path.join(path, _STAGING_FILE)
+        self._insert_lock = threading.Lock()
         try:
             if read_only:
                 if not os.path.isdir(path):
@@ -78,18 +80,24 @@ class ChdbStore(SqlLogStore):
     def _read_text(self, sql: str) -> str:
         return self._require_writer().query(sql, "TSVRaw").bytes().decode()
 
-    def insert_row_binary(self, data: bytes, dedup_token: str) -> None:
+    def insert_row_binary(self, data: bytes, dedup_token: str, table: str = REQUESTS_TABLE) -> None:
         writer = self._require_writer()
-        try:
-            select = stage_insert_data(self._staging, data, "RowBinary")
-        except OSError as exc:
-            raise StoreUnavailable(f"cannot stage the insert in {self.path}: {exc}") from exc
-        # The table's own structure is used for the file (ClickHouse takes it from
-        # the insertion table), so the column list lives in the migrations only.
-        sql = (
-            f"INSERT INTO {REQUESTS_TABLE} "
-            f"SETTINGS insert_deduplication_token = {sql_string(dedup_token)} {select}"
-        )
+        # One staging file, so one insert at a time (the AI call log ships from a
+        # second thread).
+        with self._insert_lock:
+            try:
+                select = stage_insert_data(self._staging, data, "RowBinary")
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot stage the insert in {self.path}: {exc}") from exc
+            # The table's own structure is used for the file (ClickHouse takes it from
+            # the insertion table), so the column list lives in the migrations only.
+            sql = (
+                f"INSERT INTO {table} "
+                f"SETTINGS insert_deduplication_token = {sql_string(dedup_token)} {select}"
+            )
+            self._insert_staged(writer, sql)
+
+    def _insert_staged(self, writer, sql: str) -> None:
         try:
             writer.query(sql)
         except Exception as exc:

@@ -65,15 +65,13 @@ class ClickHouseStore(SqlLogStore):
         self._schema_ready = True
         return applied
 
-    def insert_row_binary(self, data: bytes, dedup_token: str) -> None:
+    def insert_row_binary(self, data: bytes, dedup_token: str, table: str = REQUESTS_TABLE) -> None:
         if not self._schema_ready:
             self.migrate()
         client = self._writer_client()
         settings = {"insert_deduplication_token": dedup_token, "insert_deduplicate": 1}
         try:
-            client.raw_insert(
-                REQUESTS_TABLE, None, insert_block=data, settings=settings, fmt="RowBinary"
-            )
+            client.raw_insert(table, None, insert_block=data, settings=settings, fmt="RowBinary")
         except Exception as exc:
             message = f"insert into {self.description} failed: {first_line(exc)}"
             if is_row_data_error(str(exc)):

@@ -1,0 +1,50 @@
+"""Tokens and cost of a call: provider usage when there is some, else an estimate.
+
+The estimate is the common rule of thumb of four characters per token, over the
+prompt's message text and the completion's text; rows with it are marked
+`tokens_estimated`. Cost = tokens x the price per million from `ai.prices`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pygate.ai.config import Price
+from pygate.ai.providers.base import Usage, text_of
+
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(chars: int) -> int:
+    return max(1, (chars + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN) if chars else 0
+
+
+def prompt_chars(body: dict[str, Any]) -> int:
+    total = 0
+    for message in body.get("messages", []):
+        total += len(text_of(message.get("content")))
+        for call in message.get("tool_calls") or ():
+            total += len(call.get("function", {}).get("arguments") or "")
+    inputs = body.get("input")
+    if isinstance(inputs, str):
+        total += len(inputs)
+    elif isinstance(inputs, list):
+        total += sum(len(i) for i in inputs if isinstance(i, str))
+    return total
+
+
+def estimated_usage(body: dict[str, Any], completion_chars: int) -> Usage:
+    return Usage(estimate_tokens(prompt_chars(body)), estimate_tokens(completion_chars))
+
+
+class PriceTable:
+    def __init__(self, prices: list[Price]) -> None:
+        self._prices = {p.model: p for p in prices}
+
+    def cost(self, qualified_model: str, usage: Usage) -> float:
+        price = self._prices.get(qualified_model)
+        if price is None:
+            return 0.0
+        return (
+            usage.prompt_tokens * price.input_per_1m + usage.completion_tokens * price.output_per_1m
+        ) / 1_000_000

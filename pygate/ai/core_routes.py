@@ -1,0 +1,68 @@
+"""What the `ai:` section adds to the core's config: an upstream and routes.
+
+The core answers the AI paths like any route (key-auth, rate limits, the call record)
+and proxies them to the AI listener in this process. Names start with `pygate-ai` so
+they are recognisable in pygate.requests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pygate.ai.address import upstream_target
+from pygate.config.schema import GatewayConfig, Route, Upstream
+from pygate.config.units import Duration, Name, RoutePath, TargetAddr
+
+if TYPE_CHECKING:
+    from pygate.ai.config import AiSettings
+
+UPSTREAM_NAME = "pygate-ai"
+API_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/models", "/v1/messages")
+MCP_PATH = "/mcp"
+
+
+def ai_upstreams(config: GatewayConfig) -> list[Upstream]:
+    settings: AiSettings | None = config.ai
+    if settings is None:
+        return []
+    return [
+        Upstream(
+            name=Name(UPSTREAM_NAME),
+            targets=[TargetAddr(upstream_target(settings))],
+            read_timeout=Duration(int(settings.read_timeout)),
+            connect_timeout=Duration(1_000),
+            # The listener is in this process: never eject it, never retry elsewhere.
+            retries=0,
+            max_fails=1_000_000,
+            fail_cooldown=Duration(1),
+        )
+    ]
+
+
+def ai_routes(config: GatewayConfig) -> list[Route]:
+    settings: AiSettings | None = config.ai
+    if settings is None:
+        return []
+    routes = [_route("pygate-ai-api", list(API_PATHS), settings, hide_key=True)]
+    for template in settings.templates:
+        routes.append(
+            _route(f"pygate-ai-template-{template.name}", [template.path], settings, True)
+        )
+    if settings.mcp is not None:
+        # The key stays on the request: MCP route tools call those routes with it.
+        routes.append(_route("pygate-ai-mcp", [MCP_PATH], settings, hide_key=False))
+    return routes
+
+
+def _route(name: str, paths: list[str], settings: AiSettings, hide_key: bool) -> Route:
+    plugins = {}
+    if settings.require_key:
+        from pygate.plugins.key_auth import KeyAuthConfig
+
+        plugins["key-auth"] = KeyAuthConfig(hide_credentials=hide_key)
+    return Route(
+        name=Name(name),
+        paths=[RoutePath(p) for p in paths],
+        upstream=UPSTREAM_NAME,
+        plugins=plugins,
+    )

@@ -1,0 +1,34 @@
+"""Is this request from the core? The one place that decides.
+
+The AI listener is on loopback and only the core should talk to it: the core has done
+key-auth and set X-Consumer-Username and X-Request-Id. Until the core can add a secret
+header to the requests of a route (`inject_headers`, planned in core-rs), the check is:
+a loopback peer that carries the headers the core always sets. Once it lands,
+`CORE_INJECTS_HEADERS` turns on the comparison with the per-process secret.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import secrets
+
+from aiohttp import web
+
+CORE_INJECTS_HEADERS = False
+SECRET_HEADER = "X-Pygate-Internal"
+PROCESS_SECRET = secrets.token_urlsafe(32)
+
+
+def came_through_core(request: web.Request) -> bool:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    try:
+        loopback = peer is not None and ipaddress.ip_address(peer[0]).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback or "X-Request-Id" not in request.headers:
+        return False
+    if CORE_INJECTS_HEADERS:
+        sent = request.headers.get(SECRET_HEADER, "")
+        return hmac.compare_digest(sent.encode(), PROCESS_SECRET.encode())
+    return True

@@ -1,0 +1,84 @@
+"""Starting and stopping the AI gateway inside `pygate serve` (called from serve.py).
+
+    ai = AiRuntime.bind(loaded)          # before the core's config is compiled
+    await ai.start(store, spool_dir)     # after the log store is open
+    await ai.stop()                      # after the core has drained its requests
+
+A reload swaps nothing here yet: providers, aliases and limits are read at start
+(`ai.listen` and the rest of the section need a restart, which a reload says).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from pygate.ai.address import bind_listener
+from pygate.logstore.base import LogStoreError
+
+if TYPE_CHECKING:
+    from pygate.ai.app import AiGateway
+    from pygate.config import LoadedConfig
+    from pygate.logstore.base import LogStore
+    from pygate.shipper import LogShipper
+
+log = logging.getLogger("pygate")
+_current: AiRuntime | None = None
+
+
+def current() -> AiRuntime | None:
+    """The runtime bound by this process (serve binds at most one)."""
+    return _current
+
+
+class AiRuntime:
+    def __init__(self, loaded: LoadedConfig, sock) -> None:
+        self.loaded = loaded
+        self.sock = sock
+        self.gateway: AiGateway | None = None
+        self.shipper: LogShipper | None = None
+
+    @classmethod
+    def bind(cls, loaded: LoadedConfig) -> AiRuntime | None:
+        """Bind the AI listener if the config has an `ai:` section. Raises OSError."""
+        settings = loaded.config.ai
+        if settings is None:
+            return None
+        global _current
+        _current = cls(loaded, bind_listener(settings))
+        return _current
+
+    async def start(self, store: LogStore, spool_dir: str) -> None:
+        from pygate.ai.app import AiGateway
+        from pygate.ai.calllog import build_ai_shipper
+
+        settings = self.loaded.config.ai
+        assert settings is not None
+        self.gateway = AiGateway(settings, self.sock)
+        log_settings = self.loaded.config.log
+        self.shipper = build_ai_shipper(
+            self.gateway.buffer,
+            store,
+            spool_dir,
+            int(log_settings.spool_max_bytes),
+            log_settings.flush_interval / 1000,
+        )
+        await self.gateway.start()
+        self.shipper.start()
+        loop = asyncio.get_running_loop()
+        sql = self.gateway.service.limits.seed_sql() if self.gateway.service else None
+        if sql:
+            try:
+                result = await loop.run_in_executor(None, store.query_rows, sql)
+                self.gateway.seed_limits(result.rows)
+            except LogStoreError as exc:
+                log.warning("AI budgets start from zero: cannot read pygate.ai_calls: %s", exc)
+        host, port = self.sock.getsockname()[:2]
+        log.info("AI gateway on internal listener %s:%s", host, port)
+
+    async def stop(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.stop()
+        if self.shipper is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.shipper.stop)

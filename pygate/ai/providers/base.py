@@ -1,0 +1,153 @@
+"""What a provider adapter is, and the pieces every adapter shares.
+
+The unified format is OpenAI's: requests arrive as OpenAI chat/embeddings bodies and
+answers leave as OpenAI objects (chat.completion, chat.completion.chunk, list of
+embeddings). An adapter translates the request for its provider, and the provider's
+answer, streamed events and errors back. Adding a provider = one module defining an
+`Adapter` subclass and registering it in `pygate.ai.providers.ADAPTERS`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pygate.ai.config import Provider
+
+
+@dataclass(slots=True)
+class ProviderRequest:
+    url: str
+    headers: dict[str, str]
+    json: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Unsupported(Exception):
+    """The provider has no such operation (e.g. embeddings on Anthropic)."""
+
+
+# How a failed provider answer is handled by the engine.
+RATE_LIMITED = "rate_limited"  # 429 / quota: rotate the key, then fall back
+RETRYABLE = "retryable"  # 5xx, 408, overloaded: retry with backoff, then fall back
+FATAL = "fatal"  # the request itself is wrong: return the error to the caller
+
+
+@dataclass(slots=True)
+class StreamTranslator:
+    """Turns one provider stream's SSE events into OpenAI chunks; keeps the usage."""
+
+    model: str
+    id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex[:24]}")
+    created: int = field(default_factory=lambda: int(time.time()))
+    usage: Usage | None = None
+    text_chars: int = 0  # for an estimate when the provider sends no usage
+
+    def feed(self, event: str, data: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        content = delta.get("content")
+        if isinstance(content, str):
+            self.text_chars += len(content)
+        for call in delta.get("tool_calls") or ():
+            self.text_chars += len(call.get("function", {}).get("arguments") or "")
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
+
+
+class StreamError(Exception):
+    """The provider reported an error inside a stream."""
+
+
+class Adapter:
+    kind: str = ""
+    # Whether streamed answers carry usage only when asked (stream_options).
+    supports_stream_options: bool = False
+
+    def chat_request(
+        self, provider: Provider, model: str, body: dict[str, Any], key: str, stream: bool
+    ) -> ProviderRequest:
+        raise NotImplementedError
+
+    def chat_response(self, data: dict[str, Any], model: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def stream_translator(self, model: str) -> StreamTranslator:
+        raise NotImplementedError
+
+    def embeddings_request(
+        self, provider: Provider, model: str, body: dict[str, Any], key: str
+    ) -> ProviderRequest:
+        raise Unsupported(f"{self.kind} has no embeddings API")
+
+    def embeddings_response(self, data: dict[str, Any], model: str) -> dict[str, Any]:
+        raise Unsupported(f"{self.kind} has no embeddings API")
+
+    def classify(self, status: int, body: Any) -> str:
+        if status == 429:
+            return RATE_LIMITED
+        if status in (408, 409) or status >= 500:
+            return RETRYABLE
+        if status in (401, 403):
+            return RATE_LIMITED  # a revoked key: another key of the pool may work
+        return FATAL
+
+    def error_message(self, body: Any) -> str:
+        if isinstance(body, dict):
+            error = body.get("error", body)
+            if isinstance(error, dict) and error.get("message"):
+                return str(error["message"])
+            if isinstance(error, str):
+                return error
+        return str(body)[:500]
+
+
+def completion(
+    model: str,
+    message: dict[str, Any],
+    finish_reason: str | None,
+    usage: Usage,
+) -> dict[str, Any]:
+    """An OpenAI chat.completion object."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        },
+    }
+
+
+def text_of(content: Any) -> str:
+    """The text of an OpenAI message content (a string or a list of parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(
+        part.get("text", "")
+        for part in content
+        if isinstance(part, dict) and part.get("type") == "text"
+    )
+
+
+def join_url(base: str, path: str) -> str:
+    return base.rstrip("/") + path

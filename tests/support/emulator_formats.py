@@ -1,0 +1,339 @@
+"""The wire formats of the provider emulators (see provider_emulators.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from support.provider_emulators import (
+    Emulator,
+    _error_body,
+    _Failure,
+    _text,
+    _words,
+    new_id,
+    sse,
+    vector,
+)
+
+STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+
+
+def _pieces(reply: str) -> list[str]:
+    words = reply.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+
+def _guard(provider: str):
+    def wrap(handler):
+        async def run(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except _Failure as failure:
+                return web.json_response(
+                    _error_body(provider, failure.status, failure.key), status=failure.status
+                )
+
+        return run
+
+    return wrap
+
+
+# ----- OpenAI family: openai, mistral, compat, azure ------------------------------------
+def openai_family(emulator: Emulator, provider: str):
+    @_guard(provider)
+    async def chat(request: web.Request) -> web.StreamResponse:
+        if provider == "azure":
+            key = request.headers.get("api-key", "")
+            if not request.query.get("api-version"):
+                return web.json_response({"error": {"message": "api-version missing"}}, status=404)
+        else:
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not key and provider != "compat":
+            return web.json_response({"error": {"message": "no key"}}, status=401)
+        body = await request.json()
+        model = request.match_info.get("deployment") or body.get("model", "")
+        stream = bool(body.get("stream"))
+        emulator.record(provider, key, model, stream, "chat")
+        if provider == "mistral" and "stream_options" in body:
+            return web.json_response({"message": "stream_options: extra fields"}, status=422)
+        mode = await emulator.before(provider, key, stream)
+        messages = [(m["role"], _text(m.get("content"))) for m in body.get("messages", [])]
+        reply, prompt_tokens = emulator.reply(messages)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": _words(reply),
+            "total_tokens": prompt_tokens + _words(reply),
+        }
+        tool = (body.get("tools") or [None])[0]
+        call = None
+        if tool:
+            last = messages[-1][1] if messages else ""
+            arguments = '{"echo": "' + last.replace('"', "'") + '"}'
+            name = tool["function"]["name"]
+            call = {
+                "id": new_id("call_"),
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+        base = {"id": new_id("chatcmpl-"), "created": int(time.time()), "model": model}
+        if not stream:
+            message: dict[str, Any] = {"role": "assistant", "content": None if call else reply}
+            if call:
+                message["tool_calls"] = [call]
+            finish = "tool_calls" if call else "stop"
+            choice = {"index": 0, "message": message, "finish_reason": finish}
+            return web.json_response(
+                {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
+            )
+        response = web.StreamResponse(headers=STREAM_HEADERS)
+        await response.prepare(request)
+
+        def chunk(delta: dict, finish: str | None = None, **extra: Any) -> bytes:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return sse({**base, "object": "chat.completion.chunk", "choices": [choice], **extra})
+
+        await response.write(chunk({"role": "assistant", "content": ""}))
+        if call:
+            head = {
+                **call,
+                "index": 0,
+                "function": {"name": call["function"]["name"], "arguments": ""},
+            }
+            await response.write(chunk({"tool_calls": [head]}))
+            args = call["function"]["arguments"]
+            for part in (args[: len(args) // 2], args[len(args) // 2 :]):
+                await response.write(
+                    chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
+                )
+        else:
+            for n, piece in enumerate(_pieces(reply)):
+                if mode == "midstream" and n == 2:
+                    await response.write(
+                        sse({"error": {"message": "internal server error", "type": "server_error"}})
+                    )
+                    return response
+                await response.write(chunk({"content": piece}))
+        finish = "tool_calls" if call else "stop"
+        if provider == "mistral":
+            await response.write(chunk({}, finish, usage=usage))
+        else:
+            await response.write(chunk({}, finish))
+            options = body.get("stream_options") or {}
+            if provider in ("openai", "azure") and options.get("include_usage"):
+                await response.write(
+                    sse({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+                )
+        await response.write(sse(b"[DONE]"))
+        return response
+
+    @_guard(provider)
+    async def embeddings(request: web.Request) -> web.Response:
+        key = request.headers.get("api-key") or request.headers.get(
+            "Authorization", ""
+        ).removeprefix("Bearer ")
+        body = await request.json()
+        model = request.match_info.get("deployment") or body.get("model", "")
+        emulator.record(provider, key, model, False, "embeddings")
+        await emulator.before(provider, key, False)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        tokens = sum(_words(t) for t in inputs)
+        data = [
+            {"object": "embedding", "index": i, "embedding": vector(t)}
+            for i, t in enumerate(inputs)
+        ]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return web.json_response({"object": "list", "data": data, "model": model, "usage": usage})
+
+    return chat, embeddings
+
+
+# ----- Anthropic ----------------------------------------------------------------------------
+def anthropic(emulator: Emulator):
+    @_guard("anthropic")
+    async def messages(request: web.Request) -> web.StreamResponse:
+        key = request.headers.get("x-api-key", "")
+        if not key or not request.headers.get("anthropic-version"):
+            return web.json_response(_error_body("anthropic", 401), status=401)
+        body = await request.json()
+        model, stream = body.get("model", ""), bool(body.get("stream"))
+        emulator.record("anthropic", key, model, stream, "chat")
+        if not body.get("max_tokens"):
+            return web.json_response(
+                {
+                    "type": "error",
+                    "error": {"type": "invalid_request_error", "message": "max_tokens: required"},
+                },
+                status=400,
+            )
+        mode = await emulator.before("anthropic", key, stream)
+        messages = [("system", body["system"])] if body.get("system") else []
+        messages += [(m["role"], _text(m["content"])) for m in body["messages"]]
+        reply, prompt_tokens = emulator.reply(messages)
+        tool = (body.get("tools") or [None])[0]
+        usage = {"input_tokens": prompt_tokens, "output_tokens": _words(reply)}
+        block = (
+            {
+                "type": "tool_use",
+                "id": new_id("toolu_"),
+                "name": tool["name"],
+                "input": {"echo": messages[-1][1]},
+            }
+            if tool
+            else {"type": "text", "text": reply}
+        )
+        stop = "tool_use" if tool else "end_turn"
+        message = {
+            "id": new_id("msg_"),
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "stop_sequence": None,
+        }
+        if not stream:
+            return web.json_response(
+                {**message, "content": [block], "stop_reason": stop, "usage": usage}
+            )
+        response = web.StreamResponse(headers=STREAM_HEADERS)
+        await response.prepare(request)
+
+        async def event(kind: str, payload: dict) -> None:
+            await response.write(sse({"type": kind, **payload}, kind))
+
+        start = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": prompt_tokens, "output_tokens": 1},
+        }
+        await event("message_start", {"message": start})
+        await event("ping", {})
+        if tool:
+            await event(
+                "content_block_start", {"index": 0, "content_block": {**block, "input": {}}}
+            )
+            import orjson
+
+            args = orjson.dumps(block["input"]).decode()
+            for part in (args[: len(args) // 2], args[len(args) // 2 :]):
+                await event(
+                    "content_block_delta",
+                    {"index": 0, "delta": {"type": "input_json_delta", "partial_json": part}},
+                )
+        else:
+            await event(
+                "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
+            )
+            for n, piece in enumerate(_pieces(reply)):
+                if mode == "midstream" and n == 2:
+                    await event(
+                        "error",
+                        {"error": {"type": "api_error", "message": "internal server error"}},
+                    )
+                    return response
+                await event(
+                    "content_block_delta",
+                    {"index": 0, "delta": {"type": "text_delta", "text": piece}},
+                )
+        await event("content_block_stop", {"index": 0})
+        await event(
+            "message_delta",
+            {
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+        )
+        await event("message_stop", {})
+        return response
+
+    return messages
+
+
+# ----- Gemini ---------------------------------------------------------------------------------
+def gemini(emulator: Emulator):
+    @_guard("gemini")
+    async def call(request: web.Request) -> web.StreamResponse:
+        key = request.headers.get("x-goog-api-key", "")
+        if not key:
+            return web.json_response(_error_body("gemini", 401), status=401)
+        model, _, method = request.match_info["target"].partition(":")
+        body = await request.json()
+        if method == "batchEmbedContents":
+            emulator.record("gemini", key, model, False, "embeddings")
+            await emulator.before("gemini", key, False)
+            texts = [_text(r["content"]["parts"]) for r in body["requests"]]
+            return web.json_response({"embeddings": [{"values": vector(t)} for t in texts]})
+        stream = method == "streamGenerateContent"
+        emulator.record("gemini", key, model, stream, "chat")
+        mode = await emulator.before("gemini", key, stream)
+        messages = []
+        if body.get("systemInstruction"):
+            messages.append(("system", _text(body["systemInstruction"]["parts"])))
+        for content in body["contents"]:
+            messages.append(
+                ("user" if content["role"] == "user" else "assistant", _text(content["parts"]))
+            )
+        reply, prompt_tokens = emulator.reply(messages)
+        usage = {
+            "promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": _words(reply),
+            "totalTokenCount": prompt_tokens + _words(reply),
+        }
+        tools = body.get("tools") or []
+        if tools:
+            name = tools[0]["functionDeclarations"][0]["name"]
+            parts = [{"functionCall": {"name": name, "args": {"echo": messages[-1][1]}}}]
+        else:
+            parts = [{"text": reply}]
+
+        def answer(parts: list, finish: str | None, with_usage: bool) -> dict:
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+            if finish:
+                candidate["finishReason"] = finish
+            out: dict[str, Any] = {"candidates": [candidate], "modelVersion": model}
+            if with_usage:
+                out["usageMetadata"] = usage
+            return out
+
+        if not stream:
+            return web.json_response(answer(parts, "STOP", True))
+        if request.query.get("alt") != "sse":
+            return web.json_response(
+                {"error": {"message": "emulator speaks alt=sse only"}}, status=400
+            )
+        response = web.StreamResponse(headers=STREAM_HEADERS)
+        await response.prepare(request)
+        pieces = [parts] if tools else [[{"text": p}] for p in _pieces(reply)]
+        for n, piece in enumerate(pieces):
+            if mode == "midstream" and n == 2:
+                await response.write(
+                    sse(
+                        {
+                            "error": {
+                                "code": 500,
+                                "message": "internal server error",
+                                "status": "INTERNAL",
+                            }
+                        }
+                    )
+                )
+                return response
+            last = n == len(pieces) - 1
+            await response.write(sse(answer(piece, "STOP" if last else None, last)))
+        return response
+
+    return call
+
+
+def add_routes(app: web.Application, emulator: Emulator) -> None:
+    for provider in ("openai", "mistral", "compat"):
+        chat, embeddings = openai_family(emulator, provider)
+        app.router.add_post(f"/{provider}/v1/chat/completions", chat)
+        app.router.add_post(f"/{provider}/v1/embeddings", embeddings)
+    chat, embeddings = openai_family(emulator, "azure")
+    app.router.add_post("/azure/openai/deployments/{deployment}/chat/completions", chat)
+    app.router.add_post("/azure/openai/deployments/{deployment}/embeddings", embeddings)
+    app.router.add_post("/anthropic/v1/messages", anthropic(emulator))
+    app.router.add_post("/gemini/v1beta/models/{target}", gemini(emulator))
