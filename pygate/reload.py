@@ -14,12 +14,17 @@ from collections.abc import Callable
 
 from pygate.config import ConfigError, LoadedConfig, load_config
 
+# The config file as read -> the config to serve, plus what to persist once the core
+# took it (the admin API's entity state, see pygate.adminapi); raises ConfigError.
+Resolve = Callable[[LoadedConfig], tuple[LoadedConfig, Callable[[], None] | None]]
+
 log = logging.getLogger("pygate")
 
 # Settings that are bound to resources opened at start.
 _RESTART_ONLY = {
     "admin.listen": lambda loaded: loaded.config.admin.listen,
     "log.store": lambda loaded: loaded.store.path,
+    "admin.state": lambda loaded: loaded.config.admin.state,
 }
 
 WATCH_INTERVAL_S = 0.5
@@ -36,12 +41,40 @@ class Reloader:
         swap_into_core: Callable[[LoadedConfig], None],
         apply_python_side: Callable[[LoadedConfig], None],
         on_refused: Callable[[], None],
+        resolve: Resolve | None = None,
     ) -> None:
         self.current = current
         self._swap_into_core = swap_into_core
         self._apply_python_side = apply_python_side
         self._on_refused = on_refused
+        self._resolve = resolve
         self._lock = asyncio.Lock()
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held while a config is prepared and swapped in; admin API writes take it too."""
+        return self._lock
+
+    async def install(self, loaded: LoadedConfig, persist: Callable[[], None]) -> None:
+        """Serve `loaded`, already validated, then `persist` it. The caller holds `lock`.
+
+        Raises ValueError if the core refuses it, or what `persist` raises (the old
+        config is back in the core then).
+        """
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._swap, loaded, persist)
+        self._apply_python_side(loaded)
+        self.current = loaded
+
+    def _swap(self, loaded: LoadedConfig, persist: Callable[[], None] | None) -> None:
+        self._swap_into_core(loaded)
+        if persist is None:
+            return
+        try:
+            persist()
+        except BaseException:
+            self._swap_into_core(self.current)
+            raise
 
     async def reload(self, reason: str) -> bool:
         async with self._lock:  # two SIGHUPs in a row must not interleave
@@ -59,15 +92,18 @@ class Reloader:
 
     def _prepare(self) -> LoadedConfig:
         """Load, validate and swap into the core; raises ReloadRefused. Runs on a thread."""
+        persist = None
         try:
             loaded = load_config(self.current.file)
+            if self._resolve is not None:
+                loaded, persist = self._resolve(loaded)
         except ConfigError as exc:
             raise ReloadRefused("; ".join(str(p) for p in exc.problems)) from exc
         changed = [name for name, get in _RESTART_ONLY.items() if get(loaded) != get(self.current)]
         if changed:
             raise ReloadRefused(f"{', '.join(changed)}: changing it needs a restart")
         try:
-            self._swap_into_core(loaded)
+            self._swap(loaded, persist)
         except ValueError as exc:
             error = loaded.core_error(exc)
             raise ReloadRefused("; ".join(str(p) for p in error.problems)) from exc
