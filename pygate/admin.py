@@ -4,9 +4,12 @@
     POST /logs/query   {"sql": "...", "format": "json|table|csv"}
     GET  /logs/reports, /logs/report/{name}   canned reports (pygate.reports.http)
     GET  /dashboard    the reports as self-refreshing charts (pygate.dashboard)
+    /upstreams, /routes, /consumers, /config, /audit, /plugins, /openapi.json
+                       the admin API (pygate.adminapi)
 
-With `admin.token` set, every request needs `Authorization: Bearer <token>`
-(the dashboard page alone may carry it as ?token=).
+With `admin.token` or `admin.tokens` set, every request needs
+`Authorization: Bearer <token>` (the dashboard page alone may carry it as ?token=);
+the token's name ("admin" for `admin.token`) is the actor in the audit log.
 Errors are JSON objects `{"error": "..."}` like everything else here.
 """
 
@@ -24,6 +27,8 @@ import orjson
 from aiohttp import web
 
 from pygate import __version__
+from pygate.adminapi import ACTOR_KEY
+from pygate.adminapi import register as register_admin_api
 from pygate.dashboard import DASHBOARD_PATH
 from pygate.dashboard import register as register_dashboard
 from pygate.logstore import LogStore, LogStoreError, QueryResult
@@ -45,11 +50,24 @@ class AdminState:
     store: LogStore
     config_file: str
     token: str | None
+    # admin.tokens as token -> name; the name is the actor recorded in the audit log.
+    named_tokens: dict[str, str] = field(default_factory=dict)
+    api: Any = None  # pygate.adminapi.AdminService: entity CRUD, when serving
     started_at: float = field(default_factory=time.monotonic)
     reloads_refused: int = 0
     query_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(_MAX_CONCURRENT_QUERIES)
     )
+
+    def actor_for(self, presented: str) -> str | None:
+        """Who holds `presented` ("admin" for admin.token), or None if nobody does."""
+        found = None
+        candidates = [(self.token, "admin")] if self.token is not None else []
+        for token, name in [*candidates, *self.named_tokens.items()]:
+            # Compare with every token, so the time taken does not tell which one is close.
+            if hmac.compare_digest(presented.strip().encode(), token.encode()) and found is None:
+                found = name
+        return found
 
     def count_refused_reload(self) -> None:
         self.reloads_refused += 1
@@ -91,22 +109,22 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
 
 @web.middleware
 async def _bearer_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = request.app[_STATE].token
-    if token is not None:
+    state = request.app[_STATE]
+    request[ACTOR_KEY] = "anonymous"
+    if state.token is not None or state.named_tokens:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         if not scheme and request.method == "GET" and request.path == DASHBOARD_PATH:
             # An address bar cannot send a header: the dashboard page alone takes
             # ?token=, then keeps it and sends it as a header on its own requests.
             scheme, presented = "bearer", request.query.get("token", "")
-        valid = scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode(), token.encode()
-        )
-        if not valid:
+        actor = state.actor_for(presented) if scheme.lower() == "bearer" else None
+        if actor is None:
             return error_response(
                 401,
                 "missing or wrong admin token (Authorization: Bearer <token>)",
                 headers={"WWW-Authenticate": 'Bearer realm="pygate-admin"'},
             )
+        request[ACTOR_KEY] = actor
     return await handler(request)
 
 
@@ -171,6 +189,8 @@ def create_admin_app(state: AdminState) -> web.Application:
     register_reports(app, functools.partial(run_read_query, state))
     register_dashboard(app)
     register_metrics(app, state.status)
+    if state.api is not None:
+        register_admin_api(app, state.api)
     return app
 
 

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pygate.bench import add_bench_parser
 
     add_bench_parser(commands)
+    from pygate.adminapi.cli import add_admin_parser
+
+    add_admin_parser(commands)
 
     demo = commands.add_parser("demo-upstream", help="run a small HTTP upstream for trying pygate")
     demo.add_argument("--listen", default="127.0.0.1:9001", help="HOST:PORT (default %(default)s)")
@@ -87,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pygate.commands import logs_query
 
             return logs_query(args.config, args.sql, args.format)
+        if args.command == "admin":
+            from pygate.adminapi.cli import run_admin_command
+
+            return run_admin_command(args)
         if args.command == "bench":
             from pygate.bench import run_bench
 

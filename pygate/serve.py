@@ -16,6 +16,8 @@ import sys
 from typing import Any
 
 from pygate.admin import AdminState, start_admin
+from pygate.adminapi import AdminService
+from pygate.adminapi.statedb import AdminStateError
 from pygate.ai.lifecycle import AiRuntime
 from pygate.ai.lifecycle import current as current_ai
 from pygate.config import ConfigError, LoadedConfig, load_config
@@ -42,9 +44,15 @@ def serve(config_file: str, *, watch: bool = False) -> int:
     setup_logging()
     try:
         loaded = load_config(config_file)
+        # The entities to serve: the admin API's state, or the file's if they changed.
+        admin_api = AdminService.open(loaded)
+        loaded, persist_entities = admin_api.resolve(loaded)
     except ConfigError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)
         return 2
+    except AdminStateError as exc:
+        log.error("%s", exc)
+        return 1
     try:
         core = load_core()
     except CoreUnavailable as exc:
@@ -66,9 +74,18 @@ def serve(config_file: str, *, watch: bool = False) -> int:
         print("\n".join(exc.lines()), file=sys.stderr)
         return 2
 
+    try:
+        if persist_entities is not None:
+            persist_entities()
+    except AdminStateError as exc:
+        log.error("%s", exc)
+        return 1
+
     import uvloop
 
-    return uvloop.run(_Server(loaded, gateway, plugins, watch=watch).run())
+    server = _Server(loaded, gateway, plugins, watch=watch)
+    server.admin_api = admin_api
+    return uvloop.run(server.run())
 
 
 def shipper_settings(loaded: LoadedConfig) -> ShipperSettings:
@@ -89,6 +106,7 @@ class _Server:
         self.watch = watch
         self.stopping = asyncio.Event()
         self.store: LogStore | None = None
+        self.admin_api: AdminService | None = None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -122,6 +140,8 @@ class _Server:
             store=self.store,
             config_file=self.loaded.abspath,
             token=config.admin.token,
+            named_tokens={t.token: t.name for t in config.admin.tokens},
+            api=self.admin_api,
         )
         try:
             runner, admin_addr = await start_admin(admin, config.admin.listen)
@@ -138,14 +158,17 @@ class _Server:
             swap_into_core=self._swap_config,
             apply_python_side=lambda new: self._apply(new, shipper, admin),
             on_refused=admin.count_refused_reload,
+            resolve=self.admin_api.resolve if self.admin_api else None,
         )
+        if self.admin_api is not None:
+            self.admin_api.attach(reloader, self.store)
         self._install_signals(loop, reloader)
         watcher = None
         if self.watch:
             watcher = asyncio.create_task(
                 watch_file(self.loaded.file, lambda: reloader.reload("file changed"))
             )
-        _warn_if_admin_exposed(config.admin.listen, config.admin.token)
+        _warn_if_admin_exposed(config.admin.listen, admin.token or "".join(admin.named_tokens))
         log.info("serving on %s (admin %s)", self.gateway.local_addr, admin_addr)
         await self.stopping.wait()
 
@@ -157,6 +180,8 @@ class _Server:
             log.warning("grace period over; requests still in flight were cut off")
         await self.plugins.stop(grace_s=self.loaded.config.plugin_timeout / 1000)
         await runner.cleanup()
+        if self.admin_api is not None:
+            await self.admin_api.close()
         if (ai := current_ai()) is not None:
             await ai.stop()
         await loop.run_in_executor(None, shipper.stop)
@@ -204,6 +229,7 @@ class _Server:
         self.loaded = new
         shipper.update_settings(shipper_settings(new))
         admin.token = new.config.admin.token
+        admin.named_tokens = {t.token: t.name for t in new.config.admin.tokens}
         if new.config.log.retention_days != old_days and self.store is not None:
             asyncio.get_running_loop().run_in_executor(None, self._set_retention, new)
 

@@ -1,0 +1,47 @@
+"""The admin API: live CRUD over upstreams, routes, consumers (and their keys) and
+route plugin configs, on the admin listener (pygate/admin.py, same token check).
+
+Where the entities live, and who wins
+-------------------------------------
+Entities are kept in an embedded SQLite file, `admin.state` (default
+`pygate-admin.db`, relative to the config file's directory), with a fingerprint of
+the config file's own entities (its `upstreams`, `consumers` and `routes`):
+
+- First start (no state yet): the state is seeded from the file's entities.
+- Later starts and reloads (SIGHUP, `serve --watch`): if the file's entities are
+  unchanged since they were last imported, the state is the source of truth, so a
+  restart keeps every admin API change. If they changed (somebody edited the file),
+  the file wins: its entities replace the state. GitOps users who edit the file
+  keep control; API users keep their changes as long as nobody edits the entities
+  in the file.
+- Every import from the file is audited, with actor `file:<absolute path>`.
+- Process settings (listen, workers, limits, log, admin, ...) always come from the
+  file; the API changes entities only.
+
+A change goes live like a reload: validated as a whole with the file's settings
+(the loader's schema and plugin checks, then the core's compile), swapped into the
+core atomically (requests in flight finish on the old config) and into the Python
+side, then stored with its audit rows in one transaction. Changes and reloads take
+the same lock, one at a time.
+
+Endpoints: http_entities.py (CRUD), http_subresources.py (keys, plugins),
+http_config.py (export/import, audit, plugins, OpenAPI). Errors: errors.py.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pygate.adminapi import http_config, http_entities, http_subresources
+from pygate.adminapi.http_common import ACTOR_KEY, SERVICE
+from pygate.adminapi.service import AdminService
+
+__all__ = ["ACTOR_KEY", "AdminService", "register"]
+
+
+def register(app: web.Application, service: AdminService) -> None:
+    """Add the admin API's routes to the admin listener's app."""
+    app[SERVICE] = service
+    http_entities.register(app)
+    http_subresources.register(app)
+    http_config.register(app)

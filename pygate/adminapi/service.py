@@ -1,0 +1,153 @@
+"""The admin API's engine: entity state, validation, live swaps and the audit trail.
+
+Writes are serialised with config reloads (one lock, the Reloader's): a change reads
+the current document, applies itself, is validated as a whole together with the
+file's process settings, is swapped into the core (and the Python side) exactly as a
+SIGHUP reload would, and only then is stored with its audit rows in one SQLite
+transaction; if storing fails, the previous config goes back into the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from pygate.adminapi.audit import AuditShipper, Who, change_rows
+from pygate.adminapi.document import (
+    KINDS,
+    Entities,
+    canonical,
+    entities_hash,
+    entities_of,
+    settings_of,
+)
+from pygate.adminapi.errors import ApiError, conflict, invalid, problems_of, unavailable
+from pygate.adminapi.statedb import AdminStateDB, AdminStateError
+from pygate.adminapi.validation import effective_config
+from pygate.config import ConfigError, LoadedConfig
+from pygate.logstore import LogStore
+from pygate.reload import Reloader, ReloadRefused
+
+log = logging.getLogger("pygate")
+
+# Applies a change to a copy of the document, in place; raises ApiError to refuse it.
+Mutation = Callable[[Entities], None]
+
+
+def state_path(loaded: LoadedConfig) -> str:
+    base_dir = os.path.dirname(loaded.abspath)
+    return os.path.join(base_dir, os.path.expanduser(loaded.config.admin.state))
+
+
+class AdminService:
+    def __init__(self, db: AdminStateDB, config_file: str) -> None:
+        self.db = db
+        self.config_file = config_file
+        self.reloader: Reloader | None = None
+        self.audit: AuditShipper | None = None
+        self._audit_task: asyncio.Task | None = None
+
+    @classmethod
+    def open(cls, loaded: LoadedConfig) -> AdminService:
+        """Open (or create) the state file named by `admin.state`; AdminStateError."""
+        return cls(AdminStateDB(state_path(loaded)), loaded.file)
+
+    # ----- the file and the state -------------------------------------------------
+    def resolve(self, loaded: LoadedConfig) -> tuple[LoadedConfig, Callable[[], None] | None]:
+        """The config to serve for the file just read, and what to store once it serves.
+
+        The file's entities win when they differ from the last ones seen (first start,
+        or an edit): they replace the state, audited as actor file:<path>. Otherwise the
+        state's entities are served with the file's process settings. Raises ConfigError.
+        """
+        file_entities = entities_of(loaded.source.data)
+        fingerprint = entities_hash(file_entities)
+        if self.db.file_hash() != fingerprint:
+            who = Who(actor=f"file:{loaded.abspath}", client="", request="file import")
+            rows = change_rows(self.db.entities(), file_entities, who)
+            return loaded, functools.partial(self.db.replace, file_entities, rows, fingerprint)
+        label = f"{loaded.file} + admin state {self.db.path}"
+        settings = settings_of(loaded.source.data)
+        return effective_config(settings, self.db.entities(), loaded.abspath, label), None
+
+    def attach(self, reloader: Reloader, store: LogStore) -> None:
+        """Start serving writes (through `reloader`) and shipping audit rows to `store`."""
+        self.reloader = reloader
+        self.audit = AuditShipper(self.db, store)
+        self._audit_task = asyncio.create_task(self.audit.run())
+
+    async def close(self) -> None:
+        if self._audit_task is not None:
+            self._audit_task.cancel()
+            await asyncio.gather(self._audit_task, return_exceptions=True)
+        if self.audit is not None and not await self.audit.flush():
+            log.warning("audit log: rows left in %s are shipped at the next start", self.db.path)
+
+    # ----- reads and writes -------------------------------------------------------
+    async def entities(self) -> Entities:
+        return await self._run(self.db.entities)
+
+    async def change(self, who: Who, mutate: Mutation, *, refusal: int = 400) -> Entities:
+        """Apply `mutate` and serve the result; returns the new document.
+
+        A document the validation refuses is a 400 naming the fields, or a 409 when
+        `refusal` says so (deleting something that others still need).
+        """
+        reloader = self._require_reloader()
+        async with reloader.lock:
+            before = await self._run(self.db.entities)
+            after = copy.deepcopy(before)
+            mutate(after)
+            if after == before:
+                return before
+            settings = settings_of(reloader.current.source.data)
+            label = f"admin API ({who.request})"
+            try:
+                loaded = await self._run(
+                    effective_config, settings, after, reloader.current.abspath, label
+                )
+            except ConfigError as exc:
+                raise self._refused(exc, refusal) from exc
+            after = {
+                section: [canonical(item, schema) for item in after[section]]
+                for section, (_, schema) in KINDS.items()
+            }
+            rows = change_rows(before, after, who)
+            try:
+                await reloader.install(loaded, functools.partial(self.db.replace, after, rows))
+            except AdminStateError as exc:
+                raise unavailable(str(exc)) from exc
+            except ValueError as exc:
+                raise self._refused(loaded.core_error(exc), refusal) from exc
+            except ReloadRefused as exc:  # the Python plugin chains could not be built
+                cause = exc.__cause__
+                if isinstance(cause, ConfigError):
+                    raise self._refused(cause, refusal) from exc
+                raise invalid([{"path": "", "message": str(exc)}]) from exc
+        log.info("admin: %s by %s (%d entities changed)", who.request, who.actor, len(rows))
+        if self.audit is not None:
+            self.audit.notify()
+        return after
+
+    @staticmethod
+    def _refused(exc: ConfigError, refusal: int) -> ApiError:
+        problems = problems_of(exc)
+        if refusal == 409:
+            return conflict("the change would leave the config invalid", problems)
+        return invalid(problems)
+
+    def _require_reloader(self) -> Reloader:
+        if self.reloader is None:
+            raise unavailable("the gateway is still starting")
+        return self.reloader
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        except AdminStateError as exc:
+            raise unavailable(str(exc)) from exc

@@ -1,0 +1,121 @@
+"""The admin API's state in SQLite: the entity document, the file's hash, audit rows.
+
+One file (`admin.state`, next to the config file by default). Every change writes
+the whole entity document and its audit rows in one transaction, so the state and
+the audit trail never disagree. Audit rows wait in `audit_pending` until the log
+store has taken them (`pending_audit` / `drop_audit`): a store that is down, or a
+restart, loses none.
+
+A connection per call: calls come from the event loop's executor threads, and
+sqlite3 connections must not be shared between threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from pygate.adminapi.document import KINDS, Entities
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS entities (section TEXT NOT NULL, position INTEGER NOT NULL,"
+    " name TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (section, name))",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_pending (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " row TEXT NOT NULL)",
+)
+_FILE_HASH = "file_entities_sha256"
+
+
+class AdminStateError(ValueError):
+    """The state file cannot be read or written (a ValueError: reloads refuse on it)."""
+
+
+class AdminStateDB:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with self._connect() as db:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+        except (OSError, sqlite3.Error) as exc:
+            raise AdminStateError(f"admin state {path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in one transaction: committed on success, rolled back on error."""
+        try:
+            db = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as exc:
+            raise AdminStateError(f"admin state {self.path}: {exc}") from exc
+        try:
+            with db:
+                yield db
+        except sqlite3.Error as exc:
+            raise AdminStateError(f"admin state {self.path}: {exc}") from exc
+        finally:
+            db.close()
+
+    def is_seeded(self) -> bool:
+        return self.file_hash() is not None
+
+    def file_hash(self) -> str | None:
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (_FILE_HASH,)).fetchone()
+        return row[0] if row else None
+
+    def entities(self) -> Entities:
+        out: Entities = {section: [] for section in KINDS}
+        with self._connect() as db:
+            rows = db.execute("SELECT section, body FROM entities ORDER BY section, position")
+            for section, body in rows:
+                if section in out:
+                    out[section].append(orjson.loads(body))
+        return out
+
+    def replace(
+        self, entities: Entities, audit_rows: list[dict[str, Any]], file_hash: str | None = None
+    ) -> None:
+        """Store `entities` as the whole document and queue `audit_rows`, atomically."""
+        with self._connect() as db:
+            db.execute("DELETE FROM entities")
+            db.executemany(
+                "INSERT INTO entities (section, position, name, body) VALUES (?, ?, ?, ?)",
+                [
+                    (section, position, str(item["name"]), orjson.dumps(item).decode())
+                    for section in KINDS
+                    for position, item in enumerate(entities.get(section, []))
+                ],
+            )
+            if file_hash is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    (_FILE_HASH, file_hash),
+                )
+            db.executemany(
+                "INSERT INTO audit_pending (row) VALUES (?)",
+                [(orjson.dumps(row).decode(),) for row in audit_rows],
+            )
+
+    def pending_audit(self, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
+        """Audit rows not yet in the log store, oldest first, with their sequence number."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT seq, row FROM audit_pending ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [(seq, orjson.loads(row)) for seq, row in rows]
+
+    def pending_audit_count(self) -> int:
+        with self._connect() as db:
+            return db.execute("SELECT count(*) FROM audit_pending").fetchone()[0]
+
+    def drop_audit(self, up_to_seq: int) -> None:
+        """Forget the audit rows the log store has taken (sequence <= `up_to_seq`)."""
+        with self._connect() as db:
+            db.execute("DELETE FROM audit_pending WHERE seq <= ?", (up_to_seq,))
