@@ -17,7 +17,7 @@ from pygate.ai.core_routes import ai_routes, ai_upstreams
 from pygate.config.paths import FieldPath
 from pygate.config.schema import Consumer, GatewayConfig, Route, Target, Upstream
 from pygate.plugins import BuiltinPlugin, builtin_plugins, get_plugin
-from pygate.plugins.python.chains import route_phases
+from pygate.plugins.registry import python_phases
 
 
 def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def _route(route: Route, plugin_timeout_ms: int) -> dict[str, Any]:
             compiled[plugin.core_field] = plugin.to_core(plugin_config)
     # The core calls into Python only for the phases some Python plugin of the route has;
     # null keeps the route entirely in the core.
-    phases = route_phases(route.plugins)
+    phases = python_phases(route.plugins)
     compiled["python"] = (
         {
             "access": "access" in phases,

@@ -149,6 +149,16 @@ def get_plugin(name: str) -> AnyPlugin | None:
         return None
 
 
+def python_phases(plugins: dict[str, Any]) -> frozenset[str]:
+    """The phases any Python plugin of a route implements (given its `plugins:` mapping)."""
+    phases: frozenset[str] = frozenset()
+    for name in plugins:
+        plugin = get_plugin(name)
+        if isinstance(plugin, PythonPlugin):
+            phases |= plugin.phases
+    return phases
+
+
 def plugin_names() -> list[str]:
     _load_builtins()
     return sorted(_REGISTRY)

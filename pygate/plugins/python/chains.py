@@ -33,16 +33,6 @@ class Chains:
     instances: dict[tuple[str, str], tuple[Any, Any]] = field(default_factory=dict)
 
 
-def route_phases(plugins: dict[str, Any]) -> frozenset[str]:
-    """The phases any of a route's Python plugins implements (its `plugins:` mapping)."""
-    phases: frozenset[str] = frozenset()
-    for name in plugins:
-        plugin = get_plugin(name)
-        if isinstance(plugin, PythonPlugin):
-            phases |= plugin.phases
-    return phases
-
-
 def build_chains(loaded: Any, previous: Chains | None = None) -> Chains:
     """Instantiate the Python plugins of a LoadedConfig; ConfigError if one cannot start."""
     config = loaded.config

@@ -2,9 +2,9 @@
 
 The core writes to a wakeup socket when calls are waiting; the loop's reader callback
 drains them in one batch and starts one task per call that runs the route's chain for
-the call's phase, under the `plugin_timeout` deadline. Whatever a plugin does (raise,
-hang, return nonsense), the call gets a reply and the loop goes on: a plugin can fail
-its request, never the gateway.
+the call's phase, under the `plugin_timeout` deadline (see deadlines.py). Whatever a
+plugin does (raise, hang, return nonsense), the call gets a reply and the loop goes
+on: a plugin can fail its request, never the gateway.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from pygate.plugins.python.chains import Chains, Step
+from pygate.plugins.python.deadlines import Deadlines
 from pygate.plugins.python.request import Request
 from pygate.plugins.python.response import Response
 
@@ -28,28 +29,30 @@ class Dispatcher:
         self._gateway = gateway
         self.chains = chains
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._deadlines: Deadlines | None = None
         self._fd: int | None = None
-        # Strong references: the loop only keeps weak ones to running tasks.
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._forget = self._tasks.discard
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._deadlines = Deadlines(self._loop)
         self._fd = self._gateway.plugin_wakeup_fd()
+        # Calls queued before this have left a wakeup byte: the reader fires at once.
         self._loop.add_reader(self._fd, self._on_wakeup)
-        # Calls may have queued before the reader existed; their wakeup byte is waiting
-        # in the socket, so the reader fires at once for them.
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop taking calls; let running ones (log calls, mostly) finish within grace_s."""
-        if self._loop is not None and self._fd is not None:
+        if self._loop is None or self._deadlines is None:
+            return
+        if self._fd is not None:
             self._loop.remove_reader(self._fd)
             self._fd = None
             self._on_wakeup()  # the last calls the core queued
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+        running = set(self._deadlines.running)
+        if running:
+            _, pending = await asyncio.wait(running, timeout=grace_s)
             for task in pending:
                 task.cancel()
+        self._deadlines.close()
 
     # ----- taking calls -------------------------------------------------------------
     def _on_wakeup(self) -> None:
@@ -58,8 +61,11 @@ class Dispatcher:
         except Exception:
             log.exception("taking plugin calls from the core failed")
             return
-        routes = self.chains.routes
+        chains = self.chains
+        routes = chains.routes
+        timeout_s = chains.timeout_s
         create_task = self._loop.create_task  # type: ignore[union-attr]
+        watch = self._deadlines.watch  # type: ignore[union-attr]
         for call in calls:
             phase = call.phase
             chain = routes.get(call.route)
@@ -81,29 +87,27 @@ class Dispatcher:
                 if not steps:
                     continue
                 task = create_task(self._log(call, steps))
-            self._tasks.add(task)
-            task.add_done_callback(self._forget)
+            watch(task, timeout_s)
 
     # ----- the phases ---------------------------------------------------------------
     async def _access(self, call: Any, steps: tuple[Step, ...]) -> None:
         request = Request(call)
         name = steps[0][0]
         try:
-            async with asyncio.timeout(self.chains.timeout_s):
-                for name, access in steps:  # noqa: B007 (the except clauses name it)
-                    result = await access(request)
-                    if result is not None:
-                        if not isinstance(result, Response):
-                            raise TypeError(
-                                f"access() returned {type(result).__name__}, "
-                                "expected a Response or None"
-                            )
-                        call.answer(*result._answer())
-                        return
+            for name, access in steps:  # noqa: B007 (the except clauses name it)
+                result = await access(request)
+                if result is not None:
+                    if not isinstance(result, Response):
+                        raise TypeError(
+                            f"access() returned {type(result).__name__}, "
+                            "expected a Response or None"
+                        )
+                    call.answer(*result._answer())
+                    return
             uri, headers, body = request._changes()
             call.continue_request(uri=uri, headers=headers, body=body, upstream=request.upstream)
-        except TimeoutError:
-            self._timed_out(call, name)
+        except asyncio.CancelledError:
+            self._cancelled(call, name)
         except Exception as exc:
             self._failed(call, name, call.route, call.request_id, exc)
 
@@ -112,34 +116,39 @@ class Dispatcher:
         response = Response._from_call(call)
         name = steps[0][0]
         try:
-            async with asyncio.timeout(self.chains.timeout_s):
-                for name, respond in steps:  # noqa: B007 (the except clauses name it)
-                    await respond(request, response)
+            for name, respond in steps:  # noqa: B007 (the except clauses name it)
+                await respond(request, response)
             status, headers, body = response._changes()
             call.continue_response(status=status, headers=headers, body=body)
-        except TimeoutError:
-            self._timed_out(call, name)
+        except asyncio.CancelledError:
+            self._cancelled(call, name)
         except Exception as exc:
             self._failed(call, name, call.route, call.request_id, exc)
 
     async def _log(self, call: Any, steps: tuple[Step, ...]) -> None:
         record = call.record
-        for name, log_phase in steps:
-            try:
-                async with asyncio.timeout(self.chains.timeout_s):
+        name = steps[0][0]
+        try:
+            for name, log_phase in steps:  # noqa: B007 (the except clauses name it)
+                try:
                     await log_phase(record)
-            except TimeoutError:
-                log.error(
-                    "plugin %s timed out on route %s (request %s, log phase)",
-                    name,
-                    record.get("route"),
-                    record.get("request_id"),
-                )
-            except Exception as exc:
-                self._failed(None, name, record.get("route"), record.get("request_id"), exc)
+                except Exception as exc:  # the next log plugin still gets the record
+                    self._failed(None, name, record.get("route"), record.get("request_id"), exc)
+        except asyncio.CancelledError:
+            log.error(
+                "plugin %s timed out on route %s (request %s, log phase)",
+                name,
+                record.get("route"),
+                record.get("request_id"),
+            )
 
     # ----- failures -----------------------------------------------------------------
-    def _timed_out(self, call: Any, name: str) -> None:
+    def _cancelled(self, call: Any, name: str) -> None:
+        timed_out = self._deadlines.timed_out(asyncio.current_task())  # type: ignore[union-attr]
+        if not timed_out:
+            # Not our deadline: the plugin let a cancellation escape, or we are stopping.
+            _fail(call, 500, "plugin_error", f"plugin {name} was cancelled")
+            return
         seconds = self.chains.timeout_s
         log.error(
             "plugin %s timed out after %gs on route %s (request %s)",
@@ -164,6 +173,5 @@ def _fail(call: Any, status: int, kind: str, message: str) -> None:
     try:
         call.fail(status, kind, message)
     except RuntimeError:
-        # Already answered: the failure came from the reply itself (e.g. a header value
-        # the core refused after the plugin's own answer went through).
+        # Already answered: the failure came after the reply went through.
         pass
