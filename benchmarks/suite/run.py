@@ -59,7 +59,7 @@ def check_behaviour(base: str, scenario: Scenario, peer: str) -> None:
     got = procs.http_status(url, scenario.headers, scenario.body or None)
     if got != 200:
         raise RuntimeError(f"{peer} {scenario.name}: expected 200 from {url}, got {got}")
-    if "apikey" in scenario.headers:
+    if "apikey" in scenario.headers or "Authorization" in scenario.headers:
         denied = procs.http_status(url, {}, scenario.body or None)
         if denied != 401:
             raise RuntimeError(f"{peer} {scenario.name}: expected 401 without key, got {denied}")
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             scenario = SCENARIOS[name]
             running, bases = [], {}
             try:
-                for peer in args.peers:
+                peers = [p for p in args.peers if not scenario.only or p in scenario.only]
+                for peer in peers:
                     proc, base, status_url = PEERS[peer].start(
                         scenario, upstream, tmp / name / peer
                     )

@@ -7,11 +7,15 @@ keys_100k   key-auth with 100,000 consumers' keys
 post_16k    16 KiB POST bodies streamed to the upstream
 sse         a server-sent-events response streamed through unbuffered
 rl_accuracy requests admitted by a 2,000 req/s limit over the run, against the exact budget
+py_access   pygate only: a trivial Python `access` plugin (adds a header) on the route
+jwt_rs256   pygate only: jwt auth, an RS256 token verified against a JWKS key per request
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from benchmarks.suite import jwt_keys
 
 API_KEY = "bench-key-050000"
 ROUTES = 1_000
@@ -33,6 +37,9 @@ class Scenario:
     body: bytes = b""
     # Judged by admitted requests against the limit, not by speed.
     accuracy: bool = False
+    # Peers that can do this work at all (empty: every peer). nginx-light and HAProxy have
+    # no Python plugins and no JWT verification, so those scenarios are pygate's alone.
+    only: tuple[str, ...] = ()
 
 
 SCENARIOS = {
@@ -45,6 +52,8 @@ SCENARIOS = {
         Scenario("post_16k", "/plain/upload", method="POST", body=b"x" * POST_BYTES),
         Scenario("sse", "/sse/stream"),
         Scenario("rl_accuracy", "/limited/item", {"apikey": API_KEY}, accuracy=True),
+        Scenario("py_access", "/py/item", only=("pygate",)),
+        Scenario("jwt_rs256", "/jwt/item", jwt_keys.bearer_header(), only=("pygate",)),
     ]
 }
 

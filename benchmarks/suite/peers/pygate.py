@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import yaml
 
-from benchmarks.suite import procs
+from benchmarks.suite import jwt_keys, procs
 from benchmarks.suite.scenarios import (
     ACCURACY_BURST,
     ACCURACY_RATE,
@@ -19,6 +20,7 @@ from benchmarks.suite.scenarios import (
 )
 
 NAME = "pygate"
+REPO = Path(__file__).resolve().parents[3]
 
 
 def config(scenario: Scenario, upstream: str, port: int, admin_port: int) -> dict:
@@ -52,6 +54,22 @@ def config(scenario: Scenario, upstream: str, port: int, admin_port: int) -> dic
             {"name": f"svc{i}", "paths": [f"/svc{i}/items/{{id}}"], **app} for i in range(ROUTES)
         ],
         "keys_100k": [{"name": "keys", "paths": ["/keys/*"], **app, "plugins": auth}],
+        "py_access": [
+            {
+                "name": "py",
+                "paths": ["/py/*"],
+                **app,
+                "plugins": {"benchmarks.suite.plugin_stamp:Stamp": {}},
+            }
+        ],
+        "jwt_rs256": [
+            {
+                "name": "jwt",
+                "paths": ["/jwt/*"],
+                **app,
+                "plugins": {"jwt": {"jwks": [jwt_keys.public_jwk()]}},
+            }
+        ],
         "rl_accuracy": [
             {
                 "name": "limited",
@@ -82,6 +100,10 @@ def start(scenario: Scenario, upstream: str, workdir: Path):
     conf = workdir / "gateway.yaml"
     conf.write_text(yaml.safe_dump(config(scenario, upstream, port, admin_port)))
     cmd = [sys.executable, "-m", "pygate", "serve", "--config", str(conf)]
+    # py_access imports its plugin from this repository's benchmarks package.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+    )
     proc = procs.start(cmd, procs.PROXY_CORE, workdir / "gateway.log", cwd=workdir)
     procs.wait_http(f"http://127.0.0.1:{admin_port}/status", timeout=180, proc=proc)
     return proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}/status"

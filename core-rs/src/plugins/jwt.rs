@@ -5,11 +5,13 @@
 //! The token's `alg` only selects among keys of that kind: an RS256 key is never used as an
 //! HMAC secret, and "none" is never accepted.
 
+use dashmap::DashMap;
 use http::header::{HeaderMap, AUTHORIZATION};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
+use crate::clock::unix_ms;
 use crate::config::{ConfigError, JwtConfig};
 
 struct Key {
@@ -18,8 +20,21 @@ struct Key {
     key: DecodingKey,
 }
 
+/// Verified tokens, so a client reusing its token (the usual case) costs one hash lookup
+/// instead of an RSA verification per request. Bounded; emptied when full.
+const CACHE_MAX: usize = 16_384;
+
+struct Verified {
+    consumer: String,
+    /// Unix seconds (leeway included) until which the token is valid; u64::MAX: no exp.
+    valid_until: u64,
+    /// Unix seconds from which it is valid (nbf minus leeway).
+    valid_from: u64,
+}
+
 pub struct Jwt {
     keys: Vec<Key>,
+    cache: DashMap<String, Verified>,
     consumer_claim: String,
     issuer: Option<String>,
     audience: Option<String>,
@@ -75,6 +90,7 @@ impl Jwt {
         }
         Ok(Jwt {
             keys,
+            cache: DashMap::new(),
             consumer_claim: c.consumer_claim.clone(),
             issuer: c.issuer.clone(),
             audience: c.audience.clone(),
@@ -87,6 +103,27 @@ impl Jwt {
     /// The consumer named by a valid token, or why the token was refused.
     pub fn verify(&self, headers: &HeaderMap) -> Result<String, &'static str> {
         let token = bearer(headers).ok_or("missing token: send Authorization: Bearer <jwt>")?;
+        let now = unix_ms() / 1000;
+        if let Some(hit) = self.cache.get(token) {
+            if hit.valid_from <= now && now < hit.valid_until {
+                return Ok(hit.consumer.clone());
+            }
+        }
+        let (consumer, claims) = self.verify_signed(token)?;
+        let seconds = |name: &str| claims.get(name).and_then(Value::as_u64);
+        let verified = Verified {
+            consumer: consumer.clone(),
+            valid_until: seconds("exp").map_or(u64::MAX, |exp| exp + self.leeway_s),
+            valid_from: seconds("nbf").map_or(0, |nbf| nbf.saturating_sub(self.leeway_s)),
+        };
+        if self.cache.len() >= CACHE_MAX {
+            self.cache.clear();
+        }
+        self.cache.insert(token.to_owned(), verified);
+        Ok(consumer)
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<(String, Map<String, Value>), &'static str> {
         let header = decode_header(token).map_err(|_| "invalid token: malformed")?;
         let alg = header.alg;
         let candidates = self.keys.iter().filter(|k| {
@@ -100,7 +137,7 @@ impl Jwt {
         let mut refusal = "invalid token: no key matches its alg and kid";
         for key in candidates {
             match decode::<Map<String, Value>>(token, &key.key, &validation) {
-                Ok(data) => return self.consumer(&data.claims),
+                Ok(data) => return Ok((self.consumer(&data.claims)?, data.claims)),
                 Err(e) => refusal = reason(e.kind()),
             }
         }
@@ -222,6 +259,18 @@ mod tests {
             .verify(&HeaderMap::new())
             .unwrap_err()
             .starts_with("missing"));
+    }
+
+    #[test]
+    fn cached_tokens_still_expire() {
+        let jwt = Jwt::build(&config(), "jwt").unwrap();
+        let soon = serde_json::json!({"sub": "a", "iss": "me", "exp": now() + 1});
+        let h = token(soon, SECRET);
+        assert_eq!(jwt.verify(&h).unwrap(), "a");
+        assert_eq!(jwt.cache.len(), 1);
+        assert_eq!(jwt.verify(&h).unwrap(), "a", "served from the cache");
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert_eq!(jwt.verify(&h).unwrap_err(), "invalid token: expired");
     }
 
     #[test]
