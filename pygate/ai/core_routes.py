@@ -66,3 +66,14 @@ def _route(name: str, paths: list[str], settings: AiSettings, hide_key: bool) ->
         upstream=UPSTREAM_NAME,
         plugins=plugins,
     )
+
+
+def with_ai_secret(compiled_routes: list[dict]) -> list[dict]:
+    """Have the core add this process's secret header to what the AI routes send, so the
+    AI listener can refuse anything that did not come through the core (guard.py)."""
+    from pygate.ai.guard import PROCESS_SECRET, SECRET_HEADER
+
+    for route in compiled_routes:
+        if route["upstream"] == UPSTREAM_NAME:
+            route["inject_headers"] = [[SECRET_HEADER, PROCESS_SECRET]]
+    return compiled_routes

@@ -1,10 +1,10 @@
 """Is this request from the core? The one place that decides.
 
 The AI listener is on loopback and only the core should talk to it: the core has done
-key-auth and set X-Consumer-Username and X-Request-Id. Until the core can add a secret
-header to the requests of a route (`inject_headers`, planned in core-rs), the check is:
-a loopback peer that carries the headers the core always sets. Once it lands,
-`CORE_INJECTS_HEADERS` turns on the comparison with the per-process secret.
+key-auth and set X-Consumer-Username (stripping any client-sent copy) and X-Request-Id.
+The compiled AI routes carry `inject_headers` with a secret made fresh by each
+process (core_routes.with_ai_secret), so a local process that finds the listener's
+port still cannot call it directly and pose as a consumer.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import secrets
 
 from aiohttp import web
 
-CORE_INJECTS_HEADERS = False
+CORE_INJECTS_HEADERS = True
 SECRET_HEADER = "X-Pygate-Internal"
 PROCESS_SECRET = secrets.token_urlsafe(32)
 

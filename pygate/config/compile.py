@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from pygate.ai.core_routes import ai_routes, ai_upstreams
+from pygate.ai.core_routes import ai_routes, ai_upstreams, with_ai_secret
 from pygate.config.paths import FieldPath
 from pygate.config.schema import Consumer, GatewayConfig, Route, Target, Upstream
 from pygate.plugins import BuiltinPlugin, builtin_plugins, get_plugin
@@ -35,9 +35,9 @@ def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
         "record_calls": config.log.enabled,
         "upstreams": [_upstream(u) for u in [*config.upstreams, *ai_upstreams(config)]],
         "consumers": [_consumer(c) for c in config.consumers],
-        "routes": [
-            _route(r, int(config.plugin_timeout)) for r in [*config.routes, *ai_routes(config)]
-        ],
+        "routes": with_ai_secret(
+            [_route(r, int(config.plugin_timeout)) for r in [*config.routes, *ai_routes(config)]]
+        ),
     }
 
 

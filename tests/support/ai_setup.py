@@ -27,6 +27,7 @@ CONSUMERS = {
 PRICES = [
     {"model": "openai/gpt-4o-mini", "input_per_1m": 150.0, "output_per_1m": 600.0},
     {"model": "pool/gpt-4o-mini", "input_per_1m": 150.0, "output_per_1m": 600.0},
+    {"model": "flaky/gpt-4o-mini", "input_per_1m": 150.0, "output_per_1m": 600.0},
     {"model": "anthropic/claude-3-5-haiku", "input_per_1m": 800.0, "output_per_1m": 4000.0},
     {"model": "gemini/gemini-1.5-flash", "input_per_1m": 75.0, "output_per_1m": 300.0},
     {"model": "mistral/mistral-small", "input_per_1m": 200.0, "output_per_1m": 600.0},
@@ -59,6 +60,7 @@ def ai_config(emu: EmulatorServer) -> dict[str, Any]:
                 provider("azure", "azure", "azure", ["az-key-1"], api_version="2024-10-21"),
                 provider("compat", "openai_compatible", "compat", []),
                 provider("slow", "openai", "openai", ["sk-slow-1"], timeout="1s", retries=0),
+                provider("flaky", "openai", "openai", ["sk-flaky-1"]),
             ],
             "models": [
                 {
@@ -67,6 +69,11 @@ def ai_config(emu: EmulatorServer) -> dict[str, Any]:
                     "fallbacks": ["claude"],
                 },
                 {"name": "claude", "deployments": [{"model": "anthropic/claude-3-5-haiku"}]},
+                {
+                    "name": "flaky-gpt",
+                    "deployments": [{"model": "flaky/gpt-4o-mini"}],
+                    "fallbacks": ["claude"],
+                },
                 {"name": "pooled", "deployments": [{"model": "pool/gpt-4o-mini"}]},
                 {
                     "name": "slowgpt",

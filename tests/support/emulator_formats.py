@@ -32,9 +32,9 @@ def _guard(provider: str):
             try:
                 return await handler(request)
             except _Failure as failure:
-                return web.json_response(
-                    _error_body(provider, failure.status, failure.key), status=failure.status
-                )
+                headers = {"Retry-After": "1"} if failure.status == 429 else {}
+                body = _error_body(provider, failure.status, failure.key)
+                return web.json_response(body, status=failure.status, headers=headers)
 
         return run
 
