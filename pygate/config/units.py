@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 from typing import Any
 
@@ -46,6 +47,8 @@ class Duration(int):
             raise ValueError(f"{expected}, got {describe(value)}")
         if millis < 0:
             raise ValueError(f"{expected} (not negative), got {describe(value)}")
+        if not math.isfinite(millis):  # 1e308 seconds: int() of it would raise OverflowError
+            raise ValueError(f"{expected} (a finite one), got {describe(value)}")
         if millis != int(millis):
             raise ValueError(f"expected a whole number of milliseconds, got {describe(value)}")
         return cls(int(millis))
