@@ -173,7 +173,8 @@ def _sub_paths() -> dict[str, Any]:
 def _other_paths() -> dict[str, Any]:
     document = _ref("EntityDocument")
     invalid = _answer("invalid: every problem with its field path", _ERROR)
-    yaml_text = {"type": "string"}
+    # YAML is described by the document's schema too: it is the same data.
+    yaml_text = document
     fmt = {"name": "format", "in": "query", "required": False,
            "schema": {"enum": ["yaml", "json"], "default": "yaml"}}  # fmt: skip
     limit = {
