@@ -198,9 +198,16 @@ def test_raising_plugin_gives_500_and_the_gateway_keeps_serving(pgw: Gateway) ->
     after = log[log.index(line) :]
     assert "Traceback (most recent call last)" in after
     assert "RuntimeError: boom from the demo plugin" in after
-    for _ in range(5):
+    started = time.monotonic()
+    for _ in range(20):
         assert_json_error(get(pgw.url("/raises/x")), 500, "plugin_error")
+    elapsed = time.monotonic() - started
     assert get(pgw.url("/echo/still-up")).status == 200
+    # A plugin failing on every request does not flood the log: at most one traceback a
+    # second after the first.
+    time.sleep(0.5)
+    logged = pgw.log_count(f"plugin {DEMO}:Raiser failed on route raises")
+    assert 1 <= logged <= 2 + elapsed, (logged, elapsed)
     record = pgw.records([err["request_id"]])[err["request_id"]]
     assert (record["status"], record["error_kind"]) == (500, "plugin_error")
 
@@ -220,6 +227,8 @@ def test_hanging_plugin_gives_504_after_plugin_timeout(pgw: Gateway) -> None:
     elapsed = time.monotonic() - started
     assert 0.9 <= elapsed < 1.9, elapsed  # plugin_timeout is 1s; the core's backstop is +1s
     assert f"{DEMO}:Hang" in err["message"]
+    line = f"plugin {DEMO}:Hang timed out after 1s on route hangs (request {err['request_id']}"
+    wait_until(lambda: line in pgw.log_text(), 10, what="the timeout in the gateway log")
     # Other requests were served meanwhile and after.
     assert get(pgw.url("/rewrite/x")).status == 200
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from pygate.plugins.python.chains import Chains, Step
 from pygate.plugins.python.deadlines import Deadlines
+from pygate.plugins.python.failure_log import FailureLog
 from pygate.plugins.python.request import Request
 from pygate.plugins.python.response import Response
 
@@ -31,6 +32,7 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deadlines: Deadlines | None = None
         self._fd: int | None = None
+        self._failures = FailureLog()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -135,12 +137,8 @@ class Dispatcher:
                 except Exception as exc:  # the next log plugin still gets the record
                     self._failed(None, name, record.get("route"), record.get("request_id"), exc)
         except asyncio.CancelledError:
-            log.error(
-                "plugin %s timed out on route %s (request %s, log phase)",
-                name,
-                record.get("route"),
-                record.get("request_id"),
-            )
+            route, request_id = record.get("route"), record.get("request_id")
+            self._failures.timed_out(name, route, request_id, self.chains.timeout_s, "log")
 
     # ----- failures -----------------------------------------------------------------
     def _cancelled(self, call: Any, name: str) -> None:
@@ -150,21 +148,13 @@ class Dispatcher:
             _fail(call, 500, "plugin_error", f"plugin {name} was cancelled")
             return
         seconds = self.chains.timeout_s
-        log.error(
-            "plugin %s timed out after %gs on route %s (request %s)",
-            name,
-            seconds,
-            call.route,
-            call.request_id,
-        )
+        self._failures.timed_out(name, call.route, call.request_id, seconds, call.phase)
         _fail(call, 504, "plugin_timeout", f"plugin {name} did not finish within {seconds:g}s")
 
     def _failed(
         self, call: Any, name: str, route: str | None, request_id: str | None, exc: Exception
     ) -> None:
-        log.error(
-            "plugin %s failed on route %s (request %s)", name, route, request_id, exc_info=exc
-        )
+        self._failures.failed(name, route, request_id, exc)
         if call is not None:
             _fail(call, 500, "plugin_error", f"plugin {name} failed")
 
