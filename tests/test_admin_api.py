@@ -97,6 +97,14 @@ def test_route_consumer_and_plugin_changes_go_live(make_gateway, upstreams):
     assert api.get("/routes/r1/plugins/key-auth")[0] == 404
     assert get(gw.url("/r1/x")).status == 200
 
+    # A Python plugin: its chain is built on the Python side as on a reload.
+    mock = {"status": 201, "json": {"mocked": True}}
+    assert api.ok("PUT", "/routes/r1/plugins/mock", mock, 201) == mock
+    resp = get(gw.url("/r1/x"))
+    assert resp.status == 201 and resp.json() == {"mocked": True}
+    api.ok("DELETE", "/routes/r1/plugins/mock", status=204)
+    assert get(gw.url("/r1/x")).json()["path"] == "/r1/x"
+
     # A route can move to another upstream (PATCH), then goes away.
     api.ok("POST", "/upstreams", {"name": "other", "targets": [upstreams.addr("exact")]}, 201)
     api.ok("PATCH", "/routes/r1", {"upstream": "other"})
