@@ -1,5 +1,6 @@
 """The admin API's state: kept across restarts, replaced when the file's entities are
-edited (the file wins, audited as file:<path>), exported and imported as YAML."""
+edited (the file wins, audited as file:<path>), exported and imported as YAML; audit
+rows wait in the state while the log store is down."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import yaml
 from support.admin_api import AdminApi
 from support.client import get
 from support.gateway import run_cli
+from support.log_store_server import LogStoreServer
+from support.net import wait_until
 from test_admin_api import admin_config
 
 
@@ -110,3 +113,37 @@ def test_export_then_import_round_trip(make_gateway, upstreams, tmp_path):
                               content_type="application/yaml")  # fmt: skip
     assert status == 200 and answer == {**minimal, "consumers": []}
     assert get(gw.url("/r2/x")).status == 404
+
+
+def test_audit_rows_wait_while_the_log_store_is_down(make_gateway, upstreams, tmp_path):
+    server = LogStoreServer(tmp_path / "store").start()
+    try:
+        cfg = admin_config(upstreams)
+        cfg["log"] = {"store": server.url, "flush_interval": "100ms"}
+        gw = make_gateway(cfg)
+        api = AdminApi(gw)
+        api.ok("POST", "/routes", {"name": "a0", "paths": ["/a0"], "upstream": "echo"}, 201)
+        assert [r["entity_name"] for r in api.audit() if r["actor"] == "admin"] == ["a0"]
+
+        assert server.stop() == 0
+        for i in range(1, 4):  # changes still go live while their audit rows cannot ship
+            api.ok("POST", "/routes", {"name": f"a{i}", "paths": [f"/a{i}"], "upstream": "echo"},
+                   status=201)  # fmt: skip
+            assert get(gw.url(f"/a{i}")).status == 200
+        status, answer = api.get("/audit")
+        assert status == 503 and answer["error"] == "unavailable"
+        assert "audit log:" in gw.log_text()  # the failure is reported, not swallowed
+
+        server.start()
+
+        def shipped() -> list:
+            status, answer = api.get("/audit?limit=1000")
+            return answer["data"] if status == 200 and answer["pending"] == 0 else []
+
+        rows = wait_until(shipped, 60, what="audit rows shipped after the store came back")
+        assert [r["entity_name"] for r in rows if r["actor"] == "admin"] == ["a3", "a2", "a1", "a0"]
+        # Each row once: the seed import (3 entities) and the 4 changes.
+        assert server.client().command("SELECT count() FROM pygate.audit_log") == 7 == len(rows)
+    finally:
+        server.stop()
+        server.kill()
