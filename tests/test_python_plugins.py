@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from support.client import assert_json_error, fetch, get
 from support.configs import route, simple_config, upstream
 from support.gateway import Gateway, run_cli
 from support.net import wait_until
+
+from pygate.plugins.python import Headers, Request, Response, StreamedBodyError
 
 TESTS_DIR = Path(__file__).parent
 DEMO = "support.plugins_demo"
@@ -346,6 +349,16 @@ def test_reload_changes_plugins_and_refuses_bad_plugin_config(make_gateway, upst
     assert "routes[1].plugins.support.plugins_demo:Rewrite.value" in gw.log_text()
     assert get(gw.url("/p/x")).json()["shaped_by"] == "Shape"  # the old config serves on
 
+    # A plugin whose constructor raises: refused too, naming the plugin's config.
+    bad["routes"][1]["plugins"] = {f"{DEMO}:FailsToStart": {"fail": True}}
+    gw.write_config(bad)
+    assert gw.reload() == "refused"
+    assert (
+        f"routes[1].plugins.{DEMO}:FailsToStart: the plugin failed to start: "
+        "ConnectionError: cannot reach the demo backend" in gw.log_text()
+    )
+    assert get(gw.url("/p/x")).json()["shaped_by"] == "Shape"
+
     # Plugins removed: the route no longer calls Python at all.
     cfg["routes"][1]["plugins"] = {}
     gw.write_config(cfg)
@@ -354,3 +367,104 @@ def test_reload_changes_plugins_and_refuses_bad_plugin_config(make_gateway, upst
     assert "x-demo" not in resp.upstream_headers() and resp.header("x-shaped") is None
     gw.signal(signal.SIGTERM)
     assert gw.proc.wait(60) == 0
+
+
+def test_plugin_that_cannot_start_stops_serve_with_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + f"      {DEMO}:FailsToStart:\n        fail: true\n")
+    res = run_cli("serve", "--config", str(path), timeout=60)
+    assert res.returncode == 2, res.stderr
+    assert (
+        f"config error: {path}:13: routes[1].plugins.{DEMO}:FailsToStart: "
+        "the plugin failed to start: ConnectionError: cannot reach the demo backend"
+    ) in res.stderr
+
+
+def test_shutdown_waits_for_a_request_inside_a_plugin(make_gateway, upstreams) -> None:
+    cfg = simple_config(upstreams, shutdown_grace="10s")
+    cfg["routes"].append(
+        route("sleepy", ["/sleepy/*"], "echo", plugins={f"{DEMO}:Sleep": {"seconds": 1.5}})
+    )
+    gw = make_gateway(cfg)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(get, gw.url("/sleepy/x"))
+        time.sleep(0.5)  # the request is inside the plugin now
+        gw.signal(signal.SIGTERM)
+        resp = pending.result(30)
+    assert resp.status == 200, resp.body
+    assert resp.upstream_headers()["x-slept"] == "1.5"
+    assert gw.proc.wait(60) == 0
+
+
+# ----- the author API on its own (a stand-in for the core's PluginCall) --------------------
+
+
+class FakeCall:
+    """The attributes of pygate._core.PluginCall that Request and Response read."""
+
+    def __init__(self, uri: str = "/a/b?x=1&x=2&y=", headers=None, body: bytes = b"") -> None:
+        self.phase, self.route, self.request_id = "access", "r", "id-1"
+        self.method, self.uri, self.client_ip, self.consumer = "POST", uri, "127.0.0.1", None
+        self.headers = headers if headers is not None else [("host", "h"), ("accept", "a")]
+        self.body = body
+        self.status = 200
+        self.response_headers = [("content-type", "text/plain"), ("set-cookie", "a=1")]
+        self.response_body: bytes | None = b"hello"
+
+
+def test_headers_are_case_insensitive_and_multi_valued() -> None:
+    h = Headers([("Set-Cookie", "a=1"), ("X-One", "1"), ("set-cookie", "b=2")])
+    assert h["SET-COOKIE"] == "a=1" and h.get_all("set-cookie") == ["a=1", "b=2"]
+    assert "x-one" in h and "x-two" not in h and h.get("x-two", "d") == "d"
+    assert not h.changed
+    h["set-cookie"] = "c=3"  # replaces every value, in the first one's place
+    assert h.items() == [("set-cookie", "c=3"), ("X-One", "1")]
+    h.add("Set-Cookie", "d=4")
+    assert h.get_all("Set-Cookie") == ["c=3", "d=4"] and len(h) == 3
+    assert h.remove("X-ONE") and not h.remove("x-one")
+    with pytest.raises(KeyError):
+        del h["x-one"]
+    assert list(h) == ["set-cookie"] and h.changed
+
+
+def test_request_sends_back_only_what_changed() -> None:
+    untouched = Request(FakeCall())
+    assert (untouched.path, untouched.query, untouched.method) == ("/a/b", "x=1&x=2&y=", "POST")
+    assert untouched.args == {"x": ["1", "2"], "y": [""]}
+    assert untouched.headers.get("HOST") == "h"
+    assert untouched._changes() == (None, None, None)
+
+    request = Request(FakeCall(body=b'{"a": 1}'))
+    request.args["y"] = ["z w"]  # changed in place: still sent
+    request.remove_arg("x")
+    assert request._changes()[0] == "/a/b?y=z+w"
+    request.path = "/c"
+    request.set_json({**request.json(), "b": 2})
+    uri, headers, body = request._changes()
+    assert uri == "/c?y=z+w"
+    assert ("Content-Type", "application/json") in headers and ("host", "h") in headers
+    assert json.loads(body) == {"a": 1, "b": 2}
+    with pytest.raises(ValueError):
+        request.path = "no-slash"
+
+
+def test_response_changes_and_streamed_bodies() -> None:
+    call = FakeCall()
+    response = Response._from_call(call)
+    assert response._changes() == (None, None, None)
+    response.status = 418
+    response.headers.add("Set-Cookie", "b=2")
+    response.body = "short and stout"
+    status, headers, body = response._changes()
+    assert (status, body) == (418, b"short and stout")
+    assert headers[-2:] == [("set-cookie", "a=1"), ("Set-Cookie", "b=2")]
+
+    call.response_body = None
+    streamed = Response._from_call(call)
+    assert streamed.body is None
+    with pytest.raises(StreamedBodyError):
+        streamed.body = b"x"
+
+    direct = Response(404, {"X-A": "1"}, json={"missing": True})
+    status, headers, body = direct._answer()
+    assert (status, json.loads(body)) == (404, {"missing": True})
+    assert headers == [("X-A", "1"), ("Content-Type", "application/json")]

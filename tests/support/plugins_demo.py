@@ -136,3 +136,35 @@ async def slow_then_fine(request: Request) -> None:
     """Suspends for a moment (the task path, not the immediate one), then lets it pass."""
     await asyncio.sleep(0.01)
     request.headers["X-Slow"] = "done"
+
+
+class SleepConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    seconds: float
+
+
+class Sleep(Plugin):
+    """Access: take a while, then let the request pass (marked X-Slept)."""
+
+    Config = SleepConfig
+
+    async def access(self, request: Request) -> None:
+        await asyncio.sleep(self.config.seconds)
+        request.headers["X-Slept"] = str(self.config.seconds)
+
+
+class StartupConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    fail: bool = False
+
+
+class FailsToStart(Plugin):
+    """Its constructor raises when told to: a plugin that cannot start."""
+
+    Config = StartupConfig
+
+    def __init__(self, config: StartupConfig) -> None:
+        if config.fail:
+            raise ConnectionError("cannot reach the demo backend")
+        super().__init__(config)
+
+    async def access(self, request: Request) -> None:
+        request.headers["X-Started"] = "yes"
