@@ -230,6 +230,8 @@ class _Server:
         shipper.update_settings(shipper_settings(new))
         admin.token = new.config.admin.token
         admin.named_tokens = {t.token: t.name for t in new.config.admin.tokens}
+        if (ai := current_ai()) is not None:
+            ai.reload(new)
         if new.config.log.retention_days != old_days and self.store is not None:
             asyncio.get_running_loop().run_in_executor(None, self._set_retention, new)
 

@@ -12,7 +12,15 @@ import json
 import anthropic
 import openai
 import pytest
-from support.ai_setup import CONSUMERS, ai_gw, ai_row, cost, emulators, new_request_id  # noqa: F401
+from support.ai_setup import (  # noqa: F401
+    CONSUMERS,
+    ai_gw,
+    ai_row,
+    cost,
+    emulators,
+    mcp_upstream,
+    new_request_id,
+)
 
 PROMPT = [{"role": "user", "content": "hello there gateway"}]
 WEATHER_TOOL = {

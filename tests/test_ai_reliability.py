@@ -21,6 +21,7 @@ from support.ai_setup import (  # noqa: F401
     ai_row,
     cost,
     emulators,
+    mcp_upstream,
     new_request_id,
 )
 

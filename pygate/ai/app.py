@@ -94,8 +94,9 @@ async def models(request: web.Request) -> web.Response:
 class AiGateway:
     """Owns the AI listener, the provider HTTP session and the ai_calls buffer."""
 
-    def __init__(self, settings: AiSettings, sock: socket.socket) -> None:
+    def __init__(self, settings: AiSettings, sock: socket.socket, gateway_url: str) -> None:
         self.settings = settings
+        self.gateway_url = gateway_url
         self.sock = sock
         self.buffer = AiCallBuffer(settings.buffer)
         self.session: aiohttp.ClientSession | None = None
@@ -109,22 +110,28 @@ class AiGateway:
         )
         engine = Engine(self.settings, self.session)
         self.service = AiService(self.settings, engine, self.buffer)
+        self.service.gateway_url = self.gateway_url
         app = web.Application(middlewares=[_only_through_core], client_max_size=64 * 1024**2)
         app[SERVICE] = self.service
         app.router.add_post("/v1/chat/completions", chat_completions)
         app.router.add_post("/v1/messages", messages)
         app.router.add_post("/v1/embeddings", embeddings)
         app.router.add_get("/v1/models", models)
-        from pygate.ai.templates import add_template_routes
+        from pygate.ai.mcp import handle_mcp
+        from pygate.ai.templates import handle_template
 
-        add_template_routes(app, self.settings)
-        if self.settings.mcp is not None:
-            from pygate.ai.mcp import add_mcp_route
-
-            add_mcp_route(app, self.settings)
+        app.router.add_route("*", "/mcp", handle_mcp)
+        app.router.add_post("/{path:.*}", handle_template)
         self.runner = web.AppRunner(app, access_log=None, handler_cancellation=False)
         await self.runner.setup()
         await web.SockSite(self.runner, self.sock).start()
+
+    def reload(self, settings: AiSettings) -> None:
+        """New providers, aliases, prices, limits and templates; calls in flight finish
+        with the objects they started with."""
+        self.settings = settings
+        if self.service is not None and self.session is not None:
+            self.service.reconfigure(settings, Engine(settings, self.session))
 
     def seed_limits(self, rows: list[list]) -> None:
         if self.service is not None:

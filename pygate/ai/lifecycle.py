@@ -4,8 +4,9 @@
     await ai.start(store, spool_dir)     # after the log store is open
     await ai.stop()                      # after the core has drained its requests
 
-A reload swaps nothing here yet: providers, aliases and limits are read at start
-(`ai.listen` and the rest of the section need a restart, which a reload says).
+A reload (`ai.reload`) swaps in providers, aliases, prices, limits (usage so far
+is kept), templates and the cache settings. `ai.listen`, and adding or removing the
+whole `ai:` section, need a restart.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class AiRuntime:
 
         settings = self.loaded.config.ai
         assert settings is not None
-        self.gateway = AiGateway(settings, self.sock)
+        self.gateway = AiGateway(settings, self.sock, _loopback_url(self.loaded.config.listen))
         log_settings = self.loaded.config.log
         self.shipper = build_ai_shipper(
             self.gateway.buffer,
@@ -77,8 +78,22 @@ class AiRuntime:
         host, port = self.sock.getsockname()[:2]
         log.info("AI gateway on internal listener %s:%s", host, port)
 
+    def reload(self, loaded: LoadedConfig) -> None:
+        """Called after a reload was swapped into the core."""
+        self.loaded = loaded
+        if self.gateway is not None and loaded.config.ai is not None:
+            self.gateway.reload(loaded.config.ai)
+
     async def stop(self) -> None:
         if self.gateway is not None:
             await self.gateway.stop()
         if self.shipper is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.shipper.stop)
+
+
+def _loopback_url(listen: str) -> str:
+    """The gateway's own listener as seen from this process (a wildcard means loopback)."""
+    host, _, port = listen.rpartition(":")
+    if host in ("0.0.0.0", "", "[::]"):
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"

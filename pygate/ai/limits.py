@@ -61,6 +61,12 @@ class Limits:
                 self._limits[("alias", limit.alias)] = limit
         self._counters: dict[tuple[str, str], _Counter] = {}
 
+    def reconfigured(self, limits: list[Limit]) -> Limits:
+        """The same usage so far under new limits (a reload must not reset budgets)."""
+        new = Limits(limits)
+        new._counters = self._counters
+        return new
+
     def _keys(self, consumer: str, alias: str) -> list[tuple[str, str]]:
         keys = [("consumer", consumer), ("alias", alias)]
         return [k for k in keys if k in self._limits]

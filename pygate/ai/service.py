@@ -30,13 +30,27 @@ class CallContext:
 
 class AiService:
     def __init__(self, settings: AiSettings, engine: Engine, buffer: AiCallBuffer) -> None:
+        self.buffer = buffer
+        self.gateway_url = ""  # where MCP route tools call the gateway's own routes
+        self.mcp_sessions: dict = {}  # upstream MCP server name -> its session
+        self.cache: ResponseCache | None = None
+        self.limits = Limits([])
+        self.reconfigure(settings, engine)
+
+    def reconfigure(self, settings: AiSettings, engine: Engine) -> None:
+        """Apply a (re)loaded `ai:` section; usage counters and cached answers stay."""
         self.settings = settings
         self.engine = engine
-        self.buffer = buffer
         self.prices = PriceTable(settings.prices)
-        self.limits = Limits(settings.limits)
+        self.limits = self.limits.reconfigured(settings.limits)
+        self.templates = {str(t.path): t for t in settings.templates}
         cache = settings.cache
-        self.cache = ResponseCache(cache.ttl / 1000, cache.max_entries) if cache else None
+        if cache is None:
+            self.cache = None
+        elif self.cache is None:
+            self.cache = ResponseCache(cache.ttl / 1000, cache.max_entries)
+        else:
+            self.cache.ttl_s, self.cache.max_entries = cache.ttl / 1000, cache.max_entries
 
     def begin(self, request: web.Request, endpoint: str, alias: str, streamed: bool) -> CallContext:
         consumer = request.headers.get("X-Consumer-Username", "")

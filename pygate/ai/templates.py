@@ -91,30 +91,27 @@ def build_body(template: Template, version: TemplateVersion, values: dict[str, A
     return body
 
 
-def _handler(template: Template):
-    async def handle(request: web.Request) -> web.StreamResponse:
-        from pygate.ai.app import SERVICE
+async def handle_template(request: web.Request) -> web.StreamResponse:
+    """Any POST that is not a fixed AI path: a prompt template, looked up by its path
+    in the current settings (so a reload can add, change or roll back templates)."""
+    from pygate.ai.app import SERVICE
 
-        service = request.app[SERVICE]
-        version = choose_version(template)
-        request_id = request.headers.get("X-Request-Id", "")
-        label = f"template:{template.name}@{version.version}"
-        ctx = service.begin(request, label, version.model or template.model, False)
-        try:
-            values = await read_json(request)
-            check_variables(version, values)
-        except AiError as error:
-            service.finish(ctx, {}, None, 0, error)
-            return openai_error(error, request_id)
-        body = build_body(template, version, values)
-        return await run_chat(service, request, ctx, body, TemplateRenderer(template, version))
-
-    return handle
-
-
-def add_template_routes(app: web.Application, settings: AiSettings) -> None:
-    for template in settings.templates:
-        app.router.add_post(template.path, _handler(template))
+    service = request.app[SERVICE]
+    request_id = request.headers.get("X-Request-Id", "")
+    template = service.templates.get(request.path)
+    if template is None:
+        return openai_error(AiError(404, "no_route", f"no template at {request.path}"), request_id)
+    version = choose_version(template)
+    label = f"template:{template.name}@{version.version}"
+    ctx = service.begin(request, label, version.model or template.model, False)
+    try:
+        values = await read_json(request)
+        check_variables(version, values)
+    except AiError as error:
+        service.finish(ctx, {}, None, 0, error)
+        return openai_error(error, request_id)
+    body = build_body(template, version, values)
+    return await run_chat(service, request, ctx, body, TemplateRenderer(template, version))
 
 
 def template_problems(settings: AiSettings) -> list[tuple[tuple, str]]:

@@ -6,14 +6,17 @@ Each failure-mode test uses its own consumer, so limits and caches never interfe
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .gateway import Gateway
-from .net import wait_until
+from .net import free_port, port_open, wait_until
 from .provider_emulators import EmulatorServer
 
 CONSUMERS = {
@@ -35,7 +38,7 @@ PRICES = [
 ]
 
 
-def ai_config(emu: EmulatorServer) -> dict[str, Any]:
+def ai_config(emu: EmulatorServer, mcp_upstream_url: str) -> dict[str, Any]:
     def provider(name: str, kind: str, prefix: str, keys: list[str], **extra: Any) -> dict:
         return {
             "name": name,
@@ -116,6 +119,11 @@ def ai_config(emu: EmulatorServer) -> dict[str, Any]:
                 },
             ],
             "cache": {"ttl": "1m"},
+            "mcp": {
+                "templates": True,
+                "routes": [{"name": "list_models", "path": "/v1/models", "method": "GET"}],
+                "servers": [{"name": "calc", "url": mcp_upstream_url}],
+            },
         },
     }
 
@@ -148,8 +156,29 @@ def emulators() -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture(scope="session")
-def ai_gw(emulators: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = Gateway(tmp_path_factory.mktemp("gw-ai"), ai_config(emulators))
+def mcp_upstream() -> Iterator[str]:
+    """An MCP server made with the official SDK (tools add, shout); its /mcp URL."""
+    port = free_port()
+    script = Path(__file__).with_name("mcp_upstream_server.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: port_open(port), 60, what="the upstream MCP server")
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def ai_gw(
+    emulators: EmulatorServer, mcp_upstream: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    gateway = Gateway(tmp_path_factory.mktemp("gw-ai"), ai_config(emulators, mcp_upstream))
     try:
         gateway.start()
     except Exception:
