@@ -21,6 +21,8 @@ gateway route can reach any behaviour and the forwarded path/query stay observab
 - `mode=bytes&size=N`: answer with N bytes (their sha256 in `X-Body-Sha256`).
 - `mode=stream_in&gate=ID`: read the request body chunk by chunk, publishing the byte
   count at `/__progress?gate=ID`, and echo the final size.
+- `resp_header=Name:Value` (repeatable, with the echo and `mode=status`): add that
+  header to the response (e.g. Cache-Control:no-store).
 
 Control endpoints (call them on the upstream directly, not through the gateway):
 `/__release?gate=ID`, `/__progress?gate=ID`, `/__inflight?gate=ID`, `/__health`.
@@ -154,7 +156,11 @@ def make_app(state: State, ports: dict[int, str]) -> web.Application:
             "body": body.decode("utf-8", "replace") if len(body) <= SMALL_BODY else None,
         }
         status = int(q.get("code", "200")) if mode == "status" else 200
-        return web.json_response(doc, status=status, headers={"X-Upstream-Target": name})
+        headers = {"X-Upstream-Target": name}
+        for spec in q.getall("resp_header", []):  # "Name:Value", e.g. Cache-Control:no-store
+            key, _, value = spec.partition(":")
+            headers[key] = value
+        return web.json_response(doc, status=status, headers=headers)
 
     app = web.Application(client_max_size=1024**3)
     app.router.add_route("GET", "/__{what}", control)
