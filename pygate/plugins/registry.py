@@ -23,7 +23,9 @@ listed in `BUILTIN_MODULES` (imported on the first lookup):
 
 Any other name containing ":" is a module path, "package.module:Attribute", naming a
 `Plugin` subclass or a plain `async def fn(request)` (an access plugin without config).
-It is imported on first use; `load_plugin` says why one cannot be loaded.
+It is imported on first use (once per process: a reload picks up config changes, not
+code changes) and `load_plugin` says why one cannot be loaded. The gateway imports it
+with its own sys.path: put the plugin's directory on PYTHONPATH.
 """
 
 from __future__ import annotations
