@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
-from pygate.reports import consumers, errors, latency, rate_limits, request, slowest, traffic
+from pygate.reports import (
+    ai_models,
+    ai_usage,
+    consumers,
+    errors,
+    latency,
+    rate_limits,
+    request,
+    slowest,
+    traffic,
+)
 from pygate.reports.report import Report
 
 REPORTS: dict[str, Report] = {
     module.REPORT.name: module.REPORT
-    for module in (traffic, latency, consumers, errors, rate_limits, slowest, request)
+    for module in (
+        traffic,
+        latency,
+        consumers,
+        errors,
+        rate_limits,
+        slowest,
+        request,
+        ai_usage,
+        ai_models,
+    )
 }

@@ -90,7 +90,11 @@ def _report_names(args: argparse.Namespace) -> list[str]:
         return [args.report]
     if args.request_id:
         return ["request"]
-    return [name for name, report in REPORTS.items() if not report.needs_request_id]
+    return [
+        name
+        for name, report in REPORTS.items()
+        if report.in_overview and not report.needs_request_id
+    ]
 
 
 def _options_for(name: str, options: ReportOptions, overview: bool) -> ReportOptions:

@@ -26,6 +26,8 @@ class Report:
     default_since: str = "1h"
     # Print one field per line in tables: for a single wide record.
     vertical: bool = False
+    # Part of `pygate logs report` without a REPORT argument (the HTTP call overview).
+    in_overview: bool = True
 
     @property
     def parameters(self) -> dict[str, str]:
