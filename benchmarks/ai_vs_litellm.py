@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""AI gateway vs calling the provider directly vs LiteLLM's proxy, same mock, one core.
+
+    python benchmarks/ai_vs_litellm.py [--duration 10] [--rate 200] [--connections 32]
+                                       [--skip-litellm]
+
+Pinning (2-core machine): the proxy under test (pygate with `workers: 1`, or the LiteLLM
+proxy with one worker) runs alone on core 0, one at a time; the mock provider
+(benchmarks/ai_mock.py), the load generator (`pygate bench`) and this script share
+core 1. For each target:
+- p50/p99 latency of non-streamed chat completions at a fixed open-loop rate (--rate),
+  so the overhead is measured below saturation;
+- req/s in a closed loop with --connections connections (saturation);
+- time to first token (TTFT) of streamed calls, sequential, p50 over --ttft-calls.
+The issue's targets: overhead <= 0.5 ms p50, req/s >= 10x LiteLLM's, TTFT within 1 ms.
+LiteLLM is PyPI `litellm[proxy]` (`litellm` on PATH); pygate logs every call (chDB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+KEY = "bench-key"
+BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello to the benchmark."}]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[:4]} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"port {port} did not open")
+
+
+def start(args: list[str], core: int, log: Path, cwd: Path | None = None) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            ["taskset", "-c", str(core), *args], stdout=out, stderr=subprocess.STDOUT, cwd=cwd
+        )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def bench(url: str, body_file: Path, seconds: int, *extra: str) -> dict:
+    """`pygate bench` on this script's core; its JSON report."""
+    command = [sys.executable, "-m", "pygate", "bench", url, "-X", "POST",
+               "--body-file", str(body_file), "-H", "Content-Type: application/json",
+               "-H", f"Authorization: Bearer {KEY}", "-d", f"{seconds}s", "--warmup", "1s",
+               "--json", "--no-progress", *extra]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    if done.returncode != 0:
+        raise RuntimeError(f"pygate bench failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
+async def ttft(url: str, calls: int) -> float:
+    """p50 milliseconds from sending a streamed request to its first content chunk."""
+    import aiohttp
+
+    body = {**BODY, "stream": True}
+    headers = {"Authorization": f"Bearer {KEY}"}
+    samples = []
+    async with aiohttp.ClientSession() as session:
+        for n in range(calls + 20):  # the first 20 warm the connections up
+            started = time.perf_counter()
+            async with session.post(url, json=body, headers=headers) as response:
+                async for line in response.content:
+                    if line.startswith(b"data: {") and b'"content"' in line:
+                        if n >= 20:
+                            samples.append((time.perf_counter() - started) * 1000)
+                        break
+                await response.read()
+    return statistics.median(samples)
+
+
+def measure(name: str, url: str, body_file: Path, opts: argparse.Namespace) -> dict:
+    paced = bench(url, body_file, opts.duration, "-c", "8", "--rate", str(opts.rate))
+    loaded = bench(url, body_file, opts.duration, "-c", str(opts.connections))
+    ok = loaded.get("statuses", {}).get("200", 0)
+    result = {
+        "target": name,
+        "p50_ms": paced["latency_ms"]["p50"],
+        "p99_ms": paced["latency_ms"]["p99"],
+        "req_s": loaded["requests_per_s"],
+        "non_200": loaded["requests"] - ok,
+        "ttft_p50_ms": asyncio.run(ttft(url, opts.ttft_calls)),
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def pygate_config(work: Path, port: int, mock_port: int) -> Path:
+    config = {
+        "listen": f"127.0.0.1:{port}",
+        "workers": 1,
+        "admin": {"listen": f"127.0.0.1:{free_port()}"},
+        "log": {"store": "chdb://./data"},
+        "consumers": [{"name": "bench", "keys": [KEY]}],
+        "ai": {
+            "providers": [{"name": "mock", "kind": "openai",
+                           "base_url": f"http://127.0.0.1:{mock_port}", "keys": ["mock-key"]}],
+            "models": [{"name": "bench", "deployments": [{"model": "mock/m"}]}],
+            "prices": [{"model": "mock/m", "input_per_1m": 0.15, "output_per_1m": 0.6}],
+        },
+    }  # fmt: skip
+    path = work / "pygate.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def litellm_config(work: Path, mock_port: int) -> Path:
+    config = {
+        "model_list": [{"model_name": "bench", "litellm_params": {
+            "model": "openai/m", "api_base": f"http://127.0.0.1:{mock_port}/v1",
+            "api_key": "mock-key"}}],
+        "general_settings": {"master_key": KEY},
+    }  # fmt: skip
+    path = work / "litellm.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--rate", type=int, default=200, help="req/s for the latency run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--ttft-calls", type=int, default=200)
+    parser.add_argument("--skip-litellm", action="store_true")
+    opts = parser.parse_args(argv)
+    if os.cpu_count() and os.cpu_count() >= 2:
+        os.sched_setaffinity(0, {1})  # this script, the mock and the generator: core 1
+    work = Path(tempfile.mkdtemp(prefix="pygate-ai-bench-"))
+    body_file = work / "body.json"
+    body_file.write_text(json.dumps(BODY))
+    mock_port = free_port()
+    mock = start([sys.executable, str(HERE / "ai_mock.py"), str(mock_port)], 1, work / "mock.log")
+    results = []
+    try:
+        wait_port(mock_port, mock)
+        direct = f"http://127.0.0.1:{mock_port}/v1/chat/completions"
+        results.append(measure("direct", direct, body_file, opts))
+
+        port = free_port()
+        config = pygate_config(work, port, mock_port)
+        serve = [sys.executable, "-m", "pygate", "serve", "--config", str(config)]
+        gateway = start(serve, 0, work / "pygate.log")
+        try:
+            wait_port(port, gateway)
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            results.append(measure("pygate", url, body_file, opts))
+        finally:
+            stop(gateway)
+
+        if not opts.skip_litellm:
+            if shutil.which("litellm") is None:
+                print("litellm not found: pip install 'litellm[proxy]' (or --skip-litellm)")
+                return 1
+            port = free_port()
+            proxy = start(["litellm", "--config", str(litellm_config(work, mock_port)),
+                           "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
+                          0, work / "litellm.log")  # fmt: skip
+            try:
+                wait_port(port, proxy, timeout=300)
+                url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                results.append(measure("litellm", url, body_file, opts))
+            finally:
+                stop(proxy)
+    finally:
+        stop(mock)
+    print_table(results)
+    return 0
+
+
+def print_table(results: list[dict]) -> None:
+    by = {r["target"]: r for r in results}
+    print("\n| target | p50 ms | p99 ms | req/s | non-200 | TTFT p50 ms |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        print(f"| {r['target']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['req_s']:,.0f} "
+              f"| {r['non_200']} | {r['ttft_p50_ms']:.3f} |")  # fmt: skip
+    if "pygate" in by:
+        overhead = by["pygate"]["p50_ms"] - by["direct"]["p50_ms"]
+        ttft_delta = by["pygate"]["ttft_p50_ms"] - by["direct"]["ttft_p50_ms"]
+        print(f"\npygate p50 overhead: {overhead:.3f} ms (target <= 0.5)")
+        print(f"pygate TTFT vs direct: +{ttft_delta:.3f} ms (target <= 1)")
+    if "pygate" in by and "litellm" in by:
+        ratio = by["pygate"]["req_s"] / max(by["litellm"]["req_s"], 1e-9)
+        print(f"pygate / LiteLLM req/s: {ratio:.1f}x (target >= 10)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
