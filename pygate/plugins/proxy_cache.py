@@ -46,6 +46,7 @@ _NOT_STORED = {
     "content-length",
     "x-request-id",
     "date",
+    "age",  # recomputed for each hit
     STATUS_HEADER.lower(),
 }
 

@@ -1,0 +1,52 @@
+"""A gateway for the built-in Python plugin tests: echo, stable/canary and dead upstreams,
+plus whatever routes a test module brings (each test uses its own routes)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .configs import upstream
+from .gateway import Gateway, run_cli
+from .upstreams import Upstreams
+
+
+def run_gateway(
+    workdir: Path, upstreams: Upstreams, dead_addr: str, routes: list[dict[str, Any]]
+) -> Iterator[Gateway]:
+    """Start it, yield it, stop it (for a module-scoped fixture)."""
+    config = {
+        "workers": 2,
+        "upstreams": [
+            upstream("echo", [upstreams.addr("echo")]),
+            upstream("stable", [upstreams.addr("rr1")]),
+            upstream("canary", [upstreams.addr("rr2")]),
+            upstream("dead", [dead_addr], retries=0),
+        ],
+        "routes": routes,
+    }
+    gateway = Gateway(workdir, config)
+    try:
+        gateway.start()
+    except Exception:
+        print(gateway.log_text()[-4000:])
+        gateway.kill()
+        raise
+    yield gateway
+    try:
+        gateway.stop()
+    finally:
+        gateway.kill()
+
+
+def check_plugins(tmp_path: Path, plugins_yaml: str) -> subprocess.CompletedProcess:
+    """`pygate check` on a one-route config whose `plugins:` is the given YAML flow text."""
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        "listen: 127.0.0.1:1\n"
+        "upstreams: [{name: u, targets: ['127.0.0.1:9']}]\n"
+        f"routes: [{{name: r, paths: ['/x'], upstream: u, plugins: {plugins_yaml}}}]\n"
+    )
+    return run_cli("check", "--config", str(path))
