@@ -291,11 +291,22 @@ def test_mock_answers_without_the_upstream(gw) -> None:
     assert (record["status"], record["upstream_addr"], record["route"]) == (201, "", "mocked")
 
 
-def test_mock_config_errors_name_the_field(tmp_path) -> None:
+def test_bad_builtin_configs_name_the_field(tmp_path) -> None:
     cases = {
         "plugins.mock.json": "{mock: {body: text, json: {a: 1}}}",
         "plugins.mock.delay": "{mock: {delay: 10s}}",  # not shorter than plugin_timeout (5s)
         "plugins.mock.status": "{mock: {status: 99}}",
+        "plugins.request-transformer.add.headers.Bad Name": (
+            "{request-transformer: {add: {headers: {'Bad Name': x}}}}"
+        ),
+        "plugins.response-transformer.remove.headers[0]": (
+            "{response-transformer: {remove: {headers: [Content-Length]}}}"
+        ),
+        "plugins.proxy-cache.max_entry_bytes": "{proxy-cache: {max_entry_bytes: 20m}}",
+        "plugins.circuit-breaker.failure_ratio": "{circuit-breaker: {failure_ratio: 2}}",
+        "plugins.traffic-split.percent": (
+            "{traffic-split: {percent: [{upstream: u, percent: 60}, {upstream: u, percent: 50}]}}"
+        ),
     }
     for field, plugins in cases.items():
         done = check_plugins(tmp_path, plugins)
