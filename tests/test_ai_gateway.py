@@ -88,10 +88,12 @@ def test_chat_every_provider(ai_gw, model, qualified, stream):  # noqa: F811
     assert row["streamed"] is stream and row["status"] == 200 and row["consumer"] == "alice"
     assert row["alias"] == model and row["fallback_used"] == ""
     # Joinable with the core's record of the same call.
-    [request] = ai_gw.logs_query(
-        f"SELECT route, consumer, status FROM pygate.requests WHERE request_id = '{rid}'"
+    request = ai_gw.records([rid])[rid]
+    assert (request["route"], request["consumer"], request["status"]) == (
+        "pygate-ai-api",
+        "alice",
+        200,
     )
-    assert request == {"route": "pygate-ai-api", "consumer": "alice", "status": 200}
 
 
 @pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "claude", "gemini/gemini-1.5-flash"])
