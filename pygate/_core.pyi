@@ -44,6 +44,11 @@ path, status, latency_ms, upstream_latency_ms, bytes_in, bytes_out, client_ip,
 upstream_addr, error_kind, rate_limited.
 """
 
+def requests_row_binary_to_native(rows: bytes) -> bytes:
+    """Whole `pygate.requests` rows in RowBinary -> one Native block (same rows, same
+    order). chDB inserts Native for about two thirds of RowBinary's CPU. Raises ValueError
+    when the data ends inside a row."""
+
 def version() -> str:
     """Version of the Rust core."""
 

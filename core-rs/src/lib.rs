@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod conn_io;
 pub mod errors;
+pub mod native;
 pub mod pipeline;
 pub mod plugins;
 pub mod proxy;

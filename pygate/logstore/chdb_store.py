@@ -9,8 +9,13 @@ drop or change data.
 Inserts go through a staging file read with the `file()` table function, not
 through chDB's streaming inserter: in chDB 4.4 the streaming inserter reports
 success when the table refuses the block (a violated constraint, too many parts),
-and the rows are silently lost. A plain INSERT ... SELECT reports every error, costs
-the same (one memcpy into the page cache), and the bytes stay the core's RowBinary.
+and the rows are silently lost. A plain INSERT ... SELECT reports every error and
+costs the same (one memcpy into the page cache).
+
+Rows of pygate.requests arrive as RowBinary (the format batches keep, because it can
+be split at any row) and are staged as one Native block, re-encoded by the core:
+chDB inserts Native for about two thirds of the CPU of RowBinary, and this CPU is
+taken from the proxy's own core (benchmarks/RESULTS.md, "call log cost").
 """
 
 from __future__ import annotations
@@ -41,6 +46,16 @@ def stage_insert_data(staging_path: str, data: bytes | memoryview, fmt: str) -> 
     with open(staging_path, "wb") as staging:
         staging.write(data)
     return f"SELECT * FROM file({sql_string(staging_path)}, {sql_string(fmt)})"
+
+
+def _as_native(rows: bytes) -> bytes:
+    from pygate import _core
+
+    try:
+        return _core.requests_row_binary_to_native(rows)
+    except ValueError as exc:
+        # Same outcome as the store refusing a malformed row: the batch gets split.
+        raise BatchRejected(f"malformed RowBinary batch: {exc}") from exc
 
 
 class ChdbStore(SqlLogStore):
@@ -85,8 +100,11 @@ class ChdbStore(SqlLogStore):
         # One staging file, so one insert at a time (the AI call log ships from a
         # second thread).
         with self._insert_lock:
+            fmt = "RowBinary"
+            if table == REQUESTS_TABLE:
+                data, fmt = _as_native(data), "Native"
             try:
-                select = stage_insert_data(self._staging, data, "RowBinary")
+                select = stage_insert_data(self._staging, data, fmt)
             except OSError as exc:
                 raise StoreUnavailable(f"cannot stage the insert in {self.path}: {exc}") from exc
             # The table's own structure is used for the file (ClickHouse takes it from

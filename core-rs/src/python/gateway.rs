@@ -29,6 +29,18 @@ pub fn version() -> &'static str {
     crate::VERSION
 }
 
+/// `pygate.requests` rows in RowBinary -> one Native block (cheaper for chDB to insert).
+#[pyfunction]
+pub fn requests_row_binary_to_native<'py>(
+    py: Python<'py>,
+    rows: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let native = py
+        .allow_threads(|| crate::native::requests_to_native(rows))
+        .map_err(PyValueError::new_err)?;
+    Ok(PyBytes::new(py, &native))
+}
+
 #[pyfunction]
 pub fn check_config(config_json: &str) -> PyResult<()> {
     compile(config_json, None).map(|_| ())
