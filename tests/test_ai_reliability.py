@@ -146,6 +146,27 @@ def test_timeout_falls_back(ai_gw, emulators):  # noqa: F811
     assert row["cost_usd"] == pytest.approx(cost("gemini/gemini-1.5-flash", 3, 4))
 
 
+def test_stream_that_goes_quiet_is_cut_off(ai_gw, emulators):  # noqa: F811
+    emulators.fail("openai", "stall", key="sk-slow-1")
+    rid, received = new_request_id(), ""
+    stream = client(ai_gw, "frank").chat.completions.create(
+        model="slowgpt",
+        messages=ask("stall here"),
+        stream=True,
+        extra_headers={"X-Request-Id": rid},
+    )
+    with pytest.raises(openai.APIError):
+        for chunk in stream:
+            received += "".join(c.delta.content or "" for c in chunk.choices)
+    assert received == "echo: stall"
+    row = ai_row(ai_gw, rid)
+    assert (row["status"], row["provider"], row["fallback_used"]) == (502, "slow", "")
+    assert row["latency_ms"] >= 1000  # stream_idle_timeout: 1s
+    tokens = (estimate("stall here"), estimate(received))
+    assert (row["prompt_tokens"], row["completion_tokens"]) == tokens
+    assert row["tokens_estimated"] is True
+
+
 def test_token_budget_exhausted(ai_gw):  # noqa: F811
     api = client(ai_gw, "bob")  # 20 tokens per minute
     first, refused = new_request_id(), new_request_id()

@@ -62,7 +62,15 @@ def ai_config(emu: EmulatorServer, mcp_upstream_url: str) -> dict[str, Any]:
                 provider("mistral", "mistral", "mistral", ["mis-key-1"]),
                 provider("azure", "azure", "azure", ["az-key-1"], api_version="2024-10-21"),
                 provider("compat", "openai_compatible", "compat", []),
-                provider("slow", "openai", "openai", ["sk-slow-1"], timeout="1s", retries=0),
+                provider(
+                    "slow",
+                    "openai",
+                    "openai",
+                    ["sk-slow-1"],
+                    timeout="1s",
+                    stream_idle_timeout="1s",
+                    retries=0,
+                ),
                 provider("flaky", "openai", "openai", ["sk-flaky-1"]),
             ],
             "models": [

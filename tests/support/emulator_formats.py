@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -110,6 +111,8 @@ def openai_family(emulator: Emulator, provider: str):
                 )
         else:
             for n, piece in enumerate(_pieces(reply)):
+                if mode == "stall" and n == 2:
+                    await asyncio.sleep(3600)  # the stream goes quiet after two chunks
                 if mode == "midstream" and n == 2:
                     await response.write(
                         sse({"error": {"message": "internal server error", "type": "server_error"}})

@@ -9,7 +9,8 @@ first tool with {"echo": <last user text>}.
 
 Failures are queued per provider through the control endpoint and consumed by the
 next matching requests (optionally only those made with one key):
-    POST /_control/fail {"provider": "openai", "mode": "429"|"500"|"midstream"|"hang",
+    POST /_control/fail {"provider": "openai",
+                         "mode": "429"|"500"|"midstream"|"hang"|"stall" (OpenAI family),
                          "count": 1, "key": null}
     GET  /_control/calls   -> every request seen: provider, key, model, stream
     POST /_control/reset
