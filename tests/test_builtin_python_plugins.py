@@ -221,9 +221,13 @@ def test_request_validation_refuses_invalid_requests(gw) -> None:
     not_json = assert_json_error(post(b"{name: w}"), 400, "request_invalid")
     assert not_json["message"].startswith("$: the body is not valid JSON")
     record = gw.records([wrong_type["request_id"]])[wrong_type["request_id"]]
-    # Refused before the upstream. (error_kind stays empty: a plugin's answer is a direct
-    # answer to the core, not one of its refusals.)
-    assert (record["status"], record["upstream_addr"], record["route"]) == (400, "", "validated")
+    # Refused before the upstream, with the refusal's kind as the call's error_kind.
+    assert (record["status"], record["upstream_addr"], record["route"], record["error_kind"]) == (
+        400,
+        "",
+        "validated",
+        "request_invalid",
+    )
 
 
 def test_request_validation_bad_schema_is_a_config_error(tmp_path) -> None:

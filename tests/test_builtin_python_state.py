@@ -120,7 +120,12 @@ def test_circuit_breaker_opens_half_opens_and_closes(gw, upstreams) -> None:
     error = assert_json_error(refused, 503, "circuit_open")
     assert refused.header("retry-after") in ("1", "2")  # the cooldown is 2s
     record = gw.records([error["request_id"]])[error["request_id"]]
-    assert (record["status"], record["upstream_addr"]) == (503, "")  # not sent upstream
+    # not sent upstream; the breaker's refusal kind is the call's error_kind
+    assert (record["status"], record["upstream_addr"], record["error_kind"]) == (
+        503,
+        "",
+        "circuit_open",
+    )
 
     time.sleep(2.1)  # past the cooldown: half-open, the next request is the probe
     gate = f"cb-{time.monotonic_ns()}"

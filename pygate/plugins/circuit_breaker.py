@@ -30,8 +30,7 @@ from typing import Annotated, Any
 import msgspec
 
 from pygate.config.units import Duration
-from pygate.plugins.python import Plugin, Request, Response
-from pygate.plugins.refusal import error_response
+from pygate.plugins.python import Plugin, Refuse, Request, Response
 from pygate.plugins.registry import register_python
 
 # Core error kinds that mean "the upstream failed"; they skip the response phase.
@@ -136,11 +135,10 @@ class CircuitBreaker(Plugin):
         if wait is None:
             return None
         retry_after = str(max(1, math.ceil(wait)))
-        return error_response(
+        raise Refuse(
             503,
             "circuit_open",
             f"the upstream of route {request.route} is failing; retry in {retry_after} s",
-            request,
             headers=[("Retry-After", retry_after)],
         )
 

@@ -27,8 +27,7 @@ import jsonschema
 import msgspec
 from jsonschema.exceptions import ValidationError, best_match
 
-from pygate.plugins.python import Plugin, Request, Response
-from pygate.plugins.refusal import error_response
+from pygate.plugins.python import Plugin, Refuse, Request, Response
 from pygate.plugins.registry import register_python
 
 _SCHEMA_FIELDS = ("body_schema", "query_schema", "header_schema")
@@ -130,7 +129,7 @@ class RequestValidation(Plugin):
     async def access(self, request: Request) -> Response | None:
         problem = self.validator.problem(request.query, list(request.headers.items()), request.body)
         if problem is not None:
-            return error_response(400, "request_invalid", problem, request)
+            raise Refuse(400, "request_invalid", problem)
         return None
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from pygate.plugins.python.chains import Chains, Step
 from pygate.plugins.python.deadlines import Deadlines
 from pygate.plugins.python.failure_log import FailureLog
+from pygate.plugins.python.plugin import Refuse
 from pygate.plugins.python.request import Request
 from pygate.plugins.python.response import Response
 
@@ -108,6 +109,8 @@ class Dispatcher:
                     return
             uri, headers, body = request._changes()
             call.continue_request(uri=uri, headers=headers, body=body, upstream=request.upstream)
+        except Refuse as refusal:
+            _refuse(call, refusal)
         except asyncio.CancelledError:
             self._cancelled(call, name)
         except Exception as exc:
@@ -122,6 +125,8 @@ class Dispatcher:
                 await respond(request, response)
             status, headers, body = response._changes()
             call.continue_response(status=status, headers=headers, body=body)
+        except Refuse as refusal:
+            _refuse(call, refusal)
         except asyncio.CancelledError:
             self._cancelled(call, name)
         except Exception as exc:
@@ -157,6 +162,15 @@ class Dispatcher:
         self._failures.failed(name, route, request_id, exc)
         if call is not None:
             _fail(call, 500, "plugin_error", f"plugin {name} failed")
+
+
+def _refuse(call: Any, refusal: Refuse) -> None:
+    try:
+        call.fail(refusal.status, refusal.kind, refusal.message, refusal.headers)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        # A refusal the core cannot send (bad status or header) is the plugin's bug.
+        log.error("plugin refusal could not be sent (request %s): %s", call.request_id, exc)
+        _fail(call, 500, "plugin_error", "a plugin refused with an invalid answer")
 
 
 def _fail(call: Any, status: int, kind: str, message: str) -> None:

@@ -13,6 +13,27 @@ if TYPE_CHECKING:
 PHASES = ("access", "response", "log")
 
 
+class Refuse(Exception):  # noqa: N818 (a verb, like the answer it asks for)
+    """Raise in `access` or `response` to refuse the call with the gateway's own JSON error
+    (`{"error": {"status", "kind", "message", "request_id"}}`); `kind` (snake_case) is
+    stored as the call's error_kind. A refusal is an answer, not a failure: nothing is
+    logged as a plugin error.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        message: str,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {kind}: {message}")
+        self.status = status
+        self.kind = kind
+        self.message = message
+        self.headers = headers
+
+
 class NoConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The config of a plugin that takes none: only `{}` or nothing is accepted."""
 
