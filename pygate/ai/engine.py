@@ -25,7 +25,13 @@ from pygate.ai.config import AiSettings
 from pygate.ai.errors import AiError
 from pygate.ai.keys import KeyPool
 from pygate.ai.providers import ADAPTERS
-from pygate.ai.providers.base import FATAL, RATE_LIMITED, RETRYABLE, StreamTranslator
+from pygate.ai.providers.base import (
+    FATAL,
+    RATE_LIMITED,
+    RETRYABLE,
+    StreamError,
+    StreamTranslator,
+)
 from pygate.ai.router import Candidate, ModelRouter
 from pygate.ai.sse import read_events
 
@@ -106,9 +112,8 @@ class Engine:
                 finally:
                     self.router.finished(candidate)
                 if position > 0:
-                    call.fallback_used = (
-                        candidate.label if candidate.label != call.alias else (candidate.qualified)
-                    )
+                    # How the config names the fallback: an alias, or provider/model.
+                    call.fallback_used = candidate.label
                 return candidate, result
         assert last is not None
         status = 429 if last.kind == RATE_LIMITED else (504 if last.status == 504 else 502)
@@ -215,8 +220,6 @@ async def _translated(
 async def _first_chunks(
     chunks: AsyncIterator[list[dict[str, Any]]], candidate: Candidate
 ) -> list[dict[str, Any]]:
-    from pygate.ai.providers.base import StreamError
-
     try:
         return await anext(chunks)
     except StopAsyncIteration:

@@ -100,8 +100,9 @@ class AiService:
         if error is not None:
             call.status = error.status
             call.error = f"{error.kind}: {error.message}"[:2000]
-        reached_provider = call.attempts > 0 and call.status < 400 or completion_chars > 0
-        if usage is None and reached_provider:
+        # A provider answered (or streamed part of an answer) but sent no usage: estimate.
+        answered = (call.attempts > 0 and call.status < 400) or completion_chars > 0
+        if usage is None and answered:
             usage = estimated_usage(body, completion_chars)
             call.tokens_estimated = True
         if usage is not None:

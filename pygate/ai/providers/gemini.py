@@ -79,6 +79,14 @@ def to_gemini(body: dict[str, Any]) -> dict[str, Any]:
             if tool.get("type") == "function"
         ]
         payload["tools"] = [{"functionDeclarations": declarations}]
+        choice = body.get("tool_choice")
+        modes = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+        if isinstance(choice, str) and choice in modes:
+            payload["toolConfig"] = {"functionCallingConfig": {"mode": modes[choice]}}
+        elif isinstance(choice, dict):
+            names = [choice["function"]["name"]]
+            config = {"mode": "ANY", "allowedFunctionNames": names}
+            payload["toolConfig"] = {"functionCallingConfig": config}
     return payload
 
 
