@@ -9,7 +9,7 @@ from collections import Counter
 import openai
 import pytest
 import yaml
-from support.ai_setup import ai_row, emulators, new_request_id  # noqa: F401
+from support.ai_setup import ai_row, new_request_id
 from support.gateway import run_cli
 from support.provider_emulators import EmulatorServer
 
@@ -35,7 +35,7 @@ def ask(gateway, key: str, model: str, text: str = "hi there", rid: str | None =
     )
 
 
-def test_config_errors_name_the_field(tmp_path, emulators):  # noqa: F811
+def test_config_errors_name_the_field(tmp_path, emulators):
     config = base(
         emulators,
         models=[{"name": "x", "deployments": [{"model": "nowhere/m"}], "fallbacks": ["x"]}],
@@ -52,7 +52,7 @@ def test_config_errors_name_the_field(tmp_path, emulators):  # noqa: F811
     assert "gateway.yaml:" in res.stderr  # with the line
 
 
-def test_weighted_deployments(make_gateway, emulators):  # noqa: F811
+def test_weighted_deployments(make_gateway, emulators):
     models = [{"name": "w", "deployments": [{"model": "a/m", "weight": 1},
                                             {"model": "b/m", "weight": 3}]}]  # fmt: skip
     gateway = make_gateway(base(emulators, models=models), name="gw-weighted")
@@ -63,7 +63,7 @@ def test_weighted_deployments(make_gateway, emulators):  # noqa: F811
     assert set(keys) == {"sk-a", "sk-b"} and keys["sk-b"] > keys["sk-a"], keys
 
 
-def test_least_busy_avoids_a_deployment_in_use(make_gateway, emulators):  # noqa: F811
+def test_least_busy_avoids_a_deployment_in_use(make_gateway, emulators):
     ai = {
         "providers": [provider(emulators, "a", "sk-busy-a", timeout="2s", retries=0),
                       provider(emulators, "b", "sk-busy-b")],
@@ -90,7 +90,7 @@ def test_least_busy_avoids_a_deployment_in_use(make_gateway, emulators):  # noqa
     assert outcome and outcome[0].status_code == 504  # a's timeout, nothing to fall back to
 
 
-def test_limit_per_alias_counts_every_consumer(make_gateway, emulators):  # noqa: F811
+def test_limit_per_alias_counts_every_consumer(make_gateway, emulators):
     config = base(
         emulators,
         models=[{"name": "shared", "deployments": [{"model": "a/m"}]}],

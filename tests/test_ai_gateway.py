@@ -12,15 +12,7 @@ import json
 import anthropic
 import openai
 import pytest
-from support.ai_setup import (  # noqa: F401
-    CONSUMERS,
-    ai_gw,
-    ai_row,
-    cost,
-    emulators,
-    mcp_upstream,
-    new_request_id,
-)
+from support.ai_setup import CONSUMERS, ai_row, cost, new_request_id
 
 PROMPT = [{"role": "user", "content": "hello there gateway"}]
 WEATHER_TOOL = {
@@ -57,7 +49,7 @@ def expected_tokens(messages: list[dict]) -> tuple[int, int]:
     ],
 )
 @pytest.mark.parametrize("stream", [False, True])
-def test_chat_every_provider(ai_gw, model, qualified, stream):  # noqa: F811
+def test_chat_every_provider(ai_gw, model, qualified, stream):
     rid = new_request_id()
     headers = {"X-Request-Id": rid}
     prompt, completion = expected_tokens(PROMPT)
@@ -98,7 +90,7 @@ def test_chat_every_provider(ai_gw, model, qualified, stream):  # noqa: F811
 
 @pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "claude", "gemini/gemini-1.5-flash"])
 @pytest.mark.parametrize("stream", [False, True])
-def test_tool_calls_are_translated(ai_gw, model, stream):  # noqa: F811
+def test_tool_calls_are_translated(ai_gw, model, stream):
     api = client(ai_gw)
     messages = [{"role": "user", "content": "Paris"}]
     kwargs = {"model": model, "messages": messages, "tools": [WEATHER_TOOL]}
@@ -123,7 +115,7 @@ def test_tool_calls_are_translated(ai_gw, model, stream):  # noqa: F811
     assert finish == "tool_calls"
 
 
-def test_tool_results_go_back_to_anthropic(ai_gw):  # noqa: F811
+def test_tool_results_go_back_to_anthropic(ai_gw):
     messages = [
         {"role": "user", "content": "weather please"},
         {
@@ -144,7 +136,7 @@ def test_tool_results_go_back_to_anthropic(ai_gw):  # noqa: F811
     assert answer.choices[0].message.content == "echo: sunny"
 
 
-def test_anthropic_sdk_unchanged(ai_gw):  # noqa: F811
+def test_anthropic_sdk_unchanged(ai_gw):
     api = anthropic.Anthropic(
         base_url=ai_gw.url(""), api_key=CONSUMERS["alice"], max_retries=0, timeout=30
     )
@@ -165,7 +157,7 @@ def test_anthropic_sdk_unchanged(ai_gw):  # noqa: F811
         assert row["endpoint"] == "messages" and row["prompt_tokens"] == 3
 
 
-def test_anthropic_sdk_tool_use(ai_gw):  # noqa: F811
+def test_anthropic_sdk_tool_use(ai_gw):
     api = anthropic.Anthropic(base_url=ai_gw.url(""), api_key=CONSUMERS["alice"], max_retries=0)
     tool = {"name": "get_weather", "description": "w", "input_schema": {"type": "object"}}
     message = api.messages.create(
@@ -179,7 +171,7 @@ def test_anthropic_sdk_tool_use(ai_gw):  # noqa: F811
     assert message.stop_reason == "tool_use"
 
 
-def test_embeddings_and_models(ai_gw):  # noqa: F811
+def test_embeddings_and_models(ai_gw):
     api = client(ai_gw)
     for model in ("openai/text-embedding-3-small", "gemini/text-embedding-004"):
         result = api.embeddings.create(model=model, input=["one two", "three"])
@@ -188,7 +180,7 @@ def test_embeddings_and_models(ai_gw):  # noqa: F811
     assert {"gpt", "claude", "pooled", "openai/gpt-4o-mini"} <= names
 
 
-def test_unknown_model_and_bad_key(ai_gw):  # noqa: F811
+def test_unknown_model_and_bad_key(ai_gw):
     with pytest.raises(openai.NotFoundError) as caught:
         client(ai_gw).chat.completions.create(model="nope/x", messages=PROMPT)
     assert "unknown model" in caught.value.message
@@ -197,7 +189,7 @@ def test_unknown_model_and_bad_key(ai_gw):  # noqa: F811
         bad.chat.completions.create(model="gpt", messages=PROMPT)
 
 
-def test_provider_keys_never_reach_the_caller(ai_gw, emulators):  # noqa: F811
+def test_provider_keys_never_reach_the_caller(ai_gw, emulators):
     emulators.fail("mistral", "500", count=2)
     with pytest.raises(openai.APIStatusError) as caught:
         client(ai_gw).chat.completions.create(

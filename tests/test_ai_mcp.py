@@ -13,15 +13,7 @@ import httpx2
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from support.ai_setup import (  # noqa: F401
-    CONSUMERS,
-    ai_gw,
-    ai_row,
-    cost,
-    emulators,
-    mcp_upstream,
-    new_request_id,
-)
+from support.ai_setup import CONSUMERS, ai_row, cost, new_request_id
 from support.net import wait_until
 
 
@@ -40,7 +32,7 @@ def run_session(gateway, consumer: str, work, request_id: str | None = None):
     return asyncio.run(main())
 
 
-def test_tools_are_listed(ai_gw):  # noqa: F811
+def test_tools_are_listed(ai_gw):
     async def work(session):
         return {tool.name: tool for tool in (await session.list_tools()).tools}
 
@@ -52,7 +44,7 @@ def test_tools_are_listed(ai_gw):  # noqa: F811
     assert set(tools["calc__add"].input_schema["properties"]) == {"a", "b"}
 
 
-def test_template_tool_is_an_accounted_ai_call(ai_gw):  # noqa: F811
+def test_template_tool_is_an_accounted_ai_call(ai_gw):
     rid = new_request_id()
 
     async def work(session):
@@ -72,7 +64,7 @@ def test_template_tool_is_an_accounted_ai_call(ai_gw):  # noqa: F811
     assert row["cost_usd"] == pytest.approx(cost("openai/gpt-4o-mini", 9, 7))
 
 
-def test_bad_template_variables_are_a_tool_error(ai_gw):  # noqa: F811
+def test_bad_template_variables_are_a_tool_error(ai_gw):
     async def work(session):
         return await session.call_tool("sentiment", {"text": "nice"})
 
@@ -81,7 +73,7 @@ def test_bad_template_variables_are_a_tool_error(ai_gw):  # noqa: F811
     assert "missing variables: scale" in result.content[0].text
 
 
-def test_route_tool_uses_the_callers_key(ai_gw):  # noqa: F811
+def test_route_tool_uses_the_callers_key(ai_gw):
     async def work(session):
         return await session.call_tool("list_models", {})
 
@@ -97,7 +89,7 @@ def test_route_tool_uses_the_callers_key(ai_gw):  # noqa: F811
     wait_until(lambda: ai_gw.logs_query(sql)[0]["n"] >= 1, 60, what="the route's record")
 
 
-def test_upstream_mcp_server_tools(ai_gw):  # noqa: F811
+def test_upstream_mcp_server_tools(ai_gw):
     async def work(session):
         added = await session.call_tool("calc__add", {"a": 2, "b": 40})
         shouted = await session.call_tool("calc__shout", {"text": "hi"})
@@ -108,7 +100,7 @@ def test_upstream_mcp_server_tools(ai_gw):  # noqa: F811
     assert shouted.content[0].text == "HI"
 
 
-def test_mcp_needs_a_consumer_key(ai_gw):  # noqa: F811
+def test_mcp_needs_a_consumer_key(ai_gw):
     async def main():
         async with httpx2.AsyncClient(timeout=10) as http:
             response = await http.post(

@@ -15,15 +15,7 @@ from dataclasses import dataclass
 
 import openai
 import pytest
-from support.ai_setup import (  # noqa: F401
-    CONSUMERS,
-    ai_gw,
-    ai_row,
-    cost,
-    emulators,
-    mcp_upstream,
-    new_request_id,
-)
+from support.ai_setup import CONSUMERS, ai_row, cost, new_request_id
 
 
 @dataclass
@@ -58,7 +50,7 @@ def estimate(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def test_429_falls_back_to_the_next_model(ai_gw, emulators):  # noqa: F811
+def test_429_falls_back_to_the_next_model(ai_gw, emulators):
     emulators.fail("openai", "429", key="sk-flaky-1")
     rid = new_request_id()
     raw = client(ai_gw, "alice").chat.completions.with_raw_response.create(
@@ -74,7 +66,7 @@ def test_429_falls_back_to_the_next_model(ai_gw, emulators):  # noqa: F811
     assert row["status"] == 200 and row["alias"] == "flaky-gpt"
 
 
-def test_key_pool_rotates_on_429(ai_gw, emulators):  # noqa: F811
+def test_key_pool_rotates_on_429(ai_gw, emulators):
     emulators.fail("openai", "429", key="sk-pool-a")
     before = len(emulators.calls())
     rids = [new_request_id(), new_request_id()]
@@ -94,7 +86,7 @@ def test_key_pool_rotates_on_429(ai_gw, emulators):  # noqa: F811
         assert row["cost_usd"] == pytest.approx(cost("pool/gpt-4o-mini", 3, 4))
 
 
-def test_5xx_mid_stream_is_not_retried(ai_gw, emulators):  # noqa: F811
+def test_5xx_mid_stream_is_not_retried(ai_gw, emulators):
     emulators.fail("anthropic", "midstream")
     before = len(emulators.calls())
     rid, prompt = new_request_id(), "tell me a long story"
@@ -116,7 +108,7 @@ def test_5xx_mid_stream_is_not_retried(ai_gw, emulators):  # noqa: F811
     assert row["cost_usd"] == pytest.approx(cost("anthropic/claude-3-5-haiku", *tokens))
 
 
-def test_5xx_before_the_first_byte_is_retried(ai_gw, emulators):  # noqa: F811
+def test_5xx_before_the_first_byte_is_retried(ai_gw, emulators):
     emulators.fail("gemini", "500")
     rid = new_request_id()
     chunks = client(ai_gw, "frank").chat.completions.create(
@@ -132,7 +124,7 @@ def test_5xx_before_the_first_byte_is_retried(ai_gw, emulators):  # noqa: F811
     assert (row["prompt_tokens"], row["completion_tokens"]) == (2, 3)
 
 
-def test_timeout_falls_back(ai_gw, emulators):  # noqa: F811
+def test_timeout_falls_back(ai_gw, emulators):
     emulators.fail("openai", "hang", key="sk-slow-1")
     rid = new_request_id()
     answer = client(ai_gw, "frank").chat.completions.create(
@@ -146,7 +138,7 @@ def test_timeout_falls_back(ai_gw, emulators):  # noqa: F811
     assert row["cost_usd"] == pytest.approx(cost("gemini/gemini-1.5-flash", 3, 4))
 
 
-def test_stream_that_goes_quiet_is_cut_off(ai_gw, emulators):  # noqa: F811
+def test_stream_that_goes_quiet_is_cut_off(ai_gw, emulators):
     emulators.fail("openai", "stall", key="sk-slow-1")
     rid, received = new_request_id(), ""
     stream = client(ai_gw, "frank").chat.completions.create(
@@ -167,7 +159,7 @@ def test_stream_that_goes_quiet_is_cut_off(ai_gw, emulators):  # noqa: F811
     assert row["tokens_estimated"] is True
 
 
-def test_token_budget_exhausted(ai_gw):  # noqa: F811
+def test_token_budget_exhausted(ai_gw):
     api = client(ai_gw, "bob")  # 20 tokens per minute
     first, refused = new_request_id(), new_request_id()
     words = "one two three four five six seven eight nine ten eleven twelve"
@@ -198,7 +190,7 @@ def test_token_budget_exhausted(ai_gw):  # noqa: F811
     )
 
 
-def test_cost_budget_exhausted(ai_gw):  # noqa: F811
+def test_cost_budget_exhausted(ai_gw):
     api = client(ai_gw, "carol")  # $0.001 per day; one call costs $0.00285
     first, refused = new_request_id(), new_request_id()
     api.chat.completions.create(
@@ -215,7 +207,7 @@ def test_cost_budget_exhausted(ai_gw):  # noqa: F811
     assert ai_row(ai_gw, refused)["status"] == 429
 
 
-def test_bad_template_variables(ai_gw):  # noqa: F811
+def test_bad_template_variables(ai_gw):
     url, headers = ai_gw.url("/ai/sentiment"), {"apikey": CONSUMERS["alice"]}
     rid = new_request_id()
     bad = post(url, {"text": "x", "mood": 1}, {**headers, "X-Request-Id": rid})
@@ -244,7 +236,7 @@ def test_bad_template_variables(ai_gw):  # noqa: F811
     assert row["cost_usd"] == pytest.approx(cost("openai/gpt-4o-mini", 10, 8))
 
 
-def test_exact_match_cache(ai_gw, emulators):  # noqa: F811
+def test_exact_match_cache(ai_gw, emulators):
     api = client(ai_gw, "erin")
     before = len(emulators.calls())
     rids = [new_request_id(), new_request_id()]
@@ -271,7 +263,7 @@ def test_exact_match_cache(ai_gw, emulators):  # noqa: F811
     assert len(emulators.calls()) == before + 2
 
 
-def test_internal_listener_refuses_direct_calls(ai_gw):  # noqa: F811
+def test_internal_listener_refuses_direct_calls(ai_gw):
     port = re.search(r"AI gateway on internal listener [\d.]+:(\d+)", ai_gw.log_text()).group(1)
     direct = post(
         f"http://127.0.0.1:{port}/v1/chat/completions",

@@ -6,7 +6,7 @@ import json
 
 import openai
 import pytest
-from support.ai_setup import ai_row, emulators, new_request_id  # noqa: F401
+from support.ai_setup import ai_row, new_request_id
 from support.provider_emulators import EmulatorServer
 
 
@@ -28,7 +28,7 @@ def config(emu: EmulatorServer) -> dict:
     }
 
 
-def test_ai_reports(make_gateway, emulators):  # noqa: F811
+def test_ai_reports(make_gateway, emulators):
     gateway = make_gateway(config(emulators), name="gw-ai-reports")
     rids = []
     for key, text, stream in (

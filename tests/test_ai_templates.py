@@ -9,7 +9,6 @@ import urllib.request
 from collections import Counter
 
 import openai
-from support.ai_setup import emulators  # noqa: F401
 from support.provider_emulators import EmulatorServer
 
 KEY = "tina-key"
@@ -57,7 +56,7 @@ def call_template(gateway, text: str) -> dict:
         return json.loads(response.read())
 
 
-def test_split_then_rollback_by_reload(make_gateway, emulators):  # noqa: F811
+def test_split_then_rollback_by_reload(make_gateway, emulators):
     gateway = make_gateway(config(emulators, split={1: 50, 2: 50}), name="gw-split")
     answers = [call_template(gateway, f"x{n}") for n in range(40)]
     seen = Counter(a["version"] for a in answers)
@@ -70,7 +69,7 @@ def test_split_then_rollback_by_reload(make_gateway, emulators):  # noqa: F811
     assert {call_template(gateway, f"y{n}")["version"] for n in range(10)} == {1}
 
 
-def test_budget_survives_a_restart(make_gateway, emulators):  # noqa: F811
+def test_budget_survives_a_restart(make_gateway, emulators):
     # Each call costs (2 + 3 tokens) x $1000/M = $0.005; the budget is $0.02 per day.
     budget = [{"consumer": "tina", "cost_per_day": 0.02}]
     gateway = make_gateway(config(emulators, limits=budget), name="gw-budget")
