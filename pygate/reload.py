@@ -25,6 +25,8 @@ _RESTART_ONLY = {
     "admin.listen": lambda loaded: loaded.config.admin.listen,
     "log.store": lambda loaded: loaded.store.path,
     "admin.state": lambda loaded: loaded.config.admin.state,
+    # The AI listener is bound at start: adding or removing `ai:` or moving it needs one.
+    "ai.listen": lambda loaded: loaded.config.ai.listen if loaded.config.ai else None,
 }
 
 WATCH_INTERVAL_S = 0.5

@@ -103,3 +103,12 @@ def test_limit_per_alias_counts_every_consumer(make_gateway, emulators):
     error = caught.value.response.json()["error"]
     assert error["kind"] == "token_limit_exceeded" and "alias 'shared'" in error["message"]
     assert ask(gateway, "vic-key", "a/m").choices[0].message.content == "echo: hi there"
+
+
+def test_adding_the_ai_section_needs_a_restart(make_gateway, emulators):
+    config = base(emulators)
+    plain = {k: v for k, v in config.items() if k != "ai"}
+    gateway = make_gateway(plain, name="gw-no-ai")
+    gateway.write_config(config)
+    assert gateway.reload() == "refused"
+    assert "ai.listen: changing it needs a restart" in gateway.log_text()
