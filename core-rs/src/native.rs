@@ -6,6 +6,8 @@
 //! a Native block for about two thirds of the CPU a RowBinary insert of the same rows costs
 //! (columns are read in bulk instead of value by value), and that CPU shares the proxy's core.
 
+use crate::records::{put_string, put_varuint};
+
 /// How one column's values are laid out, in both formats alike.
 #[derive(Clone, Copy)]
 enum Kind {
@@ -35,23 +37,6 @@ const COLUMNS: [(&str, &str, Kind); 16] = [
     ("error_kind", "String", Kind::Str),
     ("rate_limited", "Bool", Kind::Fixed(1)),
 ];
-
-fn put_varuint(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn put_string(out: &mut Vec<u8>, s: &[u8]) {
-    put_varuint(out, s.len() as u64);
-    out.extend_from_slice(s);
-}
 
 /// Length of the value at `pos` (prefix included), or None if the data ends inside it.
 fn value_len(data: &[u8], pos: usize, kind: Kind) -> Option<usize> {

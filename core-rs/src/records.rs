@@ -108,19 +108,28 @@ pub struct DrainedBatch {
     pub row_ends: Vec<u32>,
 }
 
-fn rb_string(out: &mut Vec<u8>, s: &str) {
-    let mut len = s.len() as u64;
-    // LEB128 length prefix, as ClickHouse's RowBinary String expects.
+/// ClickHouse's variable-length unsigned integer (LEB128), as its binary formats use for
+/// string lengths and counts.
+pub fn put_varuint(out: &mut Vec<u8>, mut n: u64) {
     loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
             out.push(byte);
-            break;
+            return;
         }
         out.push(byte | 0x80);
     }
-    out.extend_from_slice(s.as_bytes());
+}
+
+/// A String value: its length, then its bytes.
+pub fn put_string(out: &mut Vec<u8>, s: &[u8]) {
+    put_varuint(out, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+fn rb_string(out: &mut Vec<u8>, s: &str) {
+    put_string(out, s.as_bytes());
 }
 
 /// One row in the column order of `pygate.requests`, in ClickHouse's RowBinary format.
