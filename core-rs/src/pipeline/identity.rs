@@ -1,0 +1,90 @@
+//! Phases 4 and 5: who is calling (key-auth, basic-auth or jwt) and whether they may, now
+//! (the route's token bucket).
+
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use http::header::{self, HeaderMap, HeaderValue};
+
+use super::ConnCtx;
+use crate::body::CallLog;
+use crate::clock::now_ns;
+use crate::config::RateLimitKey;
+use crate::errors::Reject;
+use crate::plugins::key_auth::{extract_key, hide_key};
+use crate::plugins::rate_limit::Decision;
+use crate::state::{GatewayState, Route};
+
+pub fn authenticate(
+    route: &Route,
+    state: &GatewayState,
+    headers: &mut HeaderMap,
+    call: &mut CallLog,
+) -> Result<(), Reject> {
+    // Upstreams trust this header, so a client must never be able to set it.
+    headers.remove(CONSUMER_HEADER);
+    let name: Arc<str> = if let Some(key_auth) = &route.key_auth {
+        let (key, source) = extract_key(headers).ok_or(Reject::Unauthorized(
+            "missing API key: send it in the apikey or x-api-key header, or as Authorization: Bearer <key>",
+        ))?;
+        let consumer = state
+            .keys
+            .lookup(key)
+            .ok_or(Reject::Unauthorized("invalid API key"))?;
+        if key_auth.hide_credentials {
+            hide_key(headers, source);
+        }
+        state.consumers[consumer].clone()
+    } else if let Some(basic) = &route.basic_auth {
+        let consumer = state
+            .basic_credentials
+            .check(headers)
+            .map_err(Reject::BasicUnauthorized)?;
+        if basic.hide_credentials {
+            headers.remove(header::AUTHORIZATION);
+        }
+        state.consumers[consumer].clone()
+    } else if let Some(jwt) = &route.jwt {
+        let consumer = jwt.verify(headers).map_err(Reject::Unauthorized)?;
+        if jwt.hide_credentials {
+            headers.remove(header::AUTHORIZATION);
+        }
+        Arc::from(consumer)
+    } else {
+        return Ok(());
+    };
+    if let Ok(v) = HeaderValue::from_str(&name) {
+        headers.insert(CONSUMER_HEADER, v);
+    }
+    call.record.consumer = Some(name);
+    Ok(())
+}
+
+const CONSUMER_HEADER: &str = "x-consumer-username";
+
+pub fn rate_limit(
+    route: &Route,
+    ctx: &ConnCtx,
+    call: &mut CallLog,
+) -> Result<Option<Decision>, Reject> {
+    let Some(limiter) = &route.rate_limit else {
+        return Ok(None);
+    };
+    let key: Cow<str> = match limiter.key_kind() {
+        RateLimitKey::Consumer => Cow::Borrowed(call.record.consumer.as_deref().unwrap_or("")),
+        RateLimitKey::Ip => Cow::Owned(ctx.peer.ip().to_canonical().to_string()),
+        RateLimitKey::Route => Cow::Borrowed(&*route.name),
+    };
+    let decision = limiter.check(&key, now_ns());
+    if decision.allowed {
+        return Ok(Some(decision));
+    }
+    call.record.rate_limited = true;
+    ctx.shared
+        .stats
+        .worker(ctx.worker)
+        .rate_limited
+        .fetch_add(1, Ordering::Relaxed);
+    Err(Reject::RateLimited(decision))
+}

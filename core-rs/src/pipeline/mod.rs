@@ -1,0 +1,296 @@
+//! A request's whole life, phase by phase. Read this file top to bottom to know what the
+//! gateway does with a call:
+//!
+//! 1. `accept`      give the call a request id and a call record; enforce size limits
+//!    (admission.rs)
+//! 2. `route`       find the route by host, path and method
+//! 3. `guard`       ip-restriction; a CORS preflight is answered here
+//! 4. `authenticate` key-auth, basic-auth or jwt: who is the consumer (identity.rs)
+//! 5. `rate_limit`  token bucket per consumer, client IP or route (identity.rs)
+//! 6. `python access` (routes with Python plugins only) may change the request, pick another
+//!    upstream or answer directly (python_phases.rs, bridge.rs)
+//! 7. `proxy`       rewrite headers and forward to an upstream target (proxy.rs)
+//! 8. `respond`     stream the upstream's answer back with our headers (and CORS headers);
+//!    `python response` plugins may change it first
+//! 9. `log`         the call record is finished when the response body ends (body.rs), then
+//!    handed to `python log` plugins
+//!
+//! Any phase may refuse the call with a `Reject`, which becomes a JSON error response
+//! (answers.rs). Headers added and removed on the way are in forwarding.rs.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header;
+use http::request::Parts;
+use http::{Request, Response, Version};
+use hyper::body::Incoming;
+
+mod admission;
+mod answers;
+mod forwarding;
+mod identity;
+
+use admission::check_limits;
+use answers::{answer, preflight, refuse};
+use forwarding::{set_rate_limit_headers, set_request_id, strip_hop_by_hop, upstream_request};
+use identity::{authenticate, rate_limit};
+
+use crate::body::{CallLog, RequestBody, ResponseBody};
+use crate::clock::unix_ms;
+use crate::errors::Reject;
+use crate::plugins::cors::Cors;
+use crate::proxy;
+use crate::python_phases::{self, Access, UpstreamSource};
+use crate::records::CallRecord;
+use crate::request_id;
+use crate::router::RouteMatch;
+use crate::state::{GatewayState, Route, Shared};
+use crate::upstream::Upstream;
+
+/// What a connection knows about itself; shared by the requests on it.
+pub struct ConnCtx {
+    pub shared: Arc<Shared>,
+    pub peer: SocketAddr,
+    pub worker: usize,
+}
+
+pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseBody> {
+    let started = Instant::now();
+    let state = ctx.shared.state.load_full();
+    let (parts, body) = req.into_parts();
+    let client_version = parts.version;
+
+    // 1. accept
+    let mut call = accept(&parts, ctx, started, state.record_calls);
+    let head_bytes = match check_limits(&parts, &state.limits) {
+        Ok(n) => n,
+        Err(reject) => return refuse(reject, call, None),
+    };
+    call.record.bytes_in = head_bytes;
+
+    // 2. route
+    let route = match state
+        .router
+        .find(host_of(&parts), parts.uri.path(), &parts.method)
+    {
+        RouteMatch::Found(i) => &state.routes[i],
+        RouteMatch::MethodNotAllowed(allow) => {
+            return refuse(Reject::MethodNotAllowed(allow), call, None)
+        }
+        RouteMatch::NotFound => return refuse(Reject::NoRoute, call, None),
+    };
+    call.record.route = Some(route.name.clone());
+    call.python_log = route.python.as_ref().is_some_and(|p| p.log);
+    // Browsers need the CORS headers on every answer of the route, refusals included.
+    let origin = route
+        .cors
+        .as_ref()
+        .and_then(|_| parts.headers.get(header::ORIGIN).cloned());
+    let mut response = serve_route(route, &state, parts, body, call, ctx, client_version).await;
+    if let (Some(cors), Some(origin)) = (&route.cors, &origin) {
+        cors.decorate(origin, response.headers_mut());
+    }
+    response
+}
+
+/// Phases 3 to 7, once the route is known.
+async fn serve_route(
+    route: &Route,
+    state: &GatewayState,
+    mut parts: Parts,
+    body: Incoming,
+    mut call: CallLog,
+    ctx: &ConnCtx,
+    client_version: Version,
+) -> Response<ResponseBody> {
+    // 3. guard
+    if let Some(ip_rules) = &route.ip_restriction {
+        if !ip_rules.permits(ctx.peer.ip()) {
+            return refuse(Reject::IpForbidden, call, None);
+        }
+    }
+    if let Some(cors) = &route.cors {
+        if Cors::is_preflight(&parts.method, &parts.headers) {
+            return preflight(cors, &parts.headers, call);
+        }
+    }
+
+    // 4. authenticate
+    if let Err(reject) = authenticate(route, state, &mut parts.headers, &mut call) {
+        return refuse(reject, call, None);
+    }
+
+    // 5. rate_limit
+    let limit = match rate_limit(route, ctx, &mut call) {
+        Ok(decision) => decision,
+        Err(reject) => return refuse(reject, call, None),
+    };
+
+    // 6. python access (only routes with Python plugins: they see the whole request)
+    let python = route.python.as_ref();
+    let mut chosen: Option<Arc<Upstream>> = None;
+    let mut view = None;
+    let (request_body, meter) = match python.filter(|p| p.access || p.response) {
+        None => RequestBody::new(body, state.limits.max_body_bytes),
+        Some(py) => {
+            let whole = if py.access {
+                let deadline = route.upstream.read_timeout;
+                match python_phases::read_body(body, state.limits.max_body_bytes, deadline).await {
+                    Ok(b) => b,
+                    Err(reject) => return refuse(reject, call, limit),
+                }
+            } else {
+                drop(body);
+                Bytes::new()
+            };
+            call.record.bytes_in += whole.len() as u64;
+            let shown = python_phases::request_view(
+                &parts,
+                &route.name,
+                &call.record.request_id,
+                call.record.consumer.clone(),
+                ctx.peer.ip().to_canonical(),
+                whole.clone(),
+                py.timeout_ms,
+            );
+            view = Some(shown.clone());
+            let mut sent = whole;
+            if py.access {
+                match python_phases::access(&ctx.shared.bridge, shown, &mut parts, &state.upstreams)
+                    .await
+                {
+                    Ok(Access::Proceed { body, upstream }) => {
+                        sent = body;
+                        chosen = upstream;
+                    }
+                    Ok(Access::Answer {
+                        status,
+                        headers,
+                        body,
+                    }) => return answer(status, headers, body, call, limit),
+                    Err(reject) => return refuse(reject, call, limit),
+                }
+            }
+            (RequestBody::full(sent), None)
+        }
+    };
+
+    // 7. proxy
+    let upstream = chosen.as_ref().unwrap_or(&route.upstream);
+    let upstream_req = upstream_request(parts, request_body, route, ctx, &call);
+    let forwarded = proxy::forward(upstream, route.preserve_host, upstream_req, ctx.worker).await;
+    let forwarded = match forwarded {
+        Ok(f) => f,
+        Err(failure) => {
+            call.record.upstream_addr = failure.addr;
+            let upload_failed = meter.as_ref().map(|m| {
+                (
+                    m.too_large.load(Ordering::Relaxed),
+                    m.client_failed.load(Ordering::Relaxed),
+                )
+            });
+            let reject = match upload_failed {
+                Some((true, _)) => Reject::BodyTooLarge,
+                Some((_, true)) => Reject::BadRequest("the request body could not be read"),
+                _ => {
+                    let stats = ctx.shared.stats.worker(ctx.worker);
+                    stats.upstream_errors.fetch_add(1, Ordering::Relaxed);
+                    failure.reject
+                }
+            };
+            return refuse(reject, call, limit);
+        }
+    };
+    if let Some(m) = &meter {
+        call.record.bytes_in += m.bytes.load(Ordering::Relaxed);
+    }
+
+    // 8. respond (9. log happens when the body below has been sent)
+    let (mut head, upstream_body) = forwarded.response.into_parts();
+    // Answer in the client's HTTP version, whatever the upstream spoke.
+    head.version = client_version;
+    strip_hop_by_hop(&mut head.headers);
+    call.record.upstream_addr = Some(forwarded.conn.target.addr.clone());
+    call.record.upstream_latency_us = forwarded.upstream_latency.as_micros() as u64;
+    let body = match (python.filter(|p| p.response), view) {
+        (Some(_), Some(shown)) => {
+            // python response: the plugins may change status, headers and a non-streamed body
+            let changed = python_phases::respond(
+                &ctx.shared.bridge,
+                shown,
+                &mut head,
+                upstream_body,
+                forwarded.conn,
+                upstream.read_timeout,
+                state.limits.max_body_bytes,
+            )
+            .await;
+            match changed {
+                Ok(source) => {
+                    strip_hop_by_hop(&mut head.headers);
+                    source
+                }
+                Err(reject) => return refuse(reject, call, limit),
+            }
+        }
+        _ => UpstreamSource::Stream(upstream_body, forwarded.conn),
+    };
+    set_request_id(&mut head.headers, &call.record.request_id);
+    if let Some(d) = limit {
+        set_rate_limit_headers(&mut head.headers, &d);
+    }
+    call.record.status = head.status.as_u16();
+    let body = match body {
+        UpstreamSource::Stream(b, conn) => ResponseBody::upstream(b, conn, call),
+        UpstreamSource::Whole(b) => ResponseBody::generated(b, call),
+    };
+    Response::from_parts(head, body)
+}
+
+fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog {
+    ctx.shared
+        .stats
+        .worker(ctx.worker)
+        .requests
+        .fetch_add(1, Ordering::Relaxed);
+    let record = CallRecord {
+        ts_ms: unix_ms(),
+        request_id: request_id::from_headers_or_new(&parts.headers),
+        route: None,
+        consumer: None,
+        method: Some(parts.method.clone()),
+        host: if keep {
+            host_of(parts).to_owned()
+        } else {
+            String::new()
+        },
+        path: if keep {
+            parts.uri.path().to_owned()
+        } else {
+            String::new()
+        },
+        status: 0,
+        latency_us: 0,
+        upstream_latency_us: 0,
+        bytes_in: 0,
+        bytes_out: 0,
+        client_ip: Some(ctx.peer.ip().to_canonical()),
+        upstream_addr: None,
+        error_kind: "",
+        rate_limited: false,
+    };
+    CallLog::new(record, started, ctx.shared.clone(), ctx.worker, keep)
+}
+
+fn host_of(parts: &Parts) -> &str {
+    parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host())
+        .unwrap_or("")
+}
