@@ -1,5 +1,6 @@
 //! `Gateway`: the data plane as Python sees it (start, reload, drain records, stats, stop).
 
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +12,8 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use super::plugin_call::PyPluginCall;
 
 use crate::config::{self, ConfigError};
-use crate::records::RecordFormat;
+use crate::native::{requests_to_native, NativeScratch};
+use crate::records::{DrainedBatch, RecordFormat};
 use crate::server::Server;
 use crate::state::{GatewayState, Shared};
 
@@ -35,10 +37,12 @@ pub fn requests_row_binary_to_native<'py>(
     py: Python<'py>,
     rows: &[u8],
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let native = py
-        .allow_threads(|| crate::native::requests_to_native(rows))
+    thread_local! {
+        static SCRATCH: RefCell<NativeScratch> = RefCell::default();
+    }
+    py.allow_threads(|| SCRATCH.with_borrow_mut(|s| requests_to_native(rows, s)))
         .map_err(PyValueError::new_err)?;
-    Ok(PyBytes::new(py, &native))
+    Ok(SCRATCH.with_borrow(|s| PyBytes::new(py, &s.out)))
 }
 
 #[pyfunction]
@@ -49,6 +53,8 @@ pub fn check_config(config_json: &str) -> PyResult<()> {
 #[pyclass(module = "pygate._core")]
 pub struct Gateway {
     shared: Arc<Shared>,
+    /// Reused by every drain (see RecordBuffer::drain_into).
+    drain_scratch: Mutex<DrainedBatch>,
     server: Mutex<Option<Server>>,
     local_addr: Mutex<Option<String>>,
 }
@@ -65,6 +71,7 @@ impl Gateway {
             ),
             server: Mutex::new(None),
             local_addr: Mutex::new(None),
+            drain_scratch: Mutex::new(DrainedBatch::default()),
         })
     }
 
@@ -130,17 +137,22 @@ impl Gateway {
             ))
         })?;
         let shared = self.shared.clone();
-        let batch = py.allow_threads(|| shared.records.drain(max_records, format));
-        let ends: Vec<u8> = batch
-            .row_ends
-            .iter()
-            .flat_map(|e| e.to_le_bytes())
-            .collect();
-        Ok((
-            batch.count,
-            PyBytes::new(py, &batch.data),
-            PyBytes::new(py, &ends),
-        ))
+        // try_lock: never wait for the lock while holding the GIL; two drains at once
+        // (there is one shipper) would just use a fresh buffer.
+        let mut fresh = DrainedBatch::default();
+        let mut scratch = self.drain_scratch.try_lock().ok();
+        let batch: &mut DrainedBatch = match scratch.as_deref_mut() {
+            Some(b) => b,
+            None => &mut fresh,
+        };
+        py.allow_threads(|| shared.records.drain_into(max_records, format, batch));
+        let ends = PyBytes::new_with(py, batch.row_ends.len() * 4, |out| {
+            for (chunk, end) in out.chunks_exact_mut(4).zip(&batch.row_ends) {
+                chunk.copy_from_slice(&end.to_le_bytes());
+            }
+            Ok(())
+        })?;
+        Ok((batch.count, PyBytes::new(py, &batch.data), ends))
     }
 
     /// Readable when Python plugin calls are waiting (register it with the event loop).
