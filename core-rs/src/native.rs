@@ -5,6 +5,10 @@
 //! insert into the embedded chDB store they are turned into Native: measured here, chDB takes
 //! a Native block for about two thirds of the CPU a RowBinary insert of the same rows costs
 //! (columns are read in bulk instead of value by value), and that CPU shares the proxy's core.
+//! LowCardinality columns are sent with their dictionary already built (a few distinct routes,
+//! methods, consumers per batch), which spares chDB hashing every value again.
+
+use std::collections::HashMap;
 
 use crate::records::{put_string, put_varuint};
 
@@ -15,17 +19,20 @@ enum Kind {
     Str,
     /// A fixed number of little-endian bytes.
     Fixed(usize),
+    /// A String in RowBinary; LowCardinality(String) in Native: a dictionary and indexes.
+    Dict,
 }
 
-/// `pygate.requests`, in the order `records::encode_row_binary` writes a row. LowCardinality
-/// columns travel as String; ClickHouse converts them on insert.
+const LC: &str = "LowCardinality(String)";
+
+/// `pygate.requests`, in the order `records::encode_row_binary` writes a row.
 const COLUMNS: [(&str, &str, Kind); 16] = [
     ("ts", "DateTime64(3)", Kind::Fixed(8)),
     ("request_id", "String", Kind::Str),
-    ("route", "String", Kind::Str),
-    ("consumer", "String", Kind::Str),
-    ("method", "String", Kind::Str),
-    ("host", "String", Kind::Str),
+    ("route", LC, Kind::Dict),
+    ("consumer", LC, Kind::Dict),
+    ("method", LC, Kind::Dict),
+    ("host", LC, Kind::Dict),
     ("path", "String", Kind::Str),
     ("status", "UInt16", Kind::Fixed(2)),
     ("latency_ms", "Float32", Kind::Fixed(4)),
@@ -33,8 +40,8 @@ const COLUMNS: [(&str, &str, Kind); 16] = [
     ("bytes_in", "UInt64", Kind::Fixed(8)),
     ("bytes_out", "UInt64", Kind::Fixed(8)),
     ("client_ip", "String", Kind::Str),
-    ("upstream_addr", "String", Kind::Str),
-    ("error_kind", "String", Kind::Str),
+    ("upstream_addr", LC, Kind::Dict),
+    ("error_kind", LC, Kind::Dict),
     ("rate_limited", "Bool", Kind::Fixed(1)),
 ];
 
@@ -42,7 +49,7 @@ const COLUMNS: [(&str, &str, Kind); 16] = [
 fn value_len(data: &[u8], pos: usize, kind: Kind) -> Option<usize> {
     match kind {
         Kind::Fixed(n) => (pos + n <= data.len()).then_some(n),
-        Kind::Str => {
+        Kind::Str | Kind::Dict => {
             let mut len = 0u64;
             let mut shift = 0;
             let mut i = pos;
@@ -69,38 +76,98 @@ fn value_len(data: &[u8], pos: usize, kind: Kind) -> Option<usize> {
 /// conversion; 130 ns per row once the memory is reused).
 #[derive(Default)]
 pub struct NativeScratch {
+    /// Per column: the values (plain columns) or the dictionary keys (LowCardinality).
     columns: Vec<Vec<u8>>,
+    /// Per LowCardinality column: each row's index into its dictionary.
+    indexes: Vec<Vec<u32>>,
     pub out: Vec<u8>,
 }
+
+/// LowCardinality serialization flags (ClickHouse's SerializationLowCardinality): the
+/// dictionary travels with the block ("additional keys") and replaces any previous one.
+const HAS_ADDITIONAL_KEYS: u64 = 1 << 9;
+const NEED_UPDATE_DICTIONARY: u64 = 1 << 10;
+/// Keys version "shared dictionaries with additional keys", the one Native uses.
+const KEYS_VERSION: u64 = 1;
+
+type Dictionary<'a> = HashMap<&'a [u8], u32, foldhash::fast::RandomState>;
 
 /// One Native block holding every row of `rows` (whole `pygate.requests` rows in
 /// RowBinary), left in `scratch.out`.
 pub fn requests_to_native(rows: &[u8], scratch: &mut NativeScratch) -> Result<(), String> {
-    let columns = &mut scratch.columns;
+    let NativeScratch {
+        columns,
+        indexes,
+        out,
+    } = scratch;
     columns.resize_with(COLUMNS.len(), Vec::new);
-    columns.iter_mut().for_each(Vec::clear);
+    indexes.resize_with(COLUMNS.len(), Vec::new);
+    let mut dictionaries: Vec<Dictionary> = Vec::with_capacity(COLUMNS.len());
+    for (i, (_, _, kind)) in COLUMNS.iter().enumerate() {
+        columns[i].clear();
+        indexes[i].clear();
+        let mut dictionary = Dictionary::default();
+        if let Kind::Dict = kind {
+            // Index 0 is the type's default value, "" (a zero length), as ClickHouse writes it.
+            columns[i].push(0);
+            dictionary.insert(&[0], 0);
+        }
+        dictionaries.push(dictionary);
+    }
     let mut count: u64 = 0;
     let mut pos = 0;
     while pos < rows.len() {
-        for (column, (name, _, kind)) in columns.iter_mut().zip(COLUMNS) {
-            let n = value_len(rows, pos, kind).ok_or_else(|| {
+        for (i, (name, _, kind)) in COLUMNS.iter().enumerate() {
+            let n = value_len(rows, pos, *kind).ok_or_else(|| {
                 format!("row {count}: the data ends inside column {name} (byte {pos})")
             })?;
-            column.extend_from_slice(&rows[pos..pos + n]);
+            let value = &rows[pos..pos + n];
+            if let Kind::Dict = kind {
+                let keys = &mut columns[i];
+                let next = dictionaries[i].len() as u32;
+                let index = *dictionaries[i].entry(value).or_insert_with(|| {
+                    keys.extend_from_slice(value);
+                    next
+                });
+                indexes[i].push(index);
+            } else {
+                columns[i].extend_from_slice(value);
+            }
             pos += n;
         }
         count += 1;
     }
-    let out = &mut scratch.out;
     out.clear();
     put_varuint(out, COLUMNS.len() as u64);
     put_varuint(out, count);
-    for (column, (name, ty, _)) in columns.iter().zip(COLUMNS) {
+    for (i, (name, ty, kind)) in COLUMNS.iter().enumerate() {
         put_string(out, name.as_bytes());
         put_string(out, ty.as_bytes());
-        out.extend_from_slice(column);
+        if let Kind::Dict = kind {
+            write_low_cardinality(out, &columns[i], dictionaries[i].len(), &indexes[i]);
+        } else {
+            out.extend_from_slice(&columns[i]);
+        }
     }
     Ok(())
+}
+
+fn write_low_cardinality(out: &mut Vec<u8>, keys: &[u8], key_count: usize, indexes: &[u32]) {
+    // Indexes are as narrow as the dictionary allows: UInt8, UInt16 or UInt32.
+    let (width_code, width) = match key_count {
+        0..=0x100 => (0u64, 1),
+        0x101..=0x1_0000 => (1, 2),
+        _ => (2, 4),
+    };
+    out.extend_from_slice(&KEYS_VERSION.to_le_bytes());
+    let flags = width_code | HAS_ADDITIONAL_KEYS | NEED_UPDATE_DICTIONARY;
+    out.extend_from_slice(&flags.to_le_bytes());
+    out.extend_from_slice(&(key_count as u64).to_le_bytes());
+    out.extend_from_slice(keys);
+    out.extend_from_slice(&(indexes.len() as u64).to_le_bytes());
+    for &index in indexes {
+        out.extend_from_slice(&index.to_le_bytes()[..width]);
+    }
 }
 
 #[cfg(test)]
@@ -148,9 +215,37 @@ mod tests {
         assert_eq!((ts0, ts1), (1_700_000_000_000, 1_700_000_000_001));
         // Last column: rate_limited as Bool, one byte per row.
         assert_eq!(&native[native.len() - 2..], &[0, 1]);
-        // Same bytes as the rows plus one header per column.
-        let headers: usize = COLUMNS.iter().map(|(n, t, _)| 2 + n.len() + t.len()).sum();
-        assert_eq!(native.len(), rows.len() + 2 + headers);
+    }
+
+    #[test]
+    fn low_cardinality_matches_what_clickhouse_writes() {
+        let mut rows = Vec::new();
+        for i in 0..2 {
+            encode_row_binary(&record(i), &mut rows);
+        }
+        let mut scratch = NativeScratch::default();
+        requests_to_native(&rows, &mut scratch).unwrap();
+        let native = scratch.out;
+        // The bytes chDB itself writes for `SELECT toLowCardinality('GET')` on two rows.
+        let mut expected = b"\x06method\x16LowCardinality(String)".to_vec();
+        expected.extend_from_slice(&1u64.to_le_bytes()); // keys version
+        expected.extend_from_slice(&0x600u64.to_le_bytes()); // UInt8 indexes, with keys
+        expected.extend_from_slice(&2u64.to_le_bytes()); // two keys: "" and "GET"
+        expected.extend_from_slice(b"\x00\x03GET");
+        expected.extend_from_slice(&2u64.to_le_bytes()); // two rows
+        expected.extend_from_slice(&[1, 1]);
+        let found = native
+            .windows(expected.len())
+            .any(|w| w == expected.as_slice());
+        assert!(found, "method column not encoded as ClickHouse does");
+    }
+
+    #[test]
+    fn wide_dictionaries_get_wider_indexes() {
+        let mut out = Vec::new();
+        write_low_cardinality(&mut out, b"", 300, &[299, 0]);
+        assert_eq!(out[8], 1, "UInt16 indexes past 256 keys");
+        assert_eq!(&out[out.len() - 4..], &[43, 1, 0, 0]);
     }
 
     #[test]
