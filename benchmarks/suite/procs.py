@@ -22,7 +22,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(cmd: list[str], core: str, log: Path, cwd: Path | None = None) -> subprocess.Popen:
+def start(
+    cmd: list[str], core: str, log: Path, cwd: Path | None = None, env: dict | None = None
+) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(
@@ -31,6 +33,7 @@ def start(cmd: list[str], core: str, log: Path, cwd: Path | None = None) -> subp
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         cwd=cwd,
+        env=env,
         start_new_session=True,
     )
     proc.log_path = log  # for wait_http's failure message

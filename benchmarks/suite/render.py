@@ -54,6 +54,8 @@ def _accuracy_table(accuracy: list[dict]) -> list[str]:
 TITLES = {
     "suite": "Suite: pygate, nginx and HAProxy side by side",
     "proxy-vs-nginx": "pygate vs nginx: plain proxy, and key-auth + rate-limit + logging",
+    "ab-plugins": "A/B: this build vs the build before Python plugins (routes without them)",
+    "plugins": "pygate only: a trivial Python access plugin, and RS256 JWT",
 }
 
 
@@ -70,6 +72,9 @@ def render(args, command, speed, accuracy, generator, statuses) -> str:
         "(primary figures); `wrk` is the cross-check.",
         "",
     ]
+    if getattr(args, "baseline_python", None):
+        label = args.baseline_label or args.baseline_python
+        lines += [f"`pygate-base` is another install of pygate: {label}.", ""]
     if speed:
         lines += _speed_table(speed) + ["", f"![latency plot](results/{args.section}.png)", ""]
     if accuracy:

@@ -19,11 +19,11 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.suite import loadgen, procs, report
-from benchmarks.suite.peers import haproxy, nginx, pygate
+from benchmarks.suite.peers import haproxy, nginx, pygate, pygate_base
 from benchmarks.suite.scenarios import ACCURACY_BURST, ACCURACY_RATE, SCENARIOS, Scenario
 from benchmarks.suite.upstream import start_upstream
 
-PEERS = {m.NAME: m for m in (pygate, nginx, haproxy)}
+PEERS = {m.NAME: m for m in (pygate, nginx, haproxy, pygate_base)}
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
 
@@ -40,6 +40,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--no-generator-check", action="store_true", help="skip pygate bench vs wrk on nginx"
     )
     p.add_argument("--section", default="suite", help="RESULTS.md section to (re)write")
+    p.add_argument(
+        "--baseline-python", help="interpreter of another pygate install (peer pygate-base)"
+    )
+    p.add_argument("--baseline-label", help="what the baseline install is, for the report")
     p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args(argv)
     args.scenarios = [s for s in args.scenarios.split(",") if s]
@@ -160,6 +164,7 @@ def measure_generator(args, upstream: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    pygate_base.PYTHON = args.baseline_python
     for tool in ("nginx", "taskset", "haproxy"):
         if shutil.which(tool) is None and (tool != "haproxy" or "haproxy" in args.peers):
             sys.exit(f"{tool} not found (apt-get install nginx-light haproxy util-linux)")

@@ -93,17 +93,19 @@ def config(scenario: Scenario, upstream: str, port: int, admin_port: int) -> dic
     return cfg
 
 
-def start(scenario: Scenario, upstream: str, workdir: Path):
-    """Returns (process, base URL, status URL)."""
+def start(scenario: Scenario, upstream: str, workdir: Path, python: str = sys.executable):
+    """Returns (process, base URL, status URL). `python`: the interpreter (and so the pygate
+    install) to run; pygate_base.py passes another one for an A/B between builds."""
     workdir.mkdir(parents=True, exist_ok=True)
     port, admin_port = procs.free_port(), procs.free_port()
     conf = workdir / "gateway.yaml"
     conf.write_text(yaml.safe_dump(config(scenario, upstream, port, admin_port)))
-    cmd = [sys.executable, "-m", "pygate", "serve", "--config", str(conf)]
-    # py_access imports its plugin from this repository's benchmarks package.
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
-    )
-    proc = procs.start(cmd, procs.PROXY_CORE, workdir / "gateway.log", cwd=workdir)
+    cmd = [python, "-m", "pygate", "serve", "--config", str(conf)]
+    env = None
+    if scenario.name == "py_access":
+        # The plugin is imported from this repository's benchmarks package.
+        path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "PYTHONPATH": path}
+    proc = procs.start(cmd, procs.PROXY_CORE, workdir / "gateway.log", cwd=workdir, env=env)
     procs.wait_http(f"http://127.0.0.1:{admin_port}/status", timeout=180, proc=proc)
     return proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}/status"
