@@ -53,6 +53,8 @@ class AdminState:
     # admin.tokens as token -> name; the name is the actor recorded in the audit log.
     named_tokens: dict[str, str] = field(default_factory=dict)
     api: Any = None  # pygate.adminapi.AdminService: entity CRUD, when serving
+    # More counters for /status and /metrics (the AI gateway's call-log shipper).
+    more_counters: Callable[[], dict[str, Any]] | None = None
     started_at: float = field(default_factory=time.monotonic)
     reloads_refused: int = 0
     query_slots: asyncio.Semaphore = field(
@@ -76,6 +78,7 @@ class AdminState:
         return {
             **self.core.stats(),
             **self.shipper.counters(),
+            **(self.more_counters() if self.more_counters is not None else {}),
             "uptime_s": round(time.monotonic() - self.started_at, 3),
             "config_file": self.config_file,
             "reloads_refused": self.reloads_refused,

@@ -142,6 +142,7 @@ class _Server:
             token=config.admin.token,
             named_tokens={t.token: t.name for t in config.admin.tokens},
             api=self.admin_api,
+            more_counters=_ai_counters,
         )
         try:
             runner, admin_addr = await start_admin(admin, config.admin.listen)
@@ -253,6 +254,14 @@ class _Server:
         loop.add_signal_handler(
             signal.SIGHUP, lambda: asyncio.ensure_future(reloader.reload("SIGHUP"))
         )
+
+
+def _ai_counters() -> dict[str, Any]:
+    """The AI call log's shipper counters, prefixed ai_ (empty without an `ai:` section)."""
+    ai = current_ai()
+    if ai is None or ai.shipper is None:
+        return {}
+    return {f"ai_{name}": value for name, value in ai.shipper.counters().items()}
 
 
 def _warn_if_admin_exposed(listen: str, token: str | None) -> None:

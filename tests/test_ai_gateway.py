@@ -8,6 +8,7 @@ emulators. Every call must leave a pygate.ai_calls row with the right tokens and
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import anthropic
 import openai
@@ -200,3 +201,18 @@ def test_provider_keys_never_reach_the_caller(ai_gw, emulators):
     assert "internal server error (request made with key ***)" in text
     assert "mis-key-1" not in text and caught.value.status_code == 502
     assert "mis-key-1" not in ai_gw.log_text()
+
+
+def test_ai_call_log_counters_in_status_and_metrics(ai_gw):
+    rid = new_request_id()
+    client(ai_gw).chat.completions.create(
+        model="gpt", messages=PROMPT, extra_headers={"X-Request-Id": rid}
+    )
+    ai_row(ai_gw, rid)  # shipped: the counter has moved
+    status = ai_gw.status()
+    assert status["ai_log_rows_written"] >= 1
+    assert status["ai_log_rows_dropped"] == 0
+    with urllib.request.urlopen(ai_gw.admin_url("/metrics"), timeout=10) as response:
+        metrics = response.read().decode()
+    written = [line for line in metrics.splitlines() if line.startswith("pygate_ai_log_rows_")]
+    assert any(line.split()[-1] not in ("0", "0.0") for line in written), written

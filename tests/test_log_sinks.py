@@ -83,6 +83,14 @@ def chdb_store(tmp_path: Path):
 # ----- chDB sink ------------------------------------------------------------------------
 
 
+def test_retention_change_reaches_every_per_call_table(chdb_store):
+    assert chdb_store.set_retention(30) is False  # created with 30: nothing to rewrite
+    assert chdb_store.set_retention(7) is True
+    for table in ("pygate.requests", "pygate.ai_calls"):
+        ddl = chdb_store.query_rows(f"SHOW CREATE TABLE {table}").rows[0][0]
+        assert "TTL toDateTime(ts) + toIntervalDay(7)" in ddl, table
+
+
 def test_migrations_create_documented_schema_with_rollups(chdb_store):
     tables = chdb_store.query_rows(
         "SELECT name, engine, comment FROM system.tables WHERE database = 'pygate' ORDER BY name"

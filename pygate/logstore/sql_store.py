@@ -17,6 +17,9 @@ from pygate.logstore.failures import first_line
 from pygate.logstore.schema_migrations import apply_migrations
 
 BENCH_RUNS_TABLE = "pygate.bench_runs"
+# Tables with one row per call, whose TTL follows log.retention_days (their migrations
+# create them with `TTL ... INTERVAL {retention_days} DAY`).
+RETAINED_TABLES = (REQUESTS_TABLE, "pygate.ai_calls")
 _TTL_DAYS = re.compile(r"TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)")
 
 
@@ -55,22 +58,24 @@ class SqlLogStore(LogStore):
             raise self._failure("saving the bench run", exc) from exc
 
     def set_retention(self, days: int) -> bool:
-        """Apply `days` as the TTL of pygate.requests; True if it changed.
+        """Apply `days` as the TTL of the per-call tables; True if any changed.
 
-        The table is created with the TTL of its first start; later changes of
+        The tables are created with the TTL of their first start; later changes of
         log.retention_days arrive here. Only a real change runs the ALTER, because
         modifying a TTL rewrites existing parts.
         """
+        changed = False
         try:
-            ddl = self._read_text(f"SHOW CREATE TABLE {REQUESTS_TABLE}")
-            match = _TTL_DAYS.search(ddl)
-            if match is not None and int(match.group(1)) == days:
-                self.retention_days = days
-                return False
-            ttl = f"toDateTime(ts) + INTERVAL {int(days)} DAY"
-            self._execute(f"ALTER TABLE {REQUESTS_TABLE} MODIFY TTL {ttl}")
+            for table in RETAINED_TABLES:
+                ddl = self._read_text(f"SHOW CREATE TABLE {table}")
+                match = _TTL_DAYS.search(ddl)
+                if match is not None and int(match.group(1)) == days:
+                    continue
+                ttl = f"toDateTime(ts) + INTERVAL {int(days)} DAY"
+                self._execute(f"ALTER TABLE {table} MODIFY TTL {ttl}")
+                changed = True
             self.retention_days = days
-            return True
+            return changed
         except LogStoreError:
             raise
         except Exception as exc:
