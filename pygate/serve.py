@@ -24,6 +24,7 @@ from pygate.config import ConfigError, LoadedConfig, load_config
 from pygate.core import CoreUnavailable, load_core
 from pygate.logstore import LogStore, LogStoreError, StoreUnavailable, open_store
 from pygate.logstore.spool import SpoolError
+from pygate.plugins.jwks_refresh import refresh_jwks_forever
 from pygate.plugins.python.runtime import PluginRuntime
 from pygate.reload import Reloader, ReloadRefused, watch_file
 from pygate.shipper import LogShipper, ShipperSettings, build_log_shipper, spool_directory
@@ -169,6 +170,7 @@ class _Server:
             watcher = asyncio.create_task(
                 watch_file(self.loaded.file, lambda: reloader.reload("file changed"))
             )
+        jwks_refresher = asyncio.create_task(refresh_jwks_forever(reloader, self.gateway))
         _warn_if_admin_exposed(config.admin.listen, admin.token or "".join(admin.named_tokens))
         log.info("serving on %s (admin %s)", self.gateway.local_addr, admin_addr)
         await self.stopping.wait()
@@ -176,6 +178,7 @@ class _Server:
         log.info("shutting down (grace %.1fs)", self.loaded.config.shutdown_grace / 1000)
         if watcher is not None:
             watcher.cancel()
+        jwks_refresher.cancel()
         finished = await self._stop_core(loop)
         if not finished:
             log.warning("grace period over; requests still in flight were cut off")

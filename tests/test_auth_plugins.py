@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from support.client import assert_json_error, get
 from support.configs import route, simple_config
 from support.gateway import run_cli
+from support.net import wait_until
 
 SECRET = "an-hs256-secret-of-at-least-32-bytes!"
 
@@ -50,27 +51,39 @@ def hs256_by_hand(claims: dict, secret: bytes) -> str:
     return f"{head}.{body}.{b64(mac)}"
 
 
+class JwksEndpoint:
+    """A JWKS endpoint on loopback, as an identity provider publishes it; `publish` rotates."""
+
+    def __init__(self, jwks: list[dict]) -> None:
+        self.document = json.dumps({"keys": jwks}).encode()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                document = endpoint.document
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(document)))
+                self.end_headers()
+                self.wfile.write(document)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+
+    def publish(self, jwks: list[dict]) -> None:
+        self.document = json.dumps({"keys": jwks}).encode()
+
+
 @pytest.fixture(scope="module")
 def jwks_server():
-    """A JWKS endpoint on loopback, as an identity provider would publish it."""
     key, jwk = rsa_key("url-key")
-    document = json.dumps({"keys": [jwk]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(document)))
-            self.end_headers()
-            self.wfile.write(document)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield key, f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-    server.shutdown()
+    endpoint = JwksEndpoint([jwk])
+    yield key, endpoint.url
+    endpoint.server.shutdown()
 
 
 def config(upstreams, tmp_path, jwks_url: str) -> tuple[dict, rsa.RSAPrivateKey]:
@@ -169,12 +182,41 @@ def test_jwt_rs256_from_jwks_file_and_url(make_gateway, upstreams, tmp_path, jwk
     )
 
 
+def test_rotated_jwks_keys_are_picked_up_without_a_reload(make_gateway, upstreams) -> None:
+    old_key, old_jwk = rsa_key("old")
+    new_key, new_jwk = rsa_key("new")
+    endpoint = JwksEndpoint([old_jwk])
+    try:
+        cfg = simple_config(upstreams)
+        cfg["routes"].append(
+            route(
+                "rotating",
+                ["/rotating/*"],
+                "echo",
+                plugins={"jwt": {"jwks_url": endpoint.url, "jwks_refresh": "1s"}},
+            )
+        )
+        gw = make_gateway(cfg)
+        old_token = token({"sub": "a"}, old_key, "RS256", "old")
+        new_token = token({"sub": "a"}, new_key, "RS256", "new")
+        assert get(gw.url("/rotating/x"), headers=old_token).status == 200
+        assert_json_error(get(gw.url("/rotating/x"), headers=new_token), 401, "unauthorized")
+        endpoint.publish([old_jwk, new_jwk])  # the provider publishes its next key
+        accepted = lambda: get(gw.url("/rotating/x"), headers=new_token).status == 200  # noqa: E731
+        wait_until(accepted, 15, interval=0.2, what="the rotated key to be accepted")
+        assert get(gw.url("/rotating/x"), headers=old_token).status == 200
+        assert "jwks refresh: new keys from" in gw.log_text()
+    finally:
+        endpoint.server.shutdown()
+
+
 def test_bad_auth_configs_name_the_field(tmp_path) -> None:
     cases = {
         "routes[0].plugins.jwt.secrets[0]": "{jwt: {secrets: [short]}}",
         "routes[0].plugins.jwt.jwks_file": "{jwt: {jwks_file: missing.json}}",
         "routes[0].plugins.jwt.jwks_url": "{jwt: {jwks_url: 'http://127.0.0.1:1/jwks'}}",
         "routes[0].plugins.basic-auth": "{basic-auth: {}}",
+        "routes[0].plugins.jwt.jwks_refresh": f"{{jwt: {{secrets: ['{SECRET}'], jwks_refresh: 100ms}}}}",
         "routes[0].plugins.jwt": f"{{key-auth: {{}}, jwt: {{secrets: ['{SECRET}']}}}}",
         "consumers[0].basic_auth[0].username": None,
     }

@@ -2,8 +2,10 @@
 
 HS256 tokens are checked against `secrets` (each at least 32 bytes); RS256 tokens
 against public keys from a JWKS: inline (`jwks`), a file (`jwks_file`, relative to the
-config file) or a URL (`jwks_url`). Files and URLs are read when the config is loaded,
-so a SIGHUP (or `--watch`) picks up rotated keys. exp is required unless
+config file) or a URL (`jwks_url`). Files and URLs are read when the config is loaded
+(and on every reload); URLs are also fetched again every `jwks_refresh` while serving
+(pygate/plugins/jwks_refresh.py), so an identity provider's key rotation is picked up
+without a reload. A failed refetch keeps the keys in use. exp is required unless
 `require_exp: false`; nbf, `issuer` and `audience` are checked when present/set. The
 consumer is the value of `consumer_claim` (default `sub`); it is logged and passed
 upstream as `X-Consumer-Username`, and rate limits `by: consumer` count per value.
@@ -32,6 +34,7 @@ class JwtConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     jwks: list[dict[str, Any]] = []
     jwks_file: str | None = None
     jwks_url: str | None = None
+    jwks_refresh: Duration = Duration(300_000)
     consumer_claim: str = "sub"
     issuer: str | None = None
     audience: str | None = None
@@ -81,6 +84,15 @@ def _fetch(url: str) -> list[dict[str, Any]]:
     return _parse_jwks(raw, url)
 
 
+def refetch(url: str) -> bool:
+    """Fetch `url` again; True if its keys changed (they are then used by to_core)."""
+    keys = _fetch(url)
+    if keys == _loaded_keys.get(url):
+        return False
+    _loaded_keys[url] = keys
+    return True
+
+
 def to_core(config: JwtConfig) -> dict[str, Any]:
     keys = list(config.jwks)
     for source in (config.jwks_file, config.jwks_url):
@@ -123,6 +135,8 @@ def check(config: JwtConfig, context: RouteContext) -> Iterable[tuple[tuple, str
     for i, secret in enumerate(config.secrets):
         if len(secret.encode()) < 32:
             yield ("secrets", i), "expected an HS256 secret of at least 32 bytes"
+    if int(config.jwks_refresh) < 1000:
+        yield ("jwks_refresh",), "expected at least 1s"
     if not config.consumer_claim:
         yield ("consumer_claim",), "expected a claim name"
 

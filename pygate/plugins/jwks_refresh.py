@@ -1,0 +1,57 @@
+"""Refetch the JWKS URLs of `jwt` routes while serving, and swap changed keys into the core.
+
+Identity providers rotate signing keys: a new key is published in the JWKS before tokens
+signed with it appear. Every `jwks_refresh` (the shortest of the routes using a URL) the
+URLs are fetched again off the event loop; when a document changed, the running config is
+compiled again (the jwt plugin takes the new keys) and swapped into the core under the
+reloader's lock, like any reload: requests in flight finish on the old keys. A URL that
+fails keeps its keys, and the failure is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pygate.plugins import jwt
+
+log = logging.getLogger("pygate")
+
+
+def _jwks_urls(config: Any) -> tuple[list[str], float]:
+    urls, interval = [], None
+    for route in config.routes:
+        plugin = route.plugins.get("jwt")
+        if plugin is not None and plugin.jwks_url:
+            urls.append(plugin.jwks_url)
+            seconds = int(plugin.jwks_refresh) / 1000
+            interval = seconds if interval is None else min(interval, seconds)
+    return sorted(set(urls)), interval or 0.0
+
+
+async def refresh_jwks_forever(reloader: Any, gateway: Any) -> None:
+    """Run until cancelled; `reloader.current` is the config being served."""
+    loop = asyncio.get_running_loop()
+    while True:
+        urls, interval = _jwks_urls(reloader.current.config)
+        await asyncio.sleep(interval or 60)  # no URL now: look again after a reload
+        if not urls:
+            continue
+        changed = []
+        for url in urls:
+            try:
+                if await loop.run_in_executor(None, jwt.refetch, url):
+                    changed.append(url)
+            except jwt.JwksError as exc:
+                log.warning("jwks refresh: %s (the keys in use stay)", exc)
+        if not changed:
+            continue
+        async with reloader.lock:
+            current = reloader.current
+            try:
+                await loop.run_in_executor(None, gateway.reload, current.core_json())
+            except ValueError as exc:
+                log.error("jwks refresh: the new keys were refused: %s", exc)
+                continue
+        log.info("jwks refresh: new keys from %s", ", ".join(changed))
