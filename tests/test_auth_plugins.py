@@ -216,7 +216,9 @@ def test_bad_auth_configs_name_the_field(tmp_path) -> None:
         "routes[0].plugins.jwt.jwks_file": "{jwt: {jwks_file: missing.json}}",
         "routes[0].plugins.jwt.jwks_url": "{jwt: {jwks_url: 'http://127.0.0.1:1/jwks'}}",
         "routes[0].plugins.basic-auth": "{basic-auth: {}}",
-        "routes[0].plugins.jwt.jwks_refresh": f"{{jwt: {{secrets: ['{SECRET}'], jwks_refresh: 100ms}}}}",
+        "routes[0].plugins.jwt.jwks_refresh": (
+            f"{{jwt: {{secrets: ['{SECRET}'], jwks_refresh: 100ms}}}}"
+        ),
         "routes[0].plugins.jwt": f"{{key-auth: {{}}, jwt: {{secrets: ['{SECRET}']}}}}",
         "consumers[0].basic_auth[0].username": None,
     }
