@@ -153,7 +153,6 @@ class HotPaths:
     def encode_record(self, format: str) -> int:
         """Encode one typical call record ("RowBinary" or "JSONEachRow"); its size."""
 
-
 class PluginCall:
     """A call waiting for a route's Python plugins, in one phase.
 
