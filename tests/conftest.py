@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 # so every tests/test_ai_*.py module shares one gateway.
 from support.ai_setup import ai_gw, emulators, mcp_upstream  # noqa: E402, F401
 from support.configs import SITES, main_config  # noqa: E402
-from support.gateway import Gateway  # noqa: E402
+from support.gateway import Gateway, dump_log, running  # noqa: E402
 from support.net import free_port  # noqa: E402
 from support.upstreams import Upstreams  # noqa: E402
 
@@ -63,12 +63,6 @@ def blackhole_addr() -> Iterator[str]:
         sock.close()
 
 
-def _dump_log_on_failure(gateway: Gateway) -> None:
-    text = gateway.log_text()
-    if text:
-        print(f"----- gateway log {gateway.log_path} (tail) -----\n{text[-4000:]}")
-
-
 @pytest.fixture(scope="session")
 def gw(
     upstreams: Upstreams,
@@ -77,18 +71,8 @@ def gw(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Gateway]:
     config = main_config(upstreams, dead_addr, blackhole_addr)
-    gateway = Gateway(tmp_path_factory.mktemp("gw-main"), config)
-    try:
-        gateway.start()
-    except Exception:
-        _dump_log_on_failure(gateway)
-        gateway.kill()
-        raise
-    yield gateway
-    try:
-        gateway.stop()
-    finally:
-        gateway.kill()
+    with running(Gateway(tmp_path_factory.mktemp("gw-main"), config)) as gateway:
+        yield gateway
 
 
 @pytest.fixture
@@ -101,7 +85,7 @@ def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
         try:
             gateway.start()
         except Exception:
-            _dump_log_on_failure(gateway)
+            dump_log(gateway)
             raise
         return gateway
 
@@ -111,6 +95,6 @@ def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
             if gateway.proc is not None and gateway.proc.poll() is None:
                 gateway.stop()
         except Exception:
-            _dump_log_on_failure(gateway)
+            dump_log(gateway)
         finally:
             gateway.kill()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .gateway import Gateway
+from .gateway import Gateway, running
 from .net import free_port, port_open, wait_until
 from .provider_emulators import EmulatorServer
 
@@ -186,15 +186,6 @@ def mcp_upstream() -> Iterator[str]:
 def ai_gw(
     emulators: EmulatorServer, mcp_upstream: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
-    gateway = Gateway(tmp_path_factory.mktemp("gw-ai"), ai_config(emulators, mcp_upstream))
-    try:
-        gateway.start()
-    except Exception:
-        print(gateway.log_text()[-4000:])
-        gateway.kill()
-        raise
-    yield gateway
-    try:
-        gateway.stop()
-    finally:
-        gateway.kill()
+    config = ai_config(emulators, mcp_upstream)
+    with running(Gateway(tmp_path_factory.mktemp("gw-ai"), config)) as gateway:
+        yield gateway

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .configs import upstream
-from .gateway import Gateway, run_cli
+from .gateway import Gateway, run_cli, running
 from .upstreams import Upstreams
 
 
@@ -27,18 +27,8 @@ def run_gateway(
         ],
         "routes": routes,
     }
-    gateway = Gateway(workdir, config)
-    try:
-        gateway.start()
-    except Exception:
-        print(gateway.log_text()[-4000:])
-        gateway.kill()
-        raise
-    yield gateway
-    try:
-        gateway.stop()
-    finally:
-        gateway.kill()
+    with running(Gateway(workdir, config)) as gateway:
+        yield gateway
 
 
 def check_plugins(tmp_path: Path, plugins_yaml: str) -> subprocess.CompletedProcess:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,31 @@ def run_cli(*args: str, timeout: float = CLI_TIMEOUT, cwd: Path | None = None):
         cwd=cwd,
         env=cli_env(),
     )
+
+
+def dump_log(gateway: Gateway) -> None:
+    """Print the tail of a gateway's log (pytest shows it with the failure)."""
+    text = gateway.log_text()
+    if text:
+        print(f"----- gateway log {gateway.log_path} (tail) -----\n{text[-4000:]}")
+
+
+@contextlib.contextmanager
+def running(gateway: Gateway) -> Iterator[Gateway]:
+    """Start `gateway` (its log printed if that fails), yield it, stop it in any case."""
+    try:
+        gateway.start()
+    except Exception:
+        dump_log(gateway)
+        gateway.kill()
+        raise
+    try:
+        yield gateway
+    finally:
+        try:
+            gateway.stop()
+        finally:
+            gateway.kill()
 
 
 class Gateway:
