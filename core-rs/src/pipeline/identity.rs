@@ -50,7 +50,7 @@ pub fn authenticate(
         if jwt.hide_credentials {
             headers.remove(header::AUTHORIZATION);
         }
-        Arc::from(consumer)
+        consumer
     } else {
         return Ok(());
     };

@@ -5,6 +5,8 @@
 //! The token's `alg` only selects among keys of that kind: an RS256 key is never used as an
 //! HMAC secret, and "none" is never accepted.
 
+use std::sync::Arc;
+
 use dashmap::DashMap;
 use http::header::{HeaderMap, AUTHORIZATION};
 use jsonwebtoken::jwk::Jwk;
@@ -25,7 +27,7 @@ struct Key {
 const CACHE_MAX: usize = 16_384;
 
 struct Verified {
-    consumer: String,
+    consumer: Arc<str>,
     /// Unix seconds (leeway included) until which the token is valid; u64::MAX: no exp.
     valid_until: u64,
     /// Unix seconds from which it is valid (nbf minus leeway).
@@ -101,7 +103,7 @@ impl Jwt {
     }
 
     /// The consumer named by a valid token, or why the token was refused.
-    pub fn verify(&self, headers: &HeaderMap) -> Result<String, &'static str> {
+    pub fn verify(&self, headers: &HeaderMap) -> Result<Arc<str>, &'static str> {
         let token = bearer(headers).ok_or("missing token: send Authorization: Bearer <jwt>")?;
         let now = unix_ms() / 1000;
         if let Some(hit) = self.cache.get(token) {
@@ -110,6 +112,7 @@ impl Jwt {
             }
         }
         let (consumer, claims) = self.verify_signed(token)?;
+        let consumer: Arc<str> = Arc::from(consumer);
         let seconds = |name: &str| claims.get(name).and_then(Value::as_u64);
         let verified = Verified {
             consumer: consumer.clone(),
@@ -230,7 +233,7 @@ mod tests {
     fn valid_hs256_token_names_the_consumer() {
         let jwt = Jwt::build(&config(), "jwt").unwrap();
         let claims = serde_json::json!({"sub": "alice", "iss": "me", "exp": now() + 60});
-        assert_eq!(jwt.verify(&token(claims, SECRET)).unwrap(), "alice");
+        assert_eq!(&*jwt.verify(&token(claims, SECRET)).unwrap(), "alice");
     }
 
     #[test]
@@ -266,9 +269,9 @@ mod tests {
         let jwt = Jwt::build(&config(), "jwt").unwrap();
         let soon = serde_json::json!({"sub": "a", "iss": "me", "exp": now() + 1});
         let h = token(soon, SECRET);
-        assert_eq!(jwt.verify(&h).unwrap(), "a");
+        assert_eq!(&*jwt.verify(&h).unwrap(), "a");
         assert_eq!(jwt.cache.len(), 1);
-        assert_eq!(jwt.verify(&h).unwrap(), "a", "served from the cache");
+        assert_eq!(&*jwt.verify(&h).unwrap(), "a", "served from the cache");
         std::thread::sleep(std::time::Duration::from_millis(2100));
         assert_eq!(jwt.verify(&h).unwrap_err(), "invalid token: expired");
     }
