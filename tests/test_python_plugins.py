@@ -157,6 +157,13 @@ def test_response_changes_status_headers_and_body(pgw: Gateway) -> None:
     assert int(resp.header("content-length")) == len(resp.body)
 
 
+def test_response_only_route_forwards_the_request_body(pgw: Gateway) -> None:
+    # No access plugin on /shaped: the upload streams to the upstream as the client sent it.
+    resp = fetch("POST", pgw.url("/shaped/upload"), data=b"x" * 5000)
+    assert resp.status == 201
+    assert resp.json()["body_size"] == 5000
+
+
 def test_response_of_a_streamed_body_has_no_body(pgw: Gateway) -> None:
     gate = "py-plugin-sse"
     url = pgw.url(f"/shaped/sse?mode=sse&gate={gate}&n=1")

@@ -130,52 +130,52 @@ async fn serve_route(
         Err(reject) => return refuse(reject, call, None),
     };
 
-    // 6. python access (only routes with Python plugins: they see the whole request)
+    // 6. python access (only routes with Python plugins: access plugins see the whole
+    //    request; response plugins see its head and the body streams on untouched)
     let python = route.python.as_ref();
     let mut chosen: Option<Arc<Upstream>> = None;
+    let view_of = |parts: &Parts, call: &CallLog, body: Bytes, timeout_ms: u64| {
+        python_phases::request_view(
+            parts,
+            &route.name,
+            &call.record.request_id,
+            call.record.consumer.clone(),
+            ctx.peer.ip().to_canonical(),
+            body,
+            timeout_ms,
+        )
+    };
     let mut view = None;
-    let (request_body, meter) = match python.filter(|p| p.access || p.response) {
-        None => RequestBody::new(body, state.limits.max_body_bytes),
+    let (request_body, meter) = match python.filter(|p| p.access) {
+        None => {
+            if let Some(py) = python.filter(|p| p.response) {
+                view = Some(view_of(&parts, &call, Bytes::new(), py.timeout_ms));
+            }
+            RequestBody::new(body, state.limits.max_body_bytes)
+        }
         Some(py) => {
-            let whole = if py.access {
-                let deadline = route.upstream.read_timeout;
+            let deadline = route.upstream.read_timeout;
+            let whole =
                 match python_phases::read_body(body, state.limits.max_body_bytes, deadline).await {
                     Ok(b) => b,
                     Err(reject) => return refuse(reject, call, limit),
-                }
-            } else {
-                drop(body);
-                Bytes::new()
-            };
+                };
             call.record.bytes_in += whole.len() as u64;
-            let shown = python_phases::request_view(
-                &parts,
-                &route.name,
-                &call.record.request_id,
-                call.record.consumer.clone(),
-                ctx.peer.ip().to_canonical(),
-                whole.clone(),
-                py.timeout_ms,
-            );
+            let shown = view_of(&parts, &call, whole, py.timeout_ms);
             view = Some(shown.clone());
-            let mut sent = whole;
-            if py.access {
-                match python_phases::access(&ctx.shared.bridge, shown, &mut parts, &state.upstreams)
-                    .await
-                {
-                    Ok(Access::Proceed { body, upstream }) => {
-                        sent = body;
-                        chosen = upstream;
-                    }
-                    Ok(Access::Answer {
-                        status,
-                        headers,
-                        body,
-                    }) => return answer(status, headers, body, call, limit),
-                    Err(reject) => return refuse(reject, call, limit),
+            let bridge = &ctx.shared.bridge;
+            match python_phases::access(bridge, shown, &mut parts, &state.upstreams).await {
+                Ok(Access::Proceed { body, upstream }) => {
+                    chosen = upstream;
+                    (RequestBody::full(body), None)
                 }
+                Ok(Access::Answer {
+                    status,
+                    headers,
+                    body,
+                }) => return answer(status, headers, body, call, limit),
+                Err(reject) => return refuse(reject, call, limit),
             }
-            (RequestBody::full(sent), None)
         }
     };
 
