@@ -197,15 +197,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn columns_hold_the_rows_values_in_order() {
+    fn two_rows_as_native() -> Vec<u8> {
         let mut rows = Vec::new();
         for i in 0..2 {
             encode_row_binary(&record(i), &mut rows);
         }
         let mut scratch = NativeScratch::default();
         requests_to_native(&rows, &mut scratch).unwrap();
-        let native = scratch.out;
+        scratch.out
+    }
+
+    #[test]
+    fn columns_hold_the_rows_values_in_order() {
+        let native = two_rows_as_native();
         assert_eq!(&native[..2], &[16, 2]);
         // First column: name "ts", type "DateTime64(3)", then two Int64 values.
         assert_eq!(&native[2..5], b"\x02ts");
@@ -219,13 +223,7 @@ mod tests {
 
     #[test]
     fn low_cardinality_matches_what_clickhouse_writes() {
-        let mut rows = Vec::new();
-        for i in 0..2 {
-            encode_row_binary(&record(i), &mut rows);
-        }
-        let mut scratch = NativeScratch::default();
-        requests_to_native(&rows, &mut scratch).unwrap();
-        let native = scratch.out;
+        let native = two_rows_as_native();
         // The bytes chDB itself writes for `SELECT toLowCardinality('GET')` on two rows.
         let mut expected = b"\x06method\x16LowCardinality(String)".to_vec();
         expected.extend_from_slice(&1u64.to_le_bytes()); // keys version
