@@ -33,6 +33,23 @@ def cli_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
+def spawn(args: list[str], log_path: Path, cwd: Path | None = None) -> subprocess.Popen:
+    """Start a test process with its output appended to `log_path`.
+
+    In its own process group, so a Ctrl-C aimed at pytest does not reach it.
+    """
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=cli_env(),
+            start_new_session=True,
+        )
+
+
 def run_cli(*args: str, timeout: float = CLI_TIMEOUT, cwd: Path | None = None):
     """Run `python -m pygate ARGS`; return the CompletedProcess (text mode)."""
     return subprocess.run(
@@ -156,17 +173,7 @@ class Gateway:
             args = [sys.executable, "-m", "pygate", "serve", "--config", str(self.config_path)]
             if self.watch:
                 args.append("--watch")
-            with open(self.log_path, "ab") as log:
-                self.proc = subprocess.Popen(
-                    args,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    cwd=self.workdir,
-                    env=cli_env(),
-                    # Own process group: a Ctrl-C aimed at pytest must not reach it.
-                    start_new_session=True,
-                )
+            self.proc = spawn(args, self.log_path, cwd=self.workdir)
 
             def ready(start_lines: int = start_lines) -> bool:
                 if self.proc.poll() is not None:

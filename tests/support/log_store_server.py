@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .gateway import cli_env, run_cli
+from .gateway import run_cli, spawn
 from .net import free_port, port_open, wait_until
 
 READY_LINE = "pygate: logs serve on"
@@ -48,16 +48,8 @@ class LogStoreServer:
     def start(self, timeout: float = 120) -> LogStoreServer:
         listen = f"127.0.0.1:{self.port}"
         args = [sys.executable, "-m", "pygate", "logs", "serve", "--config", str(self.config_path)]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [*args, "--listen", listen, "--allow-writes"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.workdir,
-                env=cli_env(),
-                start_new_session=True,
-            )
+        args += ["--listen", listen, "--allow-writes"]
+        self.proc = spawn(args, self.log_path, cwd=self.workdir)
 
         def ready() -> bool:
             if self.proc.poll() is not None:

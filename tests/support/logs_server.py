@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .gateway import START_TIMEOUT, cli_env
+from .gateway import START_TIMEOUT, spawn
 from .net import wait_until
 
 READY = re.compile(r"pygate: logs serve on (\S+):(\d+) ")
@@ -67,16 +67,7 @@ class LogsServer:
         args += ["--config", str(self.config_path), "--listen", "127.0.0.1:0"]
         if self.allow_writes:
             args.append("--allow-writes")
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.workdir,
-                env=cli_env(),
-                start_new_session=True,
-            )
+        self.proc = spawn(args, self.log_path, cwd=self.workdir)
         return self.proc
 
     def start(self, timeout: float = START_TIMEOUT) -> LogsServer:

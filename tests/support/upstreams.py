@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+from .gateway import spawn
 from .net import port_open, wait_until
 
 APP = Path(__file__).with_name("upstream_app.py")
@@ -29,15 +29,7 @@ class Upstreams:
         args = [sys.executable, str(APP)]
         for name in self.names:
             args += ["--site", name]  # the upstream binds port 0 and reports the ports
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+        self.proc = spawn(args, self.log_path)
 
         def ready() -> dict[str, int] | None:
             text = self.log_path.read_text(errors="replace")
