@@ -39,6 +39,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.suite import report  # noqa: E402
+from benchmarks.suite.procs import run_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 KEY = "bench-key"
@@ -86,10 +87,7 @@ def bench(url: str, body_file: Path, seconds: int, *extra: str) -> dict:
                "--body-file", str(body_file), "-H", "Content-Type: application/json",
                "-H", f"Authorization: Bearer {KEY}", "-d", f"{seconds}s", "--warmup", "1s",
                "--json", "--no-progress", *extra]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
-    if done.returncode != 0:
-        raise RuntimeError(f"pygate bench failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)
+    return run_json(command, timeout=seconds + 120)
 
 
 async def ttft(url: str, calls: int) -> float:

@@ -44,6 +44,7 @@ from benchmarks.suite.procs import (  # noqa: E402
     LOAD_CORE,
     PROXY_CORE,
     free_port,
+    run_json,
     stop,
     wait_http,
 )
@@ -108,15 +109,7 @@ def run_gateway(workdir: Path, mode: str, upstream: str, args: argparse.Namespac
     try:
         wait_http(f"http://127.0.0.1:{admin_port}/status")
         assert wait_http(f"http://127.0.0.1:{port}/api/x") == 200
-        bench = subprocess.run(
-            ["taskset", "-c", LOAD_CORE, sys.executable, "-m", "pygate", "bench"]
-            + [f"http://127.0.0.1:{port}/api/x", "-c", str(args.connections)]
-            + ["-d", f"{args.duration}s", "--json", "--no-progress"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        report = json.loads(bench.stdout)
+        report = pygate_bench(f"http://127.0.0.1:{port}/api/x", args.connections, args.duration)
         # Let the shipper catch up before stopping, so the flush at SIGTERM is small.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -128,21 +121,28 @@ def run_gateway(workdir: Path, mode: str, upstream: str, args: argparse.Namespac
         stop(gateway)
     if gateway.returncode != 0:
         raise RuntimeError(f"gateway exited with {gateway.returncode}; see {workdir}/gateway.log")
-    query = subprocess.run(
-        [sys.executable, "-m", "pygate", "logs", "query", "--config", str(config)]
-        + ["SELECT count() AS n FROM pygate.requests", "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
     return Run(
         mode=mode,
         requests_per_s=report["requests_per_s"],
         p99_ms=report["latency_ms"]["p99"],
         requests_total=status["requests_total"],
-        rows_stored=json.loads(query.stdout)[0]["n"],
+        rows_stored=stored_rows(config),
         records_dropped=status["records_dropped"],
     )
+
+
+def pygate_bench(url: str, connections: int, duration_s: float) -> dict:
+    """`pygate bench` (closed loop) on the load generator's core; its JSON report."""
+    cmd = ["taskset", "-c", LOAD_CORE, sys.executable, "-m", "pygate", "bench", url]
+    cmd += ["-c", str(connections), "-d", f"{duration_s}s", "--json", "--no-progress"]
+    return run_json(cmd, timeout=duration_s + 180)
+
+
+def stored_rows(config: Path) -> int:
+    """Rows in pygate.requests of the gateway's store (read after the gateway stopped)."""
+    cmd = [sys.executable, "-m", "pygate", "logs", "query", "--config", str(config)]
+    cmd += ["SELECT count() AS n FROM pygate.requests", "--format", "json"]
+    return run_json(cmd, timeout=300)[0]["n"]
 
 
 def synthetic_batch(first_id: int, rows: int) -> tuple[bytes, bytes]:

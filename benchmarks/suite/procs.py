@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -38,6 +39,28 @@ def start(
     )
     proc.log_path = log  # for wait_http's failure message
     return proc
+
+
+def run_json(
+    cmd: list[str], timeout: float, ok_returncodes: tuple[int, ...] = (0,), cwd: Path | None = None
+) -> object:
+    """Run a command that prints JSON (`pygate bench --json`, `pygate logs query`); parse it.
+
+    A failed run is reported with the command's own stderr (a missing extension, a bad
+    config), not as the JSON decode error its empty stdout would cause.
+    """
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    failed = done.returncode not in ok_returncodes
+    if not failed:
+        try:
+            return json.loads(done.stdout)
+        except ValueError:
+            failed = True
+    shown = " ".join(cmd[cmd.index("-m") + 1 :] if "-m" in cmd else cmd)[:200]
+    raise RuntimeError(
+        f"`{shown}` failed (exit {done.returncode}):\n"
+        f"{done.stderr[-4000:].strip() or done.stdout[-4000:].strip() or '(no output)'}"
+    )
 
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
