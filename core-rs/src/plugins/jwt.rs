@@ -1,6 +1,7 @@
 //! jwt: verify `Authorization: Bearer <JSON Web Token>` signed with HS256 (a shared secret) or
-//! RS256 (a public key from a JWKS; Python fetches JWKS files and URLs), check exp/nbf, issuer
-//! and audience, and name the consumer from one claim (`sub` unless configured).
+//! RS256 (a public key from a JWKS; Python fetches JWKS files and URLs), check exp/nbf/iat
+//! (jwt_time.rs), issuer and audience, and name the consumer from one claim (`sub` unless
+//! configured).
 //!
 //! The token's `alg` only selects among keys of that kind: an RS256 key is never used as an
 //! HMAC secret, and "none" is never accepted.
@@ -13,6 +14,7 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
+use super::jwt_time::TimeWindow;
 use crate::clock::unix_ms;
 use crate::config::{ConfigError, JwtConfig};
 
@@ -28,10 +30,8 @@ const CACHE_MAX: usize = 16_384;
 
 struct Verified {
     consumer: Arc<str>,
-    /// Unix seconds (leeway included) until which the token is valid; u64::MAX: no exp.
-    valid_until: u64,
-    /// Unix seconds from which it is valid (nbf minus leeway).
-    valid_from: u64,
+    /// When the token may be used (exp, nbf and iat with the leeway), checked on every hit.
+    window: TimeWindow,
 }
 
 pub struct Jwt {
@@ -40,7 +40,7 @@ pub struct Jwt {
     consumer_claim: String,
     issuer: Option<String>,
     audience: Option<String>,
-    leeway_s: u64,
+    leeway_ms: i64,
     require_exp: bool,
     pub hide_credentials: bool,
 }
@@ -96,7 +96,7 @@ impl Jwt {
             consumer_claim: c.consumer_claim.clone(),
             issuer: c.issuer.clone(),
             audience: c.audience.clone(),
-            leeway_s: c.leeway_s,
+            leeway_ms: i64::try_from(c.leeway_s.saturating_mul(1000)).unwrap_or(i64::MAX),
             require_exp: c.require_exp,
             hide_credentials: c.hide_credentials,
         })
@@ -105,19 +105,19 @@ impl Jwt {
     /// The consumer named by a valid token, or why the token was refused.
     pub fn verify(&self, headers: &HeaderMap) -> Result<Arc<str>, &'static str> {
         let token = bearer(headers).ok_or("missing token: send Authorization: Bearer <jwt>")?;
-        let now = unix_ms() / 1000;
+        let now_ms = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
         if let Some(hit) = self.cache.get(token) {
-            if hit.valid_from <= now && now < hit.valid_until {
+            if hit.window.check(now_ms).is_ok() {
                 return Ok(hit.consumer.clone());
             }
         }
         let (consumer, claims) = self.verify_signed(token)?;
+        let window = TimeWindow::of(&claims, self.leeway_ms, self.require_exp)?;
+        window.check(now_ms)?;
         let consumer: Arc<str> = Arc::from(consumer);
-        let seconds = |name: &str| claims.get(name).and_then(Value::as_u64);
         let verified = Verified {
             consumer: consumer.clone(),
-            valid_until: seconds("exp").map_or(u64::MAX, |exp| exp + self.leeway_s),
-            valid_from: seconds("nbf").map_or(0, |nbf| nbf.saturating_sub(self.leeway_s)),
+            window,
         };
         if self.cache.len() >= CACHE_MAX {
             self.cache.clear();
@@ -149,14 +149,11 @@ impl Jwt {
 
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut v = Validation::new(alg);
-        v.leeway = self.leeway_s;
-        v.validate_nbf = true;
+        // Time claims are ours (jwt_time.rs): jsonwebtoken skips an exp or nbf it cannot
+        // read as u64 (a string, a negative number) and rounds fractions to whole seconds.
+        v.validate_exp = false;
+        v.validate_nbf = false;
         v.required_spec_claims.clear();
-        if self.require_exp {
-            v.required_spec_claims.insert("exp".into());
-        } else {
-            v.validate_exp = false;
-        }
         match &self.issuer {
             Some(iss) => v.set_issuer(&[iss]),
             None => v.iss = None,
@@ -188,11 +185,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 fn reason(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
     use jsonwebtoken::errors::ErrorKind as K;
     match kind {
-        K::ExpiredSignature => "invalid token: expired",
-        K::ImmatureSignature => "invalid token: not valid yet (nbf)",
         K::InvalidIssuer => "invalid token: wrong issuer",
         K::InvalidAudience => "invalid token: wrong audience",
-        K::MissingRequiredClaim(_) => "invalid token: missing the exp claim",
         K::InvalidSignature => "invalid token: bad signature",
         _ => "invalid token: malformed",
     }
@@ -267,7 +261,8 @@ mod tests {
     #[test]
     fn cached_tokens_still_expire() {
         let jwt = Jwt::build(&config(), "jwt").unwrap();
-        let soon = serde_json::json!({"sub": "a", "iss": "me", "exp": now() + 1});
+        // A fractional exp (RFC 7519 NumericDate) expires at its fraction, cached or not.
+        let soon = serde_json::json!({"sub": "a", "iss": "me", "exp": now() as f64 + 1.5});
         let h = token(soon, SECRET);
         assert_eq!(&*jwt.verify(&h).unwrap(), "a");
         assert_eq!(jwt.cache.len(), 1);

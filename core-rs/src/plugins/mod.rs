@@ -5,5 +5,6 @@ pub mod basic_auth;
 pub mod cors;
 pub mod ip_restriction;
 pub mod jwt;
+pub mod jwt_time;
 pub mod key_auth;
 pub mod rate_limit;
