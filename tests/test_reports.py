@@ -439,18 +439,9 @@ def test_report_sql_runs_with_native_clickhouse_parameters(known_store):
         if rep.needs_request_id:
             opts = ReportOptions(start=options.start, end=options.end, request_id="known-042")
         prepared = prepare(name, opts)
-        values = {
-            "from": prepared.window.start,
-            "to": prepared.window.end,
-            "bucket_s": prepared.bucket_s,
-            "route": opts.route,
-            "consumer": opts.consumer,
-            "request_id": opts.request_id,
-            "limit": rep.default_limit,
-        }
         natives[name] = {
             k: "\\N" if native_value(v) is None else native_value(v)
-            for k, v in values.items()
+            for k, v in prepared.values.items()
             if k in rep.parameters
         }
         res = run_cli(

@@ -42,6 +42,7 @@ class PreparedReport:
     window: Window
     bucket_s: int | None
     sql: str
+    values: dict[str, object]  # the parameters bound into `sql` (and more)
 
     def describe(self) -> str:
         span = "all retained data" if self.window.start == _ALL_TIME_START else None
@@ -57,17 +58,24 @@ def prepare(name: str, options: ReportOptions, now: datetime | None = None) -> P
         raise ReportError(f'unknown report "{name}"; reports: {", ".join(REPORTS)}')
     _check_filters(report, options)
     window = _window(report, options, now or datetime.now(UTC))
+    if report.whole_minutes:
+        window = window.whole_minutes()
     bucket_s = window.bucket_seconds() if report.over_time else None
+    inner = window.inner_minutes()
     values = {
         "from": window.start,
         "to": window.end,
+        # The whole minutes inside the window: read from the rollups; the rest of the
+        # window (the partial minutes at its edges) from the raw rows.
+        "inner_from": inner.start,
+        "inner_to": inner.end,
         "bucket_s": bucket_s,
         "route": options.route,
         "consumer": options.consumer,
         "request_id": options.request_id,
         "limit": _limit(report, options.limit),
     }
-    return PreparedReport(report, window, bucket_s, bind(report.sql, values).strip())
+    return PreparedReport(report, window, bucket_s, bind(report.sql, values).strip(), values)
 
 
 def _check_filters(report: Report, options: ReportOptions) -> None:

@@ -28,6 +28,10 @@ class Report:
     vertical: bool = False
     # Part of `pygate logs report` without a REPORT argument (the HTTP call overview).
     in_overview: bool = True
+    # Counts whole minutes of a rollup only: the window is widened to the minutes it
+    # touches, so the window printed is the one counted. (Reports that combine rollups
+    # with raw rows at the edges, `{inner_from}`/`{inner_to}`, count the exact window.)
+    whole_minutes: bool = False
 
     @property
     def parameters(self) -> dict[str, str]:

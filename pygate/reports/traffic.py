@@ -2,8 +2,12 @@
 
 Reads requests_1m_route, or requests_1m_consumer when a consumer is asked for: each
 branch of the UNION is switched off by its WHERE unless its filter applies, so this
-stays one query with the same text on chDB and a ClickHouse server. Buckets are
-whole minutes (the rollup's grain), so the first bucket may start before --from.
+stays one query with the same text on chDB and a ClickHouse server.
+
+Buckets are whole minutes (the rollup's grain), so the window is widened to the whole
+minutes it touches and printed that way: every bucket is then a full one. Counting the
+edges exactly from raw rows would draw partial first and last buckets as dips, and over
+the long windows this report is for, those raw rows have often expired.
 Empty buckets are filled with zeros: a gap in traffic is information.
 """
 
@@ -49,4 +53,5 @@ REPORT = Report(
     sql=SQL,
     filters=("route", "consumer"),
     filters_exclusive=True,
+    whole_minutes=True,
 )

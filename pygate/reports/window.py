@@ -44,6 +44,23 @@ class Window:
     def describe(self) -> str:
         return f"{iso_utc(self.start)} .. {iso_utc(self.end)}"
 
+    def whole_minutes(self) -> Window:
+        """The whole minutes this window touches: what a per-minute rollup counts."""
+        return Window(floor_minute(self.start), ceil_minute(self.end))
+
+    def inner_minutes(self) -> Window:
+        """The whole minutes inside this window (empty, end <= start, if there are none)."""
+        return Window(ceil_minute(self.start), floor_minute(self.end))
+
+
+def floor_minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def ceil_minute(moment: datetime) -> datetime:
+    floor = floor_minute(moment)
+    return floor if floor == moment else floor + timedelta(minutes=1)
+
 
 def parse_duration(text: str, option: str = "--since") -> timedelta:
     match = _DURATION.match(text)
