@@ -7,10 +7,11 @@
     /upstreams, /routes, /consumers, /config, /audit, /plugins, /openapi.json
                        the admin API (pygate.adminapi)
 
-With `admin.token` or `admin.tokens` set, every request needs
-`Authorization: Bearer <token>` (the dashboard page alone may carry it as ?token=);
-the token's name ("admin" for `admin.token`) is the actor in the audit log.
-Errors are JSON objects `{"error": "..."}` like everything else here.
+Every request passes pygate.admin_guard first: its own Host and Origin only (no
+cross-site requests, no DNS rebinding), the admin token (`Authorization: Bearer`,
+unless `admin.auth: none`), the config the CLI expects, JSON (or YAML) bodies only.
+The token's name ("admin" for `admin.token` and the generated one) is the actor in
+the audit log. Errors are JSON objects `{"error": "...", "message": "..."}`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,9 +29,10 @@ import orjson
 from aiohttp import web
 
 from pygate import __version__
-from pygate.adminapi import ACTOR_KEY
+from pygate.admin_guard import MIDDLEWARES, STATE
+from pygate.admin_token import AdminCredentials
 from pygate.adminapi import register as register_admin_api
-from pygate.dashboard import DASHBOARD_PATH
+from pygate.browser_guard import SiteRules
 from pygate.dashboard import register as register_dashboard
 from pygate.logstore import LogStore, LogStoreError, QueryResult
 from pygate.logstore.render import FORMATS, render
@@ -37,7 +40,7 @@ from pygate.metrics import register as register_metrics
 from pygate.reports.http import register as register_reports
 from pygate.shipper import LogShipper
 
-_STATE = web.AppKey("state", "AdminState")
+_STATE = STATE
 _CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "table": "text/plain"}
 # Queries run on a thread (chDB blocks); bound them so a runaway query cannot pile up.
 _MAX_CONCURRENT_QUERIES = 4
@@ -50,6 +53,13 @@ class AdminState:
     store: LogStore
     config_file: str
     token: str | None
+    # The log store's location (without password): with config_file, who this gateway is.
+    store_url: str = ""
+    # False only with admin.auth: none; True with no token at all refuses everything.
+    auth_required: bool = True
+    allowed_hosts: list[str] = field(default_factory=list)
+    # The Hosts and Origins this listener answers to; set once it is bound.
+    site: SiteRules | None = None
     # admin.tokens as token -> name; the name is the actor recorded in the audit log.
     named_tokens: dict[str, str] = field(default_factory=dict)
     api: Any = None  # pygate.adminapi.AdminService: entity CRUD, when serving
@@ -60,6 +70,19 @@ class AdminState:
     query_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(_MAX_CONCURRENT_QUERIES)
     )
+
+    # The address the listener is bound to (the Host rules are built from it).
+    bound: str = ""
+
+    def use_credentials(self, credentials: AdminCredentials) -> None:
+        self.token = credentials.token
+        self.named_tokens = dict(credentials.named)
+        self.auth_required = credentials.required
+
+    def set_allowed_hosts(self, allowed_hosts: list[str]) -> None:
+        self.allowed_hosts = allowed_hosts
+        if self.bound:
+            self.site = SiteRules.for_listener(self.bound, allowed_hosts)
 
     def actor_for(self, presented: str) -> str | None:
         """Who holds `presented` ("admin" for admin.token), or None if nobody does."""
@@ -80,7 +103,8 @@ class AdminState:
             **self.shipper.counters(),
             **(self.more_counters() if self.more_counters is not None else {}),
             "uptime_s": round(time.monotonic() - self.started_at, 3),
-            "config_file": self.config_file,
+            "config_file": os.path.realpath(self.config_file),
+            "log_store": self.store_url,
             "reloads_refused": self.reloads_refused,
             "version": __version__,
         }
@@ -93,7 +117,7 @@ def json_response(body: Any, status: int = 200, **kwargs: Any) -> web.Response:
 
 
 def error_response(status: int, message: str, **kwargs: Any) -> web.Response:
-    return json_response({"error": message}, status=status, **kwargs)
+    return json_response({"error": "bad_request", "message": message}, status=status, **kwargs)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -107,28 +131,9 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         if exc.status < 400:
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-        return error_response(exc.status, exc.reason, headers=headers)
-
-
-@web.middleware
-async def _bearer_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    state = request.app[_STATE]
-    request[ACTOR_KEY] = "anonymous"
-    if state.token is not None or state.named_tokens:
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if not scheme and request.method == "GET" and request.path == DASHBOARD_PATH:
-            # An address bar cannot send a header: the dashboard page alone takes
-            # ?token=, then keeps it and sends it as a header on its own requests.
-            scheme, presented = "bearer", request.query.get("token", "")
-        actor = state.actor_for(presented) if scheme.lower() == "bearer" else None
-        if actor is None:
-            return error_response(
-                401,
-                "missing or wrong admin token (Authorization: Bearer <token>)",
-                headers={"WWW-Authenticate": 'Bearer realm="pygate-admin"'},
-            )
-        request[ACTOR_KEY] = actor
-    return await handler(request)
+        code = exc.reason.lower().replace(" ", "_")
+        return json_response({"error": code, "message": exc.text or exc.reason},
+                             status=exc.status, headers=headers)  # fmt: skip
 
 
 async def _status(request: web.Request) -> web.Response:
@@ -184,7 +189,7 @@ async def run_read_query(state: AdminState, sql: str) -> QueryResult:
 
 
 def create_admin_app(state: AdminState) -> web.Application:
-    app = web.Application(middlewares=[_json_errors, _bearer_token], client_max_size=1024**2)
+    app = web.Application(middlewares=[_json_errors, *MIDDLEWARES], client_max_size=1024**2)
     app[_STATE] = state
     app.router.add_get("/status", _status)
     app.router.add_post("/logs/query", _logs_query)
@@ -213,4 +218,6 @@ async def start_admin(state: AdminState, listen: str) -> tuple[web.AppRunner, st
     if server is not None and server.sockets:
         sock_host, sock_port = server.sockets[0].getsockname()[:2]
         bound = f"[{sock_host}]:{sock_port}" if ":" in sock_host else f"{sock_host}:{sock_port}"
+    state.bound = bound
+    state.set_allowed_hosts(state.allowed_hosts)
     return runner, bound

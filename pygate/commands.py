@@ -1,39 +1,66 @@
-"""CLI commands that talk to a running gateway: `status` and `logs query`."""
+"""CLI commands that talk to a running gateway: `status` and `logs query`.
+
+They load the config without its route plugins (`import_plugins=False`): they need
+the admin listener and the log store, not the plugins, so a module plugin that is not
+on this shell's PYTHONPATH does not stop them. Every request names the config and
+store it is for: a gateway that serves another config refuses (exit code 2).
+"""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
 
-from pygate.admin_client import AdminError, AdminUnreachable, admin_request
+from pygate.admin_client import (
+    AdminError,
+    AdminTarget,
+    AdminUnreachable,
+    TokenUnusable,
+    WrongGateway,
+)
 from pygate.config import ConfigError, LoadedConfig, load_config
 from pygate.logstore import LogStoreError, QueryResult, open_store
 from pygate.logstore.render import render
 
 _QUERY_TIMEOUT_S = 300.0
+EXIT_FAILURE, EXIT_CONFIG = 1, 2
 
 
-def _load(config_file: str) -> LoadedConfig | None:
+def load_for_client(config_file: str) -> LoadedConfig | None:
+    """The config as the client commands need it; None (after printing why) if bad."""
     try:
-        return load_config(config_file)
+        return load_config(config_file, import_plugins=False)
     except ConfigError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)
         return None
 
 
-def status(config_file: str, *, as_json: bool) -> int:
-    loaded = _load(config_file)
-    if loaded is None:
-        return 2
-    admin = loaded.config.admin
+def admin_target(loaded: LoadedConfig) -> AdminTarget | None:
     try:
-        counters = admin_request(admin.listen, "/status", token=admin.token)
+        return AdminTarget.of(loaded)
+    except TokenUnusable as exc:
+        print(f"pygate: {exc}", file=sys.stderr)
+        return None
+
+
+def client_failure(exc: Exception, what: str) -> int:
+    """Print why a command that needed the gateway failed; its exit code."""
+    print(f"pygate: {what} failed: {exc}", file=sys.stderr)
+    return EXIT_CONFIG if isinstance(exc, WrongGateway | TokenUnusable) else EXIT_FAILURE
+
+
+def status(config_file: str, *, as_json: bool) -> int:
+    loaded = load_for_client(config_file)
+    target = admin_target(loaded) if loaded is not None else None
+    if target is None:
+        return EXIT_CONFIG
+    try:
+        counters = target.request("/status")
     except AdminUnreachable:
-        print(f"pygate: no gateway answers on admin {admin.listen}", file=sys.stderr)
-        return 1
+        print(f"pygate: no gateway answers on admin {target.listen}", file=sys.stderr)
+        return EXIT_FAILURE
     except AdminError as exc:
-        print(f"pygate: status failed: {exc}", file=sys.stderr)
-        return 1
+        return client_failure(exc, "status")
     if as_json:
         import orjson
 
@@ -49,14 +76,13 @@ def _format_counters(counters: dict[str, Any]) -> str:
 
 
 def logs_query(config_file: str, sql: str, fmt: str) -> int:
-    loaded = _load(config_file)
+    loaded = load_for_client(config_file)
     if loaded is None:
-        return 2
+        return EXIT_CONFIG
     try:
         result = run_query(loaded, sql)
     except (AdminError, LogStoreError) as exc:
-        print(f"pygate: query failed: {exc}", file=sys.stderr)
-        return 1
+        return client_failure(exc, "query")
     sys.stdout.write(render(result, fmt))
     return 0
 
@@ -65,12 +91,12 @@ def save_bench_run(config_file: str, report: dict) -> str:
     """Keep a `pygate bench` report in the store of `config_file`; returns where it went.
 
     Like queries, it goes through a running gateway (which owns a chDB directory), else
-    straight to the store."""
-    loaded = load_config(config_file)
-    admin = loaded.config.admin
+    straight to the store. Raises ConfigError, AdminError, LogStoreError."""
+    loaded = load_config(config_file, import_plugins=False)
+    target = AdminTarget.of(loaded)
     try:
-        admin_request(admin.listen, "/bench-runs", token=admin.token, payload=report)
-        return f"saved to pygate.bench_runs through the gateway at {admin.listen}"
+        target.request("/bench-runs", payload=report)
+        return f"saved to pygate.bench_runs through the gateway at {target.listen}"
     except AdminUnreachable:
         pass
     with open_store(loaded.store, retention_days=loaded.config.log.retention_days) as store:
@@ -80,16 +106,13 @@ def save_bench_run(config_file: str, report: dict) -> str:
 
 
 def run_query(loaded: LoadedConfig, sql: str) -> QueryResult:
+    """Raises AdminError (WrongGateway: another gateway answers), LogStoreError."""
     # chDB lets one process own a data directory: while the gateway runs, it answers
     # the query for us; otherwise we open the store ourselves, read-only.
-    admin = loaded.config.admin
+    target = AdminTarget.of(loaded)
     try:
-        answer = admin_request(
-            admin.listen,
-            "/logs/query",
-            token=admin.token,
-            payload={"sql": sql, "format": "json"},
-            timeout_s=_QUERY_TIMEOUT_S,
+        answer = target.request(
+            "/logs/query", payload={"sql": sql, "format": "json"}, timeout_s=_QUERY_TIMEOUT_S
         )
         return QueryResult(columns=answer["columns"], rows=answer["rows"])
     except AdminUnreachable:

@@ -9,13 +9,13 @@ flushes every remaining record, and the store is closed. Exit code 0.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import signal
 import sys
 from typing import Any
 
 from pygate.admin import AdminState, start_admin
+from pygate.admin_token import AdminCredentials, AdminTokenError, server_credentials
 from pygate.adminapi import AdminService
 from pygate.adminapi.statedb import AdminStateError
 from pygate.ai.lifecycle import AiRuntime
@@ -55,6 +55,11 @@ def serve(config_file: str, *, watch: bool = False) -> int:
         log.error("%s", exc)
         return 1
     try:
+        credentials = server_credentials(loaded)
+    except AdminTokenError as exc:
+        log.error("%s", exc)
+        return 1
+    try:
         core = load_core()
     except CoreUnavailable as exc:
         log.error("%s", exc)
@@ -86,6 +91,7 @@ def serve(config_file: str, *, watch: bool = False) -> int:
 
     server = _Server(loaded, gateway, plugins, watch=watch)
     server.admin_api = admin_api
+    server.credentials = credentials
     return uvloop.run(server.run())
 
 
@@ -108,6 +114,7 @@ class _Server:
         self.stopping = asyncio.Event()
         self.store: LogStore | None = None
         self.admin_api: AdminService | None = None
+        self.credentials = AdminCredentials(None)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -140,8 +147,9 @@ class _Server:
             shipper=shipper,
             store=self.store,
             config_file=self.loaded.abspath,
-            token=config.admin.token,
-            named_tokens={t.token: t.name for t in config.admin.tokens},
+            token=None,
+            store_url=self.loaded.store.url,
+            allowed_hosts=list(config.admin.allowed_hosts),
             api=self.admin_api,
             more_counters=_ai_counters,
         )
@@ -155,6 +163,9 @@ class _Server:
             self.store.close()
             return 1
 
+        admin.use_credentials(self.credentials)
+        if self.credentials.generated_now:
+            _announce_generated_token(self.loaded, self.credentials.token or "", admin_addr)
         reloader = Reloader(
             self.loaded,
             swap_into_core=self._swap_config,
@@ -171,7 +182,6 @@ class _Server:
                 watch_file(self.loaded.file, lambda: reloader.reload("file changed"))
             )
         jwks_refresher = asyncio.create_task(refresh_jwks_forever(reloader, self.gateway))
-        _warn_if_admin_exposed(config.admin.listen, admin.token or "".join(admin.named_tokens))
         log.info("serving on %s (admin %s)", self.gateway.local_addr, admin_addr)
         await self.stopping.wait()
 
@@ -232,8 +242,15 @@ class _Server:
         old_days = self.loaded.config.log.retention_days
         self.loaded = new
         shipper.update_settings(shipper_settings(new))
-        admin.token = new.config.admin.token
-        admin.named_tokens = {t.token: t.name for t in new.config.admin.tokens}
+        try:
+            credentials = server_credentials(new)
+        except AdminTokenError as exc:
+            log.warning("admin token: %s; the admin listener keeps its tokens", exc)
+        else:
+            admin.use_credentials(credentials)
+            if credentials.generated_now:
+                _announce_generated_token(new, credentials.token or "", admin.bound)
+        admin.set_allowed_hosts(list(new.config.admin.allowed_hosts))
         if (ai := current_ai()) is not None:
             ai.reload(new)
         if new.config.log.retention_days != old_days and self.store is not None:
@@ -267,15 +284,16 @@ def _ai_counters() -> dict[str, Any]:
     return {f"ai_{name}": value for name, value in ai.shipper.counters().items()}
 
 
-def _warn_if_admin_exposed(listen: str, token: str | None) -> None:
-    if token:
-        return
-    host = listen.rpartition(":")[0].strip("[]")
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
-        log.warning(
-            "admin listener on %s has no token: anyone who can reach it can query logs", listen
-        )
+def _announce_generated_token(loaded: LoadedConfig, token: str, admin_addr: str) -> None:
+    """Shown once, at the start that made the token; later starts only read the file."""
+    from pygate.admin_client import admin_url
+    from pygate.admin_token import token_file_path
+
+    path = token_file_path(loaded)
+    print(
+        f"pygate: no admin token configured: generated one, stored in {path} (mode 0600)\n"
+        f"pygate: admin token (shown once): {token}\n"
+        f"pygate: dashboard: {admin_url(admin_addr, '/dashboard')}#token={token}",
+        file=sys.stderr,
+        flush=True,
+    )

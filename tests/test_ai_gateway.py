@@ -8,7 +8,6 @@ emulators. Every call must leave a pygate.ai_calls row with the right tokens and
 from __future__ import annotations
 
 import json
-import urllib.request
 
 import anthropic
 import openai
@@ -212,7 +211,6 @@ def test_ai_call_log_counters_in_status_and_metrics(ai_gw):
     status = ai_gw.status()
     assert status["ai_log_rows_written"] >= 1
     assert status["ai_log_rows_dropped"] == 0
-    with urllib.request.urlopen(ai_gw.admin_url("/metrics"), timeout=10) as response:
-        metrics = response.read().decode()
+    metrics = ai_gw.admin_text("/metrics")
     written = [line for line in metrics.splitlines() if line.startswith("pygate_ai_log_rows_")]
     assert any(line.split()[-1] not in ("0", "0.0") for line in written), written

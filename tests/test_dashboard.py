@@ -87,7 +87,8 @@ def chromium(tmp_path: Path, url: str, *mode: str) -> subprocess.CompletedProces
 
 
 def page_url(gw, token: str = TOKEN) -> str:
-    return gw.admin_url(f"/dashboard?token={token}&since=15m&refresh=1")
+    # The token goes in the fragment: the browser never sends it to the server.
+    return gw.admin_url(f"/dashboard?since=15m&refresh=1#token={token}")
 
 
 class Rendered(HTMLParser):
@@ -119,13 +120,15 @@ class Rendered(HTMLParser):
         return [a for p, t, a in self.elements if p == panel and t == tag]
 
 
-def test_page_needs_the_token(dash):
+def test_page_holds_no_data_and_its_reports_need_the_token(dash):
     gw = dash["gw"]
-    assert gw.admin_get("/dashboard", token=None)[0] == 401
-    assert gw.admin_get("/dashboard?token=wrong", token=None)[0] == 401
-    # The query token opens the page only, not the API behind it.
+    # The page is static (no data in it): served without a token; what it polls is not.
+    assert gw.admin_get("/logs/report/traffic?since=15m", token=None)[0] == 401
+    assert gw.admin_get("/logs/report/traffic?since=15m")[0] == 200
+    # A token in the query string opens nothing (it would land in logs and history).
     assert gw.admin_get(f"/status?token={TOKEN}", token=None)[0] == 401
-    resp = get(page_url(gw))
+    assert gw.admin_get(f"/logs/report/traffic?token={TOKEN}", token=None)[0] == 401
+    resp = get(gw.admin_url("/dashboard"))
     assert resp.status == 200
     assert resp.header("content-type").startswith("text/html")
     csp = resp.header("content-security-policy")
@@ -191,7 +194,21 @@ def test_dashboard_with_a_wrong_token_shows_nothing(dash, tmp_path):
     done = chromium(tmp_path, page_url(dash["gw"], token="wrong"), "--dump-dom")
     assert done.returncode == 0
     assert "missing or wrong admin token" in done.stdout
-    assert "data-report" not in done.stdout
+    dom = Rendered()
+    dom.feed(done.stdout)
+    assert not [a for _, _, a in dom.elements if "data-rows" in a or "data-total" in a]
+    (login,) = [a for _, tag, a in dom.elements if a.get("id") == "login"]
+    assert "hidden" not in login  # the login form asks for the right token
+
+
+def test_dashboard_without_a_token_asks_for_one(dash, tmp_path):
+    done = chromium(tmp_path, dash["gw"].admin_url("/dashboard?since=15m"), "--dump-dom")
+    assert done.returncode == 0
+    dom = Rendered()
+    dom.feed(done.stdout)
+    (login,) = [a for _, tag, a in dom.elements if a.get("id") == "login"]
+    assert "hidden" not in login
+    assert not [a for _, _, a in dom.elements if "data-total" in a]
 
 
 def count_near(colours: Counter, rgb: tuple[int, int, int], tolerance: int = 6) -> int:

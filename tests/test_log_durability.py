@@ -132,10 +132,7 @@ def test_metrics_endpoint_shows_pipeline_counters(make_gateway, upstreams):
     gateway = make_gateway(simple_config(upstreams, log={"store": down}), name="gw")
     send(gateway, f"m-{uuid.uuid4().hex[:8]}", 5)
     wait_until(lambda: gateway.status()["log_spool_rows"] == 5, 60, what="5 spooled")
-    import urllib.request
-
-    with urllib.request.urlopen(gateway.admin_url("/metrics"), timeout=10) as resp:
-        text = resp.read().decode()
+    text = gateway.admin_text("/metrics")
     for line in (
         "# TYPE pygate_log_rows_spooled_total counter",
         "pygate_log_rows_spooled_total 5",

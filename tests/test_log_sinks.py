@@ -244,7 +244,8 @@ def _add_constraint(data_dir: Path) -> None:
 def gateway_metrics(gateway) -> str:
     import urllib.request
 
-    with urllib.request.urlopen(gateway.admin_url("/metrics"), timeout=10) as resp:
+    request = urllib.request.Request(gateway.admin_url("/metrics"), headers=gateway.admin_headers())
+    with urllib.request.urlopen(request, timeout=10) as resp:
         assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         return resp.read().decode()
 

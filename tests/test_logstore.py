@@ -168,7 +168,7 @@ def test_admin_logs_query_endpoint(gw, logged):
         req = urllib.request.Request(
             gw.admin_url("/logs/query"),
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **gw.admin_headers()},
         )
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:

@@ -1,8 +1,9 @@
 """Audit rows for entity changes, and their trip into the log store (pygate.audit_log).
 
 A change is recorded as one row per entity it created, updated or deleted, with the
-entity as JSON before and after. Consumer keys are secrets: they are written as
-fingerprints ("sha256:<12 hex>"), enough to tell keys apart, useless to a reader.
+entity as JSON before and after. Secrets (keys, passwords, jwt secrets) are written as
+their keyed fingerprints ("sha256:<12 hex>", pygate/adminapi/secrets.py): enough to
+tell them apart, useless to a reader.
 
 Rows are first written to the admin state (SQLite) in the same transaction as the
 change itself; `AuditShipper` moves them to the log store as RowBinary with a
@@ -17,6 +18,7 @@ import logging
 import struct
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +45,13 @@ class Who:
     request: str  # e.g. "PUT /routes/api"
 
 
-def change_rows(before: Entities, after: Entities, who: Who) -> list[dict[str, Any]]:
+# (section, entity) -> the entity as it may be shown: its secrets as fingerprints.
+Redact = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def change_rows(
+    before: Entities, after: Entities, who: Who, redact: Redact
+) -> list[dict[str, Any]]:
     """One audit row per entity that differs between the two documents."""
     ts_ms = int(time.time() * 1000)
     change_id = uuid.uuid4().hex
@@ -59,22 +67,16 @@ def change_rows(before: Entities, after: Entities, who: Who) -> list[dict[str, A
             rows.append({
                 "ts": ts_ms, "change_id": change_id, "actor": who.actor,
                 "client": who.client, "action": action, "entity_kind": kind,
-                "entity_name": str(name), "before": _entity_json(kind, was),
-                "after": _entity_json(kind, now), "request": who.request,
+                "entity_name": str(name), "before": _entity_json(section, was, redact),
+                "after": _entity_json(section, now, redact), "request": who.request,
             })  # fmt: skip
     return rows
 
 
-def _entity_json(kind: str, entity: dict[str, Any] | None) -> str:
+def _entity_json(section: str, entity: dict[str, Any] | None, redact: Redact) -> str:
     if entity is None:
         return ""
-    if kind == "consumer":
-        entity = {**entity, "keys": [key_fingerprint(k) for k in entity.get("keys", [])]}
-    return orjson.dumps(entity).decode()
-
-
-def key_fingerprint(key: str) -> str:
-    return "sha256:" + hashlib.sha256(str(key).encode()).hexdigest()[:12]
+    return orjson.dumps(redact(section, entity)).decode()
 
 
 def encode_rows(rows: list[tuple[int, dict[str, Any]]]) -> bytes:

@@ -74,8 +74,9 @@ def api_errors(handler: Handler) -> Handler:
             return json_response(exc.body, exc.status)
         except Exception as exc:
             log.exception("admin API: %s %s failed", request.method, request.path)
-            body = {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}
-            return json_response(body, 500)
+            # Not the exception's text: it may quote the document, secrets and all.
+            message = f"{type(exc).__name__} while answering; see the gateway's log"
+            return json_response({"error": "internal", "message": message}, 500)
 
     wrapped.__name__ = handler.__name__
     wrapped.__doc__ = handler.__doc__

@@ -1,8 +1,11 @@
 """The whole document and the read-only endpoints.
 
-GET  /config[?format=json]   the entities as the declarative YAML (or JSON)
-POST /config                 replace every entity: YAML, or JSON with
-                             Content-Type: application/json; validated as a whole
+GET  /config[?format=json]   the entities as the declarative YAML (or JSON), secrets
+                             as fingerprints
+POST /config                 replace every entity: YAML (application/yaml or
+                             application/x-yaml) or JSON (application/json); validated
+                             as a whole; a secret given as its fingerprint keeps the
+                             secret the gateway has with that fingerprint
 GET  /audit?limit=&entity=   the audit log, newest first (entity: "route" or
                              "route/items-api")
 GET  /plugins                available plugins with the JSON schemas of their configs
@@ -31,6 +34,7 @@ from pygate.plugins import get_plugin, plugin_names
 from pygate.plugins.registry import BuiltinPlugin
 
 YAML_TYPE = "application/yaml"
+YAML_TYPES = ("application/yaml", "application/x-yaml")
 
 
 def to_yaml(entities: Entities) -> str:
@@ -42,7 +46,7 @@ async def export_config(request: web.Request) -> web.Response:
     fmt = request.query.get("format", "yaml")
     if fmt not in ("yaml", "json"):
         raise invalid_at(("format",), f'expected "yaml" or "json", got "{fmt}"')
-    entities = await service(request).entities()
+    entities = await service(request).shown()
     if fmt == "json":
         return json_response(entities)
     return web.Response(text=to_yaml(entities), content_type=YAML_TYPE)
@@ -51,7 +55,7 @@ async def export_config(request: web.Request) -> web.Response:
 def parse_document(raw: bytes, content_type: str) -> Entities:
     """An imported document: only the entity sections, each a list (or absent)."""
     try:
-        if content_type == "application/json":
+        if content_type not in YAML_TYPES:
             data = orjson.loads(raw)
         else:
             data = yaml.safe_load(raw.decode("utf-8")) if raw.strip() else {}
@@ -81,8 +85,9 @@ async def import_config(request: web.Request) -> web.Response:
     def mutate(entities: Entities) -> None:
         entities.update(document)
 
-    after = await service(request).change(who(request), mutate)
-    return json_response(after)
+    svc = service(request)
+    after = await svc.change(who(request), mutate)
+    return json_response(svc.show(after))
 
 
 _ENTITY_FILTER = re.compile(r"^(?P<kind>[a-z]+?)s?(?:/(?P<name>.+))?$")

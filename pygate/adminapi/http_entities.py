@@ -8,7 +8,9 @@
     PATCH  /{section}/{name}       JSON merge patch (null removes a field); 404
     DELETE /{section}/{name}       204; 409 if something still needs it
 
-An entity is what the YAML file holds under its section, as JSON.
+An entity is what the YAML file holds under its section, as JSON. Secrets (keys,
+passwords, jwt secrets) are shown as fingerprints; a write may give a fingerprint to
+keep the secret that has it (pygate/adminapi/secrets.py).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def handlers(section: str) -> dict[str, Any]:
 
     @api_errors
     async def list_all(request: web.Request) -> web.Response:
-        return json_response({"data": (await service(request).entities())[section]})
+        return json_response({"data": (await service(request).shown())[section]})
 
     @api_errors
     async def create(request: web.Request) -> web.Response:
@@ -66,12 +68,13 @@ def handlers(section: str) -> dict[str, Any]:
                 raise conflict(f'a {kind} named "{name}" already exists')
             entities[section].append(body)
 
-        after = await service(request).change(who(request), mutate)
-        return json_response(find(after, section, name), 201)
+        svc = service(request)
+        after = await svc.change(who(request), mutate)
+        return json_response(find(svc.show(after), section, name), 201)
 
     @api_errors
     async def get_one(request: web.Request) -> web.Response:
-        entities = await service(request).entities()
+        entities = await service(request).shown()
         return json_response(_require(entities, section, request.match_info["name"]))
 
     @api_errors
@@ -91,8 +94,9 @@ def handlers(section: str) -> dict[str, Any]:
             else:
                 entities[section][index] = entity
 
-        after = await service(request).change(who(request), mutate)
-        return json_response(find(after, section, name), 201 if created else 200)
+        svc = service(request)
+        after = await svc.change(who(request), mutate)
+        return json_response(find(svc.show(after), section, name), 201 if created else 200)
 
     @api_errors
     async def patch(request: web.Request) -> web.Response:
@@ -107,8 +111,9 @@ def handlers(section: str) -> dict[str, Any]:
             entities[section][index] = {**merge_patch(entities[section][index], patch_body),
                                         "name": name}  # fmt: skip
 
-        after = await service(request).change(who(request), mutate)
-        return json_response(find(after, section, name))
+        svc = service(request)
+        after = await svc.change(who(request), mutate)
+        return json_response(find(svc.show(after), section, name))
 
     @api_errors
     async def delete(request: web.Request) -> web.Response:

@@ -1,8 +1,11 @@
 """Consumer keys and route plugin configs, as sub-resources of their entity.
 
 POST   /consumers/{name}/keys          {"key": "..."} or no body (a key is made up);
-                                       201 {"key": ...}; 409 if any consumer has it
-DELETE /consumers/{name}/keys/{key}    204; 404; 409 for the last key
+                                       201 {"fingerprint": ...}, with "key" only for a
+                                       made-up key (shown this once); 409 if any
+                                       consumer has it
+DELETE /consumers/{name}/keys/{key}    the key or its fingerprint; 204; 404; 409 for
+                                       the last key
 GET    /routes/{name}/plugins          {"plugin-name": config, ...}
 GET    /routes/{name}/plugins/{plugin} the plugin's config; 404 if not enabled
 PUT    /routes/{name}/plugins/{plugin} enable or replace (201 / 200), validated by
@@ -40,38 +43,45 @@ def _entity(entities: Entities, section: str, kind: str, name: str) -> tuple[int
 async def add_key(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     body = await read_json(request, optional=True)
+    made_up = body is None or (isinstance(body, dict) and "key" not in body)
     if body is None:
-        body = {"key": secrets.token_urlsafe(24)}
+        body = {}
     if not isinstance(body, dict) or set(body) - {"key"}:
         raise invalid_at((), 'expected a JSON object {"key": "..."} or no body')
     key = body.get("key", secrets.token_urlsafe(24))
+    if not isinstance(key, str) or not key:
+        raise invalid_at(("key",), "expected a non-empty string")
+    svc = service(request)
 
     def mutate(entities: Entities) -> None:
         index, consumer = _entity(entities, "consumers", "consumer", name)
         for other in entities["consumers"]:
-            if key in other.get("keys", []):
+            if any(svc.fingerprints.matches(k, key) for k in other.get("keys", [])):
                 who_has = "this consumer" if other is consumer else "another consumer"
                 raise conflict(f"the key is already assigned to {who_has}")
         consumer["keys"] = [*consumer.get("keys", []), key]
 
-    await service(request).change(who(request), mutate)
-    return json_response({"key": key}, 201)
+    await svc.change(who(request), mutate)
+    created = {"fingerprint": svc.fingerprints.of(key)}
+    return json_response({"key": key, **created} if made_up else created, 201)
 
 
 @api_errors
 async def delete_key(request: web.Request) -> web.Response:
     name, key = request.match_info["name"], request.match_info["key"]
+    svc = service(request)
 
     def mutate(entities: Entities) -> None:
         _, consumer = _entity(entities, "consumers", "consumer", name)
         keys = consumer.get("keys", [])
-        if key not in keys:
+        kept = [k for k in keys if not svc.fingerprints.matches(k, key)]
+        if len(kept) == len(keys):
             raise not_found(f'consumer "{name}" has no such key')
-        if len(keys) == 1:
+        if not kept:
             raise conflict("a consumer needs at least one key: add another one first")
-        consumer["keys"] = [k for k in keys if k != key]
+        consumer["keys"] = kept
 
-    await service(request).change(who(request), mutate, refusal=409)
+    await svc.change(who(request), mutate, refusal=409)
     return no_content()
 
 
@@ -82,14 +92,14 @@ def _plugins(route: dict[str, Any]) -> dict[str, Any]:
 
 @api_errors
 async def list_plugins(request: web.Request) -> web.Response:
-    entities = await service(request).entities()
+    entities = await service(request).shown()
     _, route = _entity(entities, "routes", "route", request.match_info["name"])
     return json_response(_plugins(route))
 
 
 @api_errors
 async def get_plugin(request: web.Request) -> web.Response:
-    entities = await service(request).entities()
+    entities = await service(request).shown()
     name, plugin = request.match_info["name"], request.match_info["plugin"]
     _, route = _entity(entities, "routes", "route", name)
     plugins = _plugins(route)
@@ -112,8 +122,9 @@ async def put_plugin(request: web.Request) -> web.Response:
         plugins[plugin] = {} if config is None else config
         route["plugins"] = plugins
 
-    after = await service(request).change(who(request), mutate)
-    route = find(after, "routes", name) or {}
+    svc = service(request)
+    after = await svc.change(who(request), mutate)
+    route = find(svc.show(after), "routes", name) or {}
     return json_response(_plugins(route).get(plugin, {}), 201 if created else 200)
 
 

@@ -27,6 +27,7 @@ from pygate.adminapi.document import (
     settings_of,
 )
 from pygate.adminapi.errors import ApiError, conflict, invalid, problems_of, unavailable
+from pygate.adminapi.secrets import Fingerprints, all_secrets, scrub
 from pygate.adminapi.statedb import AdminStateDB, AdminStateError
 from pygate.adminapi.validation import effective_config
 from pygate.config import ConfigError, LoadedConfig
@@ -48,6 +49,7 @@ class AdminService:
     def __init__(self, db: AdminStateDB, config_file: str) -> None:
         self.db = db
         self.config_file = config_file
+        self.fingerprints = Fingerprints(db.fingerprint_key())
         self.reloader: Reloader | None = None
         self.audit: AuditShipper | None = None
         self._audit_task: asyncio.Task | None = None
@@ -69,7 +71,7 @@ class AdminService:
         fingerprint = entities_hash(file_entities)
         if self.db.file_hash() != fingerprint:
             who = Who(actor=f"file:{loaded.abspath}", client="", request="file import")
-            rows = change_rows(self.db.entities(), file_entities, who)
+            rows = change_rows(self.db.entities(), file_entities, who, self.fingerprints.redact_one)
             return loaded, functools.partial(self.db.replace, file_entities, rows, fingerprint)
         label = f"{loaded.file} + admin state {self.db.path}"
         settings = settings_of(loaded.source.data)
@@ -90,7 +92,15 @@ class AdminService:
 
     # ----- reads and writes -------------------------------------------------------
     async def entities(self) -> Entities:
+        """The stored document, secrets and all: for changes, never for answers."""
         return await self._run(self.db.entities)
+
+    async def shown(self) -> Entities:
+        """The document as answers show it: secrets as fingerprints."""
+        return self.fingerprints.redact(await self.entities())
+
+    def show(self, entities: Entities) -> Entities:
+        return self.fingerprints.redact(entities)
 
     async def change(self, who: Who, mutate: Mutation, *, refusal: int = 400) -> Entities:
         """Apply `mutate` and serve the result; returns the new document.
@@ -103,6 +113,11 @@ class AdminService:
             before = await self._run(self.db.entities)
             after = copy.deepcopy(before)
             mutate(after)
+            # Secrets named by fingerprint are the ones the state already has.
+            try:
+                after = self.fingerprints.resolve(after, before)
+            except ApiError as exc:
+                raise _scrubbed(exc, after) from None
             if after == before:
                 return before
             settings = settings_of(reloader.current.source.data)
@@ -112,23 +127,23 @@ class AdminService:
                     effective_config, settings, after, reloader.current.abspath, label
                 )
             except ConfigError as exc:
-                raise self._refused(exc, refusal) from exc
+                raise _scrubbed(self._refused(exc, refusal), after) from exc
             after = {
                 section: [canonical(item, schema) for item in after[section]]
                 for section, (_, schema) in KINDS.items()
             }
-            rows = change_rows(before, after, who)
+            rows = change_rows(before, after, who, self.fingerprints.redact_one)
             try:
                 await reloader.install(loaded, functools.partial(self.db.replace, after, rows))
             except AdminStateError as exc:
                 raise unavailable(str(exc)) from exc
             except ValueError as exc:
-                raise self._refused(loaded.core_error(exc), refusal) from exc
+                raise _scrubbed(self._refused(loaded.core_error(exc), refusal), after) from exc
             except ReloadRefused as exc:  # the Python plugin chains could not be built
                 cause = exc.__cause__
                 if isinstance(cause, ConfigError):
-                    raise self._refused(cause, refusal) from exc
-                raise invalid([{"path": "", "message": str(exc)}]) from exc
+                    raise _scrubbed(self._refused(cause, refusal), after) from exc
+                raise _scrubbed(invalid([{"path": "", "message": str(exc)}]), after) from exc
         log.info("admin: %s by %s (%d entities changed)", who.request, who.actor, len(rows))
         if self.audit is not None:
             self.audit.notify()
@@ -151,3 +166,10 @@ class AdminService:
             return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
         except AdminStateError as exc:
             raise unavailable(str(exc)) from exc
+
+
+def _scrubbed(exc: ApiError, document: Any) -> ApiError:
+    """`exc` with every secret of `document` (whole or one entity) blanked out."""
+    entities = document if isinstance(document, dict) and set(document) <= set(KINDS) else {}
+    secrets = all_secrets(entities) if entities else []
+    return ApiError(exc.status, scrub(exc.body, secrets))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +31,7 @@ _SCHEMA = (
     " row TEXT NOT NULL)",
 )
 _FILE_HASH = "file_entities_sha256"
+_FINGERPRINT_KEY = "secret_fingerprint_key"
 
 
 class AdminStateError(ValueError):
@@ -44,6 +46,7 @@ class AdminStateDB:
             with self._connect() as db:
                 for statement in _SCHEMA:
                     db.execute(statement)
+            os.chmod(path, 0o600)  # it holds every consumer key and password
         except (OSError, sqlite3.Error) as exc:
             raise AdminStateError(f"admin state {path}: {exc}") from exc
 
@@ -69,6 +72,19 @@ class AdminStateDB:
         with self._connect() as db:
             row = db.execute("SELECT value FROM meta WHERE key = ?", (_FILE_HASH,)).fetchone()
         return row[0] if row else None
+
+    def fingerprint_key(self) -> bytes:
+        """The key of secret fingerprints (pygate/adminapi/secrets.py), made at first use.
+
+        The state file holds the secrets themselves, so it is made readable by its
+        owner only."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                (_FINGERPRINT_KEY, secrets.token_hex(32)),
+            )
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (_FINGERPRINT_KEY,)).fetchone()
+        return bytes.fromhex(row[0])
 
     def entities(self) -> Entities:
         out: Entities = {section: [] for section in KINDS}

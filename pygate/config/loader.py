@@ -31,12 +31,16 @@ class LoadedConfig:
     config: GatewayConfig
     source: YamlSource
     store: StoreLocation  # log store with its path made absolute
+    # False: route plugins were left out (load_config(import_plugins=False)).
+    plugins_loaded: bool = True
 
     @property
     def abspath(self) -> str:
         return os.path.abspath(self.file)
 
     def core_json(self) -> str:
+        if not self.plugins_loaded:
+            raise RuntimeError("loaded with import_plugins=False: not fit to serve")
         return core_config_json(self.config)
 
     def summary(self) -> str:
@@ -48,12 +52,21 @@ class LoadedConfig:
         return ConfigError([core_problem(self.source, str(exc))])
 
 
-def load_config(file: str, environ: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Read and validate `file`; raises ConfigError listing every problem found."""
-    return config_from_source(read_yaml(file, environ), file)
+def load_config(
+    file: str, environ: Mapping[str, str] | None = None, *, import_plugins: bool = True
+) -> LoadedConfig:
+    """Read and validate `file`; raises ConfigError listing every problem found.
+
+    `import_plugins=False` is for commands that only talk to a running gateway or its
+    store (status, logs query/report, admin export/import): route plugin configs are
+    then left out, unchecked, so module plugins are not imported (they need not be on
+    this shell's PYTHONPATH) and no plugin reads its files or URLs. Such a result
+    cannot be served or compiled (`core_json` refuses).
+    """
+    return config_from_source(read_yaml(file, environ), file, import_plugins=import_plugins)
 
 
-def config_from_source(source: YamlSource, file: str) -> LoadedConfig:
+def config_from_source(source: YamlSource, file: str, *, import_plugins: bool = True) -> LoadedConfig:
     """Validate already parsed config data as `load_config` does.
 
     `file` is the config file the result belongs to (relative paths are resolved
@@ -62,7 +75,8 @@ def config_from_source(source: YamlSource, file: str) -> LoadedConfig:
     """
     if source.data is None:
         raise ConfigError([source.problem((), "the file is empty; expected a mapping")])
-    converter = Converter(source, field_hooks={(Route, "plugins"): _convert_plugins})
+    plugins_hook = _convert_plugins if import_plugins else _skip_plugins
+    converter = Converter(source, field_hooks={(Route, "plugins"): plugins_hook})
     config = converter.struct(source.data, GatewayConfig, ())
     if converter.problems:
         raise ConfigError(_in_file_order(converter.problems))
@@ -74,7 +88,9 @@ def config_from_source(source: YamlSource, file: str) -> LoadedConfig:
     if problems:
         raise ConfigError(_in_file_order(problems))
     store = parse_store_url(config.log.store, base_dir)
-    return LoadedConfig(file=file, config=config, source=source, store=store)
+    loaded = LoadedConfig(file=file, config=config, source=source, store=store)
+    loaded.plugins_loaded = import_plugins
+    return loaded
 
 
 def _in_file_order(problems: list[ConfigProblem]) -> list[ConfigProblem]:
@@ -90,6 +106,11 @@ def check_with_core(loaded: LoadedConfig) -> None:
         core.check_config(loaded.core_json())
     except ValueError as exc:
         raise loaded.core_error(exc) from exc
+
+
+def _skip_plugins(converter: Converter, raw: Any, path: FieldPath) -> Any:
+    """`routes[i].plugins` left out unchecked (load_config(import_plugins=False))."""
+    return {}
 
 
 def _convert_plugins(converter: Converter, raw: Any, path: FieldPath) -> Any:

@@ -28,6 +28,11 @@ from pygate.config.units import (
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Key = Annotated[str, msgspec.Meta(min_length=1)]
+# A secret (an API key, a password): write-only in the admin API, which shows a
+# fingerprint instead (pygate/config/secrets.py). Plugins mark their secrets with it.
+Secret = Annotated[
+    str, msgspec.Meta(min_length=1, extra={"secret": True}, extra_json_schema={"writeOnly": True})
+]
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -50,12 +55,24 @@ class AdminToken(_Section):
     token: Key
 
 
+AllowedHost = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")]
+
+
 class Admin(_Section):
     listen: ListenAddr = ListenAddr("127.0.0.1:9180")
+    # "token": every request needs `Authorization: Bearer <token>`; with neither `token`
+    # nor `tokens` set, one is generated at first start and kept in `token_file`.
+    # "none": no token at all; only allowed on a loopback listen.
+    auth: Literal["token", "none"] = "token"
     # An empty string counts as "no token" so `token: ${ADMIN_TOKEN:-}` works.
     # Its holder is audited as actor "admin"; `tokens` adds named ones.
     token: str | None = None
     tokens: list[AdminToken] = []
+    # The generated token (mode 0600); relative to the config file. The CLI reads it.
+    token_file: str = "pygate-admin.token"
+    # Host names (name, or name:port) the listener answers to besides its own address,
+    # e.g. behind a reverse proxy. Any other Host is refused (DNS rebinding).
+    allowed_hosts: list[AllowedHost] = []
     # SQLite file of the admin API's entity state; relative to the config file.
     state: str = "pygate-admin.db"
 
@@ -113,14 +130,14 @@ class Upstream(_Section):
 class BasicCredential(_Section):
     username: Annotated[str, msgspec.Meta(min_length=1, pattern="^[^:]+$")]
     # Plain text, compared in constant time; keep it out of the file with ${ENV_VAR}.
-    password: Annotated[str, msgspec.Meta(min_length=1)]
+    password: Secret
 
 
 class Consumer(_Section):
     name: Name
     # A consumer needs some credential: API keys (key-auth) and/or basic_auth. jwt
     # consumers are named by a token claim and need no entry here.
-    keys: list[Key] = []
+    keys: list[Secret] = []
     basic_auth: list[BasicCredential] = []
 
 

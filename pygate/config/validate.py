@@ -10,8 +10,10 @@ import re
 from collections.abc import Iterator
 
 from pygate.ai.validate import ai_problems
+from pygate.config.admin_checks import admin_problems
 from pygate.config.paths import FieldPath
 from pygate.config.schema import GatewayConfig, Target
+from pygate.config.secrets import fingerprint_problems
 from pygate.logstore.url import parse_store_url
 from pygate.plugins import RouteContext, get_plugin
 
@@ -25,6 +27,8 @@ def semantic_problems(config: GatewayConfig, base_dir: str) -> Iterator[Finding]
     yield from _consumer_keys(config)
     yield from _upstream_targets(config)
     yield from _listeners(config)
+    yield from admin_problems(config)
+    yield from fingerprint_problems(config)
     yield from _log_store(config, base_dir)
     yield from _plugin_checks(config, base_dir)
     yield from ai_problems(config)

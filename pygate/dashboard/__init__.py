@@ -1,15 +1,17 @@
 """A self-refreshing dashboard page on the admin listener: the canned reports as charts.
 
-    GET /dashboard[?token=T][&since=1h][&refresh=5]
+    GET /dashboard[?since=1h][&refresh=5][#token=T]
 
 The page is one HTML response with its script and style inlined: nothing is fetched
 from a CDN (admin listeners often have no internet) and there are no static routes
 to protect separately. Its script polls `GET /logs/report/{name}` (pygate.reports.http).
 
-With admin.token set, the page itself needs `?token=` (an address bar cannot send a
-header; the admin middleware accepts the query token for this path only), and the
-script sends the same token as `Authorization: Bearer` on every poll. The response
-forbids caching and referrers so the token does not leak from the URL, and its
+The page itself holds no data, so it is served without the admin token (the Host and
+Origin rules still apply); its script sends the token as `Authorization: Bearer` on
+every poll. The token reaches the page once in the URL fragment
+(`/dashboard#token=T`: fragments are never sent to a server, so it stays out of logs
+and Referer headers) or through the page's login form, and is kept in the tab's
+sessionStorage, never in a cookie. The response forbids caching and referrers, and its
 Content-Security-Policy allows exactly the inlined script and style (by hash) and
 requests to this origin.
 """

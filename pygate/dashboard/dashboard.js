@@ -4,9 +4,26 @@
 "use strict";
 (() => {
   const params = new URLSearchParams(location.search);
-  // The page came with ?token= when the admin listener wants one; every poll sends it
-  // as a header, the way the rest of the admin API expects it.
-  const token = params.get("token");
+  // The admin token: from the address bar's fragment once (#token=..., never sent to
+  // the server), else from this tab's sessionStorage, else typed into the login form.
+  // Every poll sends it as a header, the way the rest of the admin API expects it; it
+  // never goes into a cookie, so another site cannot make the browser send it.
+  const TOKEN_KEY = "pygate-admin-token";
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.get("token")) {
+    sessionStorage.setItem(TOKEN_KEY, fragment.get("token"));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  let token = sessionStorage.getItem(TOKEN_KEY);
+  const login = document.getElementById("login");
+  login.addEventListener("submit", (event) => {
+    event.preventDefault();
+    token = login.token.value.trim();
+    sessionStorage.setItem(TOKEN_KEY, token);
+    login.token.value = "";
+    login.hidden = true;
+    refresh();
+  });
   const refreshSeconds = Math.max(1, Number(params.get("refresh")) || 5);
   const controls = document.getElementById("controls");
   const since = params.get("since") || "1h";
@@ -52,7 +69,10 @@
     if (token) headers.Authorization = `Bearer ${token}`;
     const response = await fetch(url, { headers, cache: "no-store" });
     const body = await response.json();
-    if (!response.ok) throw new Error(`${name}: ${body.error || "HTTP " + response.status}`);
+    if (response.status === 401) login.hidden = false;
+    if (!response.ok) {
+      throw new Error(`${name}: ${body.message || body.error || "HTTP " + response.status}`);
+    }
     return body.rows.map((row) => Object.fromEntries(body.columns.map((c, i) => [c, row[i]])));
   }
 

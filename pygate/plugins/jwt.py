@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from pygate.config.schema import Secret
 from pygate.config.units import Duration
 from pygate.plugins.basic_auth import one_authentication_plugin
 from pygate.plugins.registry import BuiltinPlugin, RouteContext, register
@@ -30,7 +31,7 @@ MAX_JWKS_BYTES = 1024 * 1024
 
 
 class JwtConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    secrets: list[str] = []
+    secrets: list[Secret] = []  # write-only in the admin API
     jwks: list[dict[str, Any]] = []
     jwks_file: str | None = None
     jwks_url: str | None = None

@@ -48,8 +48,7 @@ def add_report_parser(logs_commands: argparse._SubParsersAction) -> None:
 
 
 def logs_report(args: argparse.Namespace) -> int:
-    from pygate.commands import run_query
-    from pygate.config import ConfigError, load_config
+    from pygate.commands import client_failure, load_for_client, run_query
 
     names = _report_names(args)
     options = ReportOptions(
@@ -68,10 +67,8 @@ def logs_report(args: argparse.Namespace) -> int:
     except ReportError as exc:
         print(f"pygate: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        loaded = load_config(args.config)
-    except ConfigError as exc:
-        print("\n".join(exc.lines()), file=sys.stderr)
+    loaded = load_for_client(args.config)
+    if loaded is None:
         return EXIT_USAGE
 
     results: list[tuple[PreparedReport, QueryResult]] = []
@@ -79,8 +76,7 @@ def logs_report(args: argparse.Namespace) -> int:
         try:
             results.append((report, run_query(loaded, report.sql)))
         except (AdminError, LogStoreError) as exc:
-            print(f"pygate: {report.report.name} report failed: {exc}", file=sys.stderr)
-            return EXIT_FAILURE
+            return client_failure(exc, f"{report.report.name} report")
     sys.stdout.write(_output(results, args.format))
     return _not_found_status(results, args.request_id)
 

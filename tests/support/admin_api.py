@@ -16,9 +16,14 @@ ADMIN_SETTINGS = {"token": TOKEN, "tokens": [{"name": "ops", "token": OPS_TOKEN}
 
 
 class AdminApi:
-    def __init__(self, gateway: Gateway, token: str | None = TOKEN) -> None:
+    def __init__(self, gateway: Gateway, token: str | None = "gateway") -> None:
+        """`token`: "gateway" (the one the gateway wants), None (none), or a token."""
         self.gateway = gateway
-        self.token = token
+        self._token = token
+
+    @property
+    def token(self) -> str | None:
+        return self.gateway.admin_token if self._token == "gateway" else self._token
 
     def call(
         self,

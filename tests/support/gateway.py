@@ -192,6 +192,33 @@ class Gateway:
                 )
         raise AssertionError("unreachable")
 
+    @property
+    def admin_token(self) -> str | None:
+        """The token this gateway's admin listener wants: admin.token, else the one it
+        generated into its token file at first start (None with admin.auth: none)."""
+        admin = self.config.get("admin", {})
+        if admin.get("auth") == "none":
+            return None
+        if admin.get("token"):
+            return admin["token"]
+        if admin.get("tokens"):
+            return admin["tokens"][0]["token"]
+        token_file = self.workdir / admin.get("token_file", "pygate-admin.token")
+        try:
+            return token_file.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def admin_headers(self) -> dict[str, str]:
+        token = self.admin_token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def admin_text(self, path: str) -> str:
+        """GET an admin path (with the token) that answers text, e.g. /metrics."""
+        req = urllib.request.Request(self.admin_url(path), headers=self.admin_headers())
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.read().decode()
+
     def _admin_ready(self) -> bool:
         if self.proc.poll() is not None:
             raise RuntimeError(f"gateway exited:\n{self.log_text()[-3000:]}")
@@ -200,7 +227,7 @@ class Gateway:
 
     def admin_get(self, path: str, token: str | None = "config") -> tuple[int, Any]:
         if token == "config":
-            token = self._token
+            token = self.admin_token
         req = urllib.request.Request(self.admin_url(path))
         if token:
             req.add_header("Authorization", f"Bearer {token}")

@@ -1,0 +1,143 @@
+"""The admin listener's gatekeepers, in the order a request meets them.
+
+1. `browser_guard`: Host and Origin must be the listener's own (pygate.browser_guard):
+   no page on another site, and no DNS-rebound name, gets an answer or makes a change.
+2. `bearer_token`: `Authorization: Bearer <token>` unless `admin.auth: none`. The
+   dashboard page (static: it holds no data) is the one path served without it.
+3. `expected_gateway`: a CLI command names the config (and log store) it was given in
+   `Pygate-Expect-Config` / `Pygate-Expect-Store`; a gateway serving another config
+   refuses with 409 instead of acting for it (two gateways, one admin port).
+4. `body_type`: a body is JSON (or YAML for `POST /config`), never a type an HTML form
+   can send; 415 otherwise.
+
+Every refusal is a JSON object `{"error": "<code>", "message": "..."}`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+import orjson
+from aiohttp import web
+
+from pygate.adminapi import ACTOR_KEY
+from pygate.browser_guard import (
+    JSON_TYPES,
+    YAML_TYPES,
+    body_type_problem,
+    fetch_site_problem,
+)
+from pygate.dashboard import DASHBOARD_PATH
+
+if TYPE_CHECKING:
+    from pygate.admin import AdminState
+
+STATE = web.AppKey("state", Any)  # the AdminState (typed Any: admin.py imports us)
+EXPECT_CONFIG = "Pygate-Expect-Config"
+EXPECT_STORE = "Pygate-Expect-Store"
+# Where an imported document may be YAML; everywhere else a body is JSON.
+_YAML_PATHS = {("POST", "/config")}
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def refusal(status: int, error: str, message: str, **kwargs: Any) -> web.Response:
+    return web.Response(
+        body=orjson.dumps({"error": error, "message": message}),
+        status=status,
+        content_type="application/json",
+        **kwargs,
+    )
+
+
+@web.middleware
+async def browser_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state: AdminState = request.app[STATE]
+    hosts = request.headers.getall("Host", [])
+    if len(hosts) != 1 or state.site is None or not state.site.host_allowed(hosts[0]):
+        shown = hosts[0] if len(hosts) == 1 else f"{len(hosts)} Host headers"
+        return refusal(
+            403,
+            "forbidden_host",
+            f"Host {shown!r} is not this admin listener's address; other names are "
+            "refused (DNS rebinding): add it to admin.allowed_hosts if it is yours",
+        )
+    problem = state.site.origin_problem(request.headers.getall("Origin", []), hosts[0])
+    problem = problem or fetch_site_problem(request.headers.get("Sec-Fetch-Site"))
+    if problem is not None:
+        return refusal(403, "forbidden_origin", f"{problem}: cross-site requests are refused")
+    return await handler(request)
+
+
+def expectation_headers(config_file: str, store_url: str) -> dict[str, str]:
+    """What a CLI command sends so that only the gateway serving its config acts."""
+    return {
+        EXPECT_CONFIG: quote(os.path.realpath(config_file), safe="/"),
+        EXPECT_STORE: quote(store_url, safe="/:@"),
+    }
+
+
+@web.middleware
+async def expected_gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state: AdminState = request.app[STATE]
+    wanted_config = request.headers.get(EXPECT_CONFIG)
+    wanted_store = request.headers.get(EXPECT_STORE)
+    ours_config = os.path.realpath(state.config_file)
+    mismatch = (wanted_config is not None and unquote(wanted_config) != ours_config) or (
+        wanted_store is not None and unquote(wanted_store) != state.store_url
+    )
+    if mismatch:
+        asked = unquote(wanted_config or "") or "(not said)"
+        return refusal(
+            409,
+            "wrong_gateway",
+            f"the gateway answering here serves {ours_config} (log store "
+            f"{state.store_url}), not {asked} (log store {unquote(wanted_store or '')}): "
+            "another gateway holds this admin port",
+        )
+    return await handler(request)
+
+
+@web.middleware
+async def bearer_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state: AdminState = request.app[STATE]
+    request[ACTOR_KEY] = "anonymous"
+    if not state.auth_required or (request.method == "GET" and request.path == DASHBOARD_PATH):
+        return await handler(request)
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    actor = state.actor_for(presented) if scheme.lower() == "bearer" else None
+    if actor is None:
+        return refusal(
+            401,
+            "unauthorized",
+            "missing or wrong admin token (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": 'Bearer realm="pygate-admin"'},
+        )
+    request[ACTOR_KEY] = actor
+    return await handler(request)
+
+
+@web.middleware
+async def body_type(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method in _BODY_METHODS or request.body_exists:
+        accepted = JSON_TYPES
+        if (request.method, request.path) in _YAML_PATHS:
+            accepted = JSON_TYPES | YAML_TYPES
+        content_types = request.headers.getall("Content-Type", [])
+        problem = (
+            "several Content-Type headers"
+            if len(content_types) > 1
+            else body_type_problem(
+                content_types[0] if content_types else None, request.body_exists, accepted
+            )
+        )
+        if problem is not None:
+            return refusal(415, "unsupported_media_type", problem)
+    return await handler(request)
+
+
+MIDDLEWARES = (browser_guard, bearer_token, expected_gateway, body_type)
