@@ -1,8 +1,9 @@
 """rate-limit: a token bucket per consumer, client IP or route.
 
 `rate` tokens are added every `per`; the bucket holds up to `burst` tokens (default:
-`rate`). Over the limit the core answers 429 with Retry-After; allowed responses
-carry X-RateLimit-Limit/-Remaining/-Reset.
+`rate`). Over the limit the core answers 429 with Retry-After; every response carries
+the IETF draft's RateLimit-Policy / RateLimit fields and X-RateLimit-Limit/-Remaining/
+-Reset, which agree (the limit is `burst`; see core-rs/src/plugins/rate_limit.rs).
 """
 
 from __future__ import annotations

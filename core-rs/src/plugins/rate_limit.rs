@@ -3,11 +3,21 @@
 //! GCRA is a token bucket that stores one number per key, the theoretical arrival time (TAT) of
 //! the next request, so a check is a single compare-and-swap with no lock and no refill timer.
 //! The bucket refills `rate` tokens per `per` and holds at most `burst` tokens.
+//!
+//! Responses say where the caller stands, in the IETF draft's fields
+//! (draft-ietf-httpapi-ratelimit-headers) and the older X-RateLimit-* ones, which agree:
+//! - `RateLimit-Policy: "ip";q=10;w=2`: the bucket holds q = `burst` requests and refills
+//!   completely in w seconds (burst / rate, rounded up), so q/w is the sustained rate;
+//! - `RateLimit: "ip";r=7;t=1`: r requests may be sent now (the tokens left, r <= q), and
+//!   the bucket is full again in t seconds (t <= w);
+//! - `X-RateLimit-Limit` = q, `X-RateLimit-Remaining` = r, `X-RateLimit-Reset` = t;
+//! - a 429 has r=0 and `Retry-After`: the seconds until one token is back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use http::header::{HeaderMap, HeaderValue};
 
 use crate::config::{RateLimitConfig, RateLimitKey};
 
@@ -17,19 +27,51 @@ pub struct RateLimiter {
     emission_ns: u64,
     /// How far the TAT may run ahead of now: `burst` tokens' worth of time.
     tolerance_ns: u64,
+    /// The bucket's size (`burst`), the limit the headers report.
+    capacity: u64,
+    /// Seconds an empty bucket takes to fill (the policy's window), at least 1.
+    window_secs: u64,
     buckets: DashMap<Box<str>, AtomicU64>,
 }
 
-/// The outcome of one check, with what the `X-RateLimit-*` headers report.
+/// The outcome of one check, with what the rate-limit headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
     pub allowed: bool,
+    /// The bucket's size: the most requests that may be sent at once.
     pub limit: u64,
+    /// Requests that may be sent now (whole tokens left), never more than `limit`.
     pub remaining: u64,
     /// Seconds until the bucket is full again.
     pub reset_secs: u64,
     /// Seconds until the next request would be allowed (only meaningful when refused).
     pub retry_after_secs: u64,
+    /// Seconds an empty bucket takes to fill: `limit` per this many seconds is the rate.
+    pub window_secs: u64,
+    /// The policy's name in the draft's fields: what the bucket is keyed by.
+    pub policy: &'static str,
+}
+
+impl Decision {
+    /// RateLimit-Policy, RateLimit and X-RateLimit-* (see the top of this file).
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        let policy = format!(
+            "\"{}\";q={};w={}",
+            self.policy, self.limit, self.window_secs
+        );
+        let current = format!(
+            "\"{}\";r={};t={}",
+            self.policy, self.remaining, self.reset_secs
+        );
+        for (name, value) in [("ratelimit-policy", policy), ("ratelimit", current)] {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        }
+        headers.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(self.reset_secs));
+    }
 }
 
 fn ceil_secs(ns: u64) -> u64 {
@@ -42,11 +84,22 @@ impl RateLimiter {
         let burst = config.burst.unwrap_or(rate).max(1);
         let per_ns = config.per_ms.max(1).saturating_mul(1_000_000);
         let emission_ns = (per_ns / rate).max(1);
+        let tolerance_ns = emission_ns.saturating_mul(burst);
         RateLimiter {
             config,
             emission_ns,
-            tolerance_ns: emission_ns * burst,
+            tolerance_ns,
+            capacity: burst,
+            window_secs: ceil_secs(tolerance_ns).max(1),
             buckets: DashMap::new(),
+        }
+    }
+
+    fn policy(&self) -> &'static str {
+        match self.config.by {
+            RateLimitKey::Consumer => "consumer",
+            RateLimitKey::Ip => "ip",
+            RateLimitKey::Route => "route",
         }
     }
 
@@ -77,20 +130,24 @@ impl RateLimiter {
                 let wait = ahead - self.tolerance_ns;
                 return Decision {
                     allowed: false,
-                    limit: self.config.rate,
+                    limit: self.capacity,
                     remaining: 0,
                     reset_secs: ceil_secs(tat.max(now) - now),
                     retry_after_secs: ceil_secs(wait).max(1),
+                    window_secs: self.window_secs,
+                    policy: self.policy(),
                 };
             }
             match slot.compare_exchange_weak(tat, new_tat, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
                     return Decision {
                         allowed: true,
-                        limit: self.config.rate,
+                        limit: self.capacity,
                         remaining: (self.tolerance_ns - ahead) / self.emission_ns,
                         reset_secs: ceil_secs(ahead),
                         retry_after_secs: 0,
+                        window_secs: self.window_secs,
+                        policy: self.policy(),
                     }
                 }
                 Err(actual) => tat = actual,
@@ -141,7 +198,27 @@ mod tests {
         );
         assert!(!d[3].allowed);
         assert_eq!(d[3].retry_after_secs, 1);
-        assert_eq!(d[3].limit, 10);
+        assert_eq!(d[3].limit, 3, "the limit is the bucket's size");
+    }
+
+    #[test]
+    fn remaining_never_exceeds_the_limit_and_headers_agree() {
+        // rate 5/s, burst 10: the bucket holds 10 and refills in 2 s.
+        let l = limiter(5, 1000, Some(10));
+        let t = 100 * SEC;
+        for i in 0..40 {
+            let d = l.check("a", t + i * SEC / 20);
+            assert!(d.remaining <= d.limit && d.limit == 10, "{d:?}");
+            assert!(d.reset_secs <= d.window_secs && d.window_secs == 2, "{d:?}");
+        }
+        let fresh = l.check("b", t);
+        let mut h = HeaderMap::new();
+        fresh.write_headers(&mut h);
+        assert_eq!(h["ratelimit-policy"], "\"consumer\";q=10;w=2");
+        assert_eq!(h["ratelimit"], "\"consumer\";r=9;t=1");
+        assert_eq!(h["x-ratelimit-limit"], "10");
+        assert_eq!(h["x-ratelimit-remaining"], "9");
+        assert_eq!(h["x-ratelimit-reset"], "1");
     }
 
     #[test]
