@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
-use http::{StatusCode, Uri};
+use http::{Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Incoming};
 
@@ -147,8 +147,9 @@ pub async fn respond(
     read_timeout: Duration,
     limit: u64,
 ) -> Result<UpstreamSource, Reject> {
-    if !bufferable(&head.headers, limit) {
-        response(bridge, view, head, None).await?;
+    let bodiless = is_bodiless(&view.method, head.status);
+    if !bodiless && !bufferable(&head.headers, limit) {
+        response(bridge, view, head, None, false).await?;
         return Ok(UpstreamSource::Stream(body, conn));
     }
     let whole = match tokio::time::timeout(read_timeout, body.collect()).await {
@@ -157,7 +158,7 @@ pub async fn respond(
         Err(_) => return Err(Reject::UpstreamTimeout),
     };
     conn.target.checkin(conn.worker, conn.sender);
-    let changed = response(bridge, view, head, Some(whole)).await?;
+    let changed = response(bridge, view, head, Some(whole), bodiless).await?;
     Ok(UpstreamSource::Whole(changed.unwrap_or_default()))
 }
 
@@ -174,12 +175,24 @@ pub fn bufferable(headers: &HeaderMap, limit: u64) -> bool {
     !event_stream && length.is_some_and(|n| n <= limit)
 }
 
+/// Responses that never carry a body (RFC 9110 §9.3.2, §15.3.5, §15.4.5). Their
+/// Content-Length, if any, describes the body a GET would get (for HEAD) or the selected
+/// representation (304), not the empty one here, so it must not be recomputed from it.
+fn is_bodiless(method: &Method, status: StatusCode) -> bool {
+    method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+}
+
 /// Run the response phase over a response head and (when bufferable) its whole body.
+/// `bodiless`: the body shown is empty by definition (see `is_bodiless`).
 async fn response(
     bridge: &Bridge,
     view: Arc<RequestView>,
     head: &mut http::response::Parts,
     body: Option<Bytes>,
+    bodiless: bool,
 ) -> Result<Option<Bytes>, Reject> {
     let shown = ResponseView {
         status: head.status.as_u16(),
@@ -198,6 +211,7 @@ async fn response(
             if let Some(list) = headers {
                 head.headers = header_map(&list)?;
             }
+            let replaced = new_body.is_some();
             let body = match (new_body, body) {
                 (Some(_), None) => {
                     return Err(Reject::plugin_error(
@@ -207,8 +221,14 @@ async fn response(
                 (Some(new), Some(_)) => Some(new),
                 (None, old) => old,
             };
-            if let Some(b) = &body {
-                set_content_length(&mut head.headers, b.len());
+            match &body {
+                // The GET length is unknown once a plugin rewrote the body: say nothing.
+                Some(_) if bodiless && replaced => {
+                    head.headers.remove(header::CONTENT_LENGTH);
+                }
+                Some(_) if bodiless => {}
+                Some(b) => set_content_length(&mut head.headers, b.len()),
+                None => {}
             }
             Ok(body)
         }
@@ -310,6 +330,14 @@ mod tests {
         assert!(!bufferable(&h, 5), "over the limit");
         h.insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
         assert!(!bufferable(&h, 100));
+    }
+
+    #[test]
+    fn head_and_empty_statuses_are_bodiless() {
+        assert!(is_bodiless(&Method::HEAD, StatusCode::OK));
+        assert!(is_bodiless(&Method::GET, StatusCode::NOT_MODIFIED));
+        assert!(is_bodiless(&Method::GET, StatusCode::NO_CONTENT));
+        assert!(!is_bodiless(&Method::GET, StatusCode::OK));
     }
 
     #[test]

@@ -63,7 +63,12 @@ class Response:
 
     @property
     def body(self) -> bytes | None:
-        """The body; None in the response phase when the upstream response is streamed."""
+        """The body; None in the response phase when the upstream response is streamed.
+
+        A response that has no body by definition (to HEAD; 1xx, 204, 304) shows b"", and
+        keeps the upstream's Content-Length (for HEAD, the length a GET gets); setting a
+        body on it makes that length unknown, so the core drops the header.
+        """
         if self._body is _UNSET:
             self._body = self._call.response_body
             self._streamed = self._body is None
