@@ -13,6 +13,8 @@ pub struct CoreConfig {
     pub workers: usize,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub http: HttpConfig,
     #[serde(default = "default_log_buffer")]
     pub log_buffer_capacity: usize,
     /// False: no call records are built or kept (counters still count).
@@ -46,6 +48,45 @@ impl Default for Limits {
             header_timeout_ms: 10_000,
         }
     }
+}
+
+/// How a request is read before it is routed: its path (path_normalise.rs) and the headers
+/// the gateway owns (pipeline/forwarding.rs).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub merge_slashes: bool,
+    pub escaped_slashes: EscapedSlashes,
+    /// False: request headers with `_` in their name are dropped (CGI/WSGI upstreams read
+    /// `X_User` as `X-User`).
+    pub underscores_in_headers: bool,
+    /// Peers (addresses or CIDR blocks) whose X-Forwarded-* / X-Real-IP / Forwarded are kept.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            merge_slashes: true,
+            escaped_slashes: EscapedSlashes::Reject,
+            underscores_in_headers: false,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// What `%2F`, `%5C` and `\` in a request path become (Envoy's
+/// `path_with_escaped_slashes_action`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EscapedSlashes {
+    /// 400: an upstream may read them as separators, the router does not.
+    #[default]
+    Reject,
+    /// Forwarded as data (escapes upper-cased); safe only if the upstream does not decode them.
+    Keep,
+    /// Decoded to `/` before dot-segments are resolved.
+    Decode,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

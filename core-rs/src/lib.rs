@@ -9,6 +9,7 @@ pub mod config;
 pub mod conn_io;
 pub mod errors;
 pub mod native;
+pub mod path_normalise;
 pub mod pipeline;
 pub mod plugins;
 pub mod proxy;

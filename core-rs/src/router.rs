@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use http::Method;
 
 use crate::config::{ConfigError, RouteConfig};
+use crate::path_normalise::{normalise, PathRules};
 
 /// Set of HTTP methods a route accepts; `ANY` accepts every method, standard or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,10 +82,20 @@ pub struct Router {
     any_host: PathTable,
 }
 
-/// A route's path turned into the matchit patterns that stand for it.
-fn patterns_for(path: &str) -> Result<Vec<(String, bool)>, String> {
+/// A route's path turned into the matchit patterns that stand for it. Requests are routed
+/// by their normalised path, so a route path that is not in normal form could never match.
+fn patterns_for(path: &str, rules: PathRules) -> Result<Vec<(String, bool)>, String> {
     if !path.starts_with('/') {
         return Err(format!("expected a path starting with '/', got {path:?}"));
+    }
+    match normalise(path, rules) {
+        Ok(normal) if normal == path => {}
+        Ok(normal) => {
+            return Err(format!(
+                "requests are routed by their normalised path, so {path:?} can never match; write {normal:?}"
+            ))
+        }
+        Err(e) => return Err(format!("{path:?} can never match: {}", e.message())),
     }
     if let Some(base) = path.strip_suffix("/*") {
         let mut pats = vec![
@@ -105,7 +116,7 @@ fn patterns_for(path: &str) -> Result<Vec<(String, bool)>, String> {
 }
 
 impl Router {
-    pub fn build(routes: &[RouteConfig]) -> Result<Router, ConfigError> {
+    pub fn build(routes: &[RouteConfig], rules: PathRules) -> Result<Router, ConfigError> {
         // host key -> pattern -> candidates (and where each pattern came from, for errors)
         type Patterns = BTreeMap<String, (Vec<Candidate>, String)>;
         let mut by_host: BTreeMap<String, Patterns> = BTreeMap::new();
@@ -130,7 +141,7 @@ impl Router {
             };
             for (pi, path) in route.paths.iter().enumerate() {
                 let field = format!("routes[{ri}].paths[{pi}]");
-                let pats = patterns_for(path).map_err(|m| ConfigError::new(&field, m))?;
+                let pats = patterns_for(path, rules).map_err(|m| ConfigError::new(&field, m))?;
                 for host in &hosts {
                     let table = by_host.entry(host.clone()).or_default();
                     for (pat, from_prefix) in &pats {
@@ -206,12 +217,14 @@ impl Router {
     }
 }
 
-/// Lower-case the host and drop a `:port` (but keep IPv6 brackets intact).
+/// Lower-case the host and drop a `:port` (but keep IPv6 brackets intact) and the dot of
+/// a fully qualified name: `API.example.com.:80` is routed as `api.example.com`.
 fn normalise_host(host: &str) -> std::borrow::Cow<'_, str> {
     let without_port = match host.rfind(':') {
         Some(i) if !host[i..].contains(']') => &host[..i],
         _ => host,
     };
+    let without_port = without_port.strip_suffix('.').unwrap_or(without_port);
     if without_port.bytes().any(|b| b.is_ascii_uppercase()) {
         std::borrow::Cow::Owned(without_port.to_ascii_lowercase())
     } else {
@@ -234,13 +247,22 @@ mod tests {
         }
     }
 
+    fn build(routes: &[RouteConfig]) -> Result<Router, ConfigError> {
+        Router::build(routes, RULES)
+    }
+
+    const RULES: PathRules = PathRules {
+        merge_slashes: true,
+        escaped_slashes: crate::config::EscapedSlashes::Reject,
+    };
+
     fn find(r: &Router, host: &str, path: &str, method: &str) -> RouteMatch {
         r.find(host, path, &Method::from_bytes(method.as_bytes()).unwrap())
     }
 
     #[test]
     fn most_specific_path_wins() {
-        let r = Router::build(&[
+        let r = build(&[
             route("prefix", &[], &["/api/*"], &[]),
             route("param", &[], &["/api/items/{id}"], &[]),
             route("exact", &[], &["/api/items/special"], &[]),
@@ -263,7 +285,7 @@ mod tests {
 
     #[test]
     fn exact_beats_prefix_at_same_pattern() {
-        let r = Router::build(&[
+        let r = build(&[
             route("prefix", &[], &["/static/*"], &[]),
             route("exact", &[], &["/static"], &[]),
         ])
@@ -274,7 +296,7 @@ mod tests {
 
     #[test]
     fn methods_and_405() {
-        let r = Router::build(&[
+        let r = build(&[
             route("read", &[], &["/items"], &["GET"]),
             route("write", &[], &["/items"], &["post", "PUT"]),
         ])
@@ -289,7 +311,7 @@ mod tests {
 
     #[test]
     fn hosts_exact_then_wildcard_then_any() {
-        let r = Router::build(&[
+        let r = build(&[
             route("any", &[], &["/"], &[]),
             route("wild", &["*.example.com"], &["/"], &[]),
             route("exact", &["api.example.com"], &["/"], &[]),
@@ -305,11 +327,19 @@ mod tests {
         );
         assert_eq!(find(&r, "other.org", "/", "GET"), RouteMatch::Found(0));
         assert_eq!(find(&r, "[::1]:80", "/", "GET"), RouteMatch::Found(0));
+        assert_eq!(
+            find(&r, "api.example.com.", "/", "GET"),
+            RouteMatch::Found(2)
+        );
+        assert_eq!(
+            find(&r, "Shop.Example.Com.:8080", "/", "GET"),
+            RouteMatch::Found(1)
+        );
     }
 
     #[test]
     fn host_specific_405_falls_back_to_any_host() {
-        let r = Router::build(&[
+        let r = build(&[
             route("host-get", &["a.test"], &["/x"], &["GET"]),
             route("any-post", &[], &["/x"], &["POST"]),
         ])
@@ -319,30 +349,45 @@ mod tests {
 
     #[test]
     fn bad_paths_and_methods_name_the_field() {
-        let e = Router::build(&[route("a", &[], &["/ok", "nope"], &[])])
+        let e = build(&[route("a", &[], &["/ok", "nope"], &[])])
             .err()
             .unwrap();
         assert_eq!(e.path, "routes[0].paths[1]");
-        let e = Router::build(&[route("a", &[], &["/a*b"], &[])])
-            .err()
-            .unwrap();
+        let e = build(&[route("a", &[], &["/a*b"], &[])]).err().unwrap();
         assert!(e.message.contains("trailing"), "{}", e.message);
-        let e = Router::build(&[route("a", &[], &["/"], &["GET", "FETCH"])])
+        let e = build(&[route("a", &[], &["/"], &["GET", "FETCH"])])
             .err()
             .unwrap();
         assert_eq!(e.path, "routes[0].methods[1]");
-        let e = Router::build(&[route("a", &[], &[], &[])]).err().unwrap();
+        let e = build(&[route("a", &[], &[], &[])]).err().unwrap();
         assert_eq!(e.path, "routes[0].paths");
     }
 
     #[test]
     fn conflicting_params_are_a_config_error() {
-        let e = Router::build(&[
+        let e = build(&[
             route("a", &[], &["/u/{id}"], &[]),
             route("b", &[], &["/u/{name}"], &[]),
         ])
         .err()
         .unwrap();
         assert!(e.path.starts_with("routes["), "{e}");
+    }
+
+    #[test]
+    fn route_paths_must_be_normal() {
+        for path in [
+            "/a/../b", "/a/./b", "/a//b", "/%61", "/a%2fb", "/a\\b", "/a/..;/b",
+        ] {
+            let e = build(&[route("a", &[], &[path], &[])]).err().unwrap();
+            assert_eq!(e.path, "routes[0].paths[0]", "{path}");
+            assert!(e.message.contains("never match"), "{path}: {}", e.message);
+        }
+        let kept = PathRules {
+            merge_slashes: false,
+            escaped_slashes: crate::config::EscapedSlashes::Keep,
+        };
+        assert!(Router::build(&[route("a", &[], &["/a//b%2Fc"], &[])], kept).is_ok());
+        assert!(build(&[route("a", &[], &["/a/{id}/x%20y/*"], &[])]).is_ok());
     }
 }

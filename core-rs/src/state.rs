@@ -17,6 +17,7 @@ use crate::config::{
     BasicAuthConfig, ConfigError, CoreConfig, KeyAuthConfig, Limits, PythonPhasesConfig,
     RateLimitKey,
 };
+use crate::pipeline::ownership::RequestRules;
 use crate::plugins::basic_auth::BasicCredentials;
 use crate::plugins::cors::Cors;
 use crate::plugins::ip_restriction::IpRestriction;
@@ -46,6 +47,8 @@ pub struct GatewayState {
     pub config: CoreConfig,
     pub listen: SocketAddr,
     pub limits: Limits,
+    /// How requests are read before routing (path normalisation, owned headers).
+    pub http: RequestRules,
     pub record_calls: bool,
     pub router: Router,
     pub routes: Vec<Route>,
@@ -258,7 +261,8 @@ impl GatewayState {
             });
         }
 
-        let router = Router::build(&config.routes)?;
+        let http = RequestRules::build(&config.http)?;
+        let router = Router::build(&config.routes, http.path)?;
         let consumers = config
             .consumers
             .iter()
@@ -267,6 +271,7 @@ impl GatewayState {
         Ok(GatewayState {
             listen,
             limits: config.limits.clone(),
+            http,
             record_calls: config.record_calls,
             router,
             routes,

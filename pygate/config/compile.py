@@ -31,6 +31,12 @@ def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
             "max_body_bytes": int(limits.max_body_bytes),
             "header_timeout_ms": int(limits.header_timeout),
         },
+        "http": {
+            "merge_slashes": config.http.merge_slashes,
+            "escaped_slashes": config.http.escaped_slashes,
+            "underscores_in_headers": config.http.underscores_in_headers,
+            "trusted_proxies": list(config.http.trusted_proxies),
+        },
         "log_buffer_capacity": config.log.buffer,
         "record_calls": config.log.enabled,
         "upstreams": [_upstream(u) for u in [*config.upstreams, *ai_upstreams(config)]],

@@ -48,6 +48,23 @@ class Limits(_Section):
     header_timeout: Duration = Duration(10_000)
 
 
+class HttpRules(_Section):
+    """How the gateway reads a request before routing it (README: "Request handling")."""
+
+    # "//a///b" is routed and forwarded as "/a/b" (nginx's merge_slashes).
+    merge_slashes: bool = True
+    # %2F, %5C and "\" in a path: reject (400), keep (forwarded as data, escaped) or
+    # decode (to "/", before dot-segments are resolved). Like Envoy's
+    # path_with_escaped_slashes_action.
+    escaped_slashes: Literal["reject", "keep", "decode"] = "reject"
+    # False: request headers with "_" in their name are dropped (nginx's default), since
+    # CGI/WSGI upstreams read X_Consumer_Username as X-Consumer-Username.
+    underscores_in_headers: bool = False
+    # Peers (IP addresses or CIDR blocks) whose X-Forwarded-*, X-Real-IP and Forwarded
+    # headers are kept, and whose X-Forwarded-For names the client. Empty: trust no one.
+    trusted_proxies: list[str] = []
+
+
 class AdminToken(_Section):
     """A named admin token: the name is the actor recorded in the audit log."""
 
@@ -157,6 +174,7 @@ class GatewayConfig(_Section):
     listen: ListenAddr
     workers: Positive | None = None
     limits: Limits = msgspec.field(default_factory=Limits)
+    http: HttpRules = msgspec.field(default_factory=HttpRules)
     shutdown_grace: Duration = Duration(10_000)
     # How long a route's Python plugins may take per phase of a call (504 plugin_timeout).
     plugin_timeout: Duration = Duration(5_000)

@@ -1,10 +1,16 @@
 //! What an upstream request and a client response carry besides the payload: forwarded
 //! headers, the request id, rate-limit headers, and no hop-by-hop headers.
 
+use std::net::IpAddr;
+
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Request, Uri, Version};
 
+use super::ownership::{
+    forwarded_element, protected_from_connection, FORWARDED, X_FORWARDED_FOR, X_FORWARDED_HOST,
+    X_FORWARDED_PROTO, X_REAL_IP,
+};
 use super::ConnCtx;
 use crate::body::{CallLog, RequestBody};
 use crate::plugins::rate_limit::Decision;
@@ -18,21 +24,11 @@ pub fn upstream_request(
     ctx: &ConnCtx,
     call: &CallLog,
 ) -> Request<RequestBody> {
-    let original_host = parts.headers.get(header::HOST).cloned();
+    // The client's own hop-by-hop headers went in phase 3 (ownership.rs); this catches any
+    // a Python access plugin set.
     strip_hop_by_hop(&mut parts.headers);
+    set_forwarding_headers(&mut parts.headers, ctx.peer.ip().to_canonical(), call);
     let h = &mut parts.headers;
-    let client_ip = ctx.peer.ip().to_canonical().to_string();
-    let forwarded_for = match h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {client_ip}"),
-        None => client_ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
-        h.insert(X_FORWARDED_FOR, v);
-    }
-    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    if let Some(host) = original_host {
-        h.entry(X_FORWARDED_HOST).or_insert(host);
-    }
     set_request_id(h, &call.record.request_id);
     for (name, value) in &route.inject_headers {
         h.insert(name, value.clone());
@@ -45,12 +41,54 @@ pub fn upstream_request(
     Request::from_parts(parts, body)
 }
 
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
-const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
-const X_FORWARDED_HOST: &str = "x-forwarded-host";
+/// This hop's forwarding headers. What arrives here from the client was sent by a trusted
+/// proxy (ownership.rs dropped the rest), so lists are appended to and the proxy's Host and
+/// Proto are kept; X-Real-IP is always the client address the gateway believes.
+fn set_forwarding_headers(h: &mut HeaderMap, peer: IpAddr, call: &CallLog) {
+    // Values are built from owned Strings (no copy) and the peer's text is shared between
+    // X-Forwarded-For and X-Real-IP when they agree: this runs on every request.
+    let Ok(peer_value) = HeaderValue::try_from(peer.to_string()) else {
+        return;
+    };
+    let forwarded_for = match joined(h, X_FORWARDED_FOR) {
+        Some(prev) => HeaderValue::try_from(format!("{prev}, {peer}")).ok(),
+        None => Some(peer_value.clone()),
+    };
+    if let Some(v) = forwarded_for {
+        h.insert(X_FORWARDED_FOR, v);
+    }
+    let element = forwarded_element(peer, h.get(header::HOST));
+    let forwarded = match joined(h, FORWARDED) {
+        Some(prev) => format!("{prev}, {element}"),
+        None => element,
+    };
+    if let Ok(v) = HeaderValue::try_from(forwarded) {
+        h.insert(FORWARDED, v);
+    }
+    let real_ip = match call.record.client_ip {
+        Some(client) if client != peer => HeaderValue::try_from(client.to_string()).ok(),
+        _ => Some(peer_value),
+    };
+    if let Some(v) = real_ip {
+        h.insert(X_REAL_IP, v);
+    }
+    if !h.contains_key(X_FORWARDED_PROTO) {
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+    if let Some(host) = h.get(header::HOST).cloned() {
+        h.entry(X_FORWARDED_HOST).or_insert(host);
+    }
+}
+
+/// Every value of a list header, in order, as one comma-separated string.
+fn joined(h: &HeaderMap, name: &str) -> Option<String> {
+    let mut values = h.get_all(name).iter().filter_map(|v| v.to_str().ok());
+    let first = values.next()?;
+    Some(values.fold(first.to_owned(), |acc, v| acc + ", " + v))
+}
 
 /// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1),
-/// plus any header the peer listed in `Connection`.
+/// plus any header the peer listed in `Connection`, except those the gateway owns.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -58,6 +96,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(|name| !protected_from_connection(name.as_str()))
         .collect();
     for name in listed {
         headers.remove(name);

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderValue};
 
+use super::ownership::CONSUMER_HEADER;
 use super::ConnCtx;
 use crate::body::CallLog;
 use crate::clock::now_ns;
 use crate::config::RateLimitKey;
 use crate::errors::Reject;
-use crate::plugins::key_auth::{extract_key, hide_key};
+use crate::plugins::key_auth::{extract_key, hide_keys};
 use crate::plugins::rate_limit::Decision;
 use crate::state::{GatewayState, Route};
 
@@ -22,10 +23,9 @@ pub fn authenticate(
     headers: &mut HeaderMap,
     call: &mut CallLog,
 ) -> Result<(), Reject> {
-    // Upstreams trust this header, so a client must never be able to set it.
-    headers.remove(CONSUMER_HEADER);
+    // The client's own X-Consumer-Username was dropped in phase 3 (ownership.rs).
     let name: Arc<str> = if let Some(key_auth) = &route.key_auth {
-        let (key, source) = extract_key(headers).ok_or(Reject::Unauthorized(
+        let key = extract_key(headers).ok_or(Reject::Unauthorized(
             "missing API key: send it in the apikey or x-api-key header, or as Authorization: Bearer <key>",
         ))?;
         let consumer = state
@@ -33,7 +33,7 @@ pub fn authenticate(
             .lookup(key)
             .ok_or(Reject::Unauthorized("invalid API key"))?;
         if key_auth.hide_credentials {
-            hide_key(headers, source);
+            hide_keys(headers);
         }
         state.consumers[consumer].clone()
     } else if let Some(basic) = &route.basic_auth {
@@ -61,8 +61,6 @@ pub fn authenticate(
     Ok(())
 }
 
-const CONSUMER_HEADER: &str = "x-consumer-username";
-
 pub fn rate_limit(
     route: &Route,
     ctx: &ConnCtx,
@@ -73,7 +71,13 @@ pub fn rate_limit(
     };
     let key: Cow<str> = match limiter.key_kind() {
         RateLimitKey::Consumer => Cow::Borrowed(call.record.consumer.as_deref().unwrap_or("")),
-        RateLimitKey::Ip => Cow::Owned(ctx.peer.ip().to_canonical().to_string()),
+        // The client address phase 3 settled on (the peer, or what its trusted proxy says).
+        RateLimitKey::Ip => Cow::Owned(
+            call.record
+                .client_ip
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
+        ),
         RateLimitKey::Route => Cow::Borrowed(&*route.name),
     };
     let decision = limiter.check(&key, now_ns());

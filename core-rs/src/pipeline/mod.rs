@@ -1,10 +1,11 @@
 //! A request's whole life, phase by phase. Read this file top to bottom to know what the
 //! gateway does with a call:
 //!
-//! 1. `accept`      give the call a request id and a call record; enforce size limits
-//!    (admission.rs)
-//! 2. `route`       find the route by host, path and method
-//! 3. `guard`       ip-restriction; a CORS preflight is answered here
+//! 1. `accept`      give the call a request id and a call record; enforce size limits,
+//!    one valid Host, and normalise the path (admission.rs, path_normalise.rs)
+//! 2. `route`       find the route by host, normalised path and method
+//! 3. `guard`       drop the client headers the gateway owns and find the client address
+//!    (ownership.rs); ip-restriction; a CORS preflight is answered here
 //! 4. `authenticate` key-auth, basic-auth or jwt: who is the consumer (identity.rs)
 //! 5. `rate_limit`  token bucket per consumer, client IP or route (identity.rs)
 //! 6. `python access` (routes with Python plugins only) may change the request, pick another
@@ -33,11 +34,13 @@ mod admission;
 mod answers;
 mod forwarding;
 mod identity;
+pub mod ownership;
 
-use admission::check_limits;
+use admission::{admit_target, check_limits};
 use answers::{answer, preflight, refuse};
 use forwarding::{set_rate_limit_headers, set_request_id, strip_hop_by_hop, upstream_request};
 use identity::{authenticate, rate_limit};
+use ownership::own_request_headers;
 
 use crate::body::{CallLog, RequestBody, ResponseBody};
 use crate::clock::unix_ms;
@@ -61,16 +64,22 @@ pub struct ConnCtx {
 pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseBody> {
     let started = Instant::now();
     let state = ctx.shared.state.load_full();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let client_version = parts.version;
 
     // 1. accept
     let mut call = accept(&parts, ctx, started, state.record_calls);
-    let head_bytes = match check_limits(&parts, &state.limits) {
-        Ok(n) => n,
+    let admitted = check_limits(&parts, &state.limits)
+        .and_then(|head_bytes| admit_target(&mut parts, state.http.path).map(|_| head_bytes));
+    // The call record shows the path that was routed (or, if refused, the one received).
+    if state.record_calls {
+        call.record.host = host_of(&parts).to_owned();
+        call.record.path = parts.uri.path().to_owned();
+    }
+    match admitted {
+        Ok(head_bytes) => call.record.bytes_in = head_bytes,
         Err(reject) => return refuse(reject, call, None),
-    };
-    call.record.bytes_in = head_bytes;
+    }
 
     // 2. route
     let route = match state
@@ -108,8 +117,15 @@ async fn serve_route(
     client_version: Version,
 ) -> Response<ResponseBody> {
     // 3. guard
+    let client_ip = own_request_headers(
+        &mut parts.headers,
+        ctx.peer.ip(),
+        &state.http,
+        &route.inject_headers,
+    );
+    call.record.client_ip = Some(client_ip);
     if let Some(ip_rules) = &route.ip_restriction {
-        if !ip_rules.permits(ctx.peer.ip()) {
+        if !ip_rules.permits(client_ip) {
             return refuse(Reject::IpForbidden, call, None);
         }
     }
@@ -140,7 +156,7 @@ async fn serve_route(
             &route.name,
             &call.record.request_id,
             call.record.consumer.clone(),
-            ctx.peer.ip().to_canonical(),
+            client_ip,
             body,
             timeout_ms,
         )
@@ -181,8 +197,10 @@ async fn serve_route(
 
     // 7. proxy
     let upstream = chosen.as_ref().unwrap_or(&route.upstream);
+    // Without a Host to preserve (HTTP/1.0), the upstream gets the target's, as otherwise.
+    let preserve_host = route.preserve_host && parts.headers.contains_key(header::HOST);
     let upstream_req = upstream_request(parts, request_body, route, ctx, &call);
-    let forwarded = proxy::forward(upstream, route.preserve_host, upstream_req, ctx.worker).await;
+    let forwarded = proxy::forward(upstream, preserve_host, upstream_req, ctx.worker).await;
     let forwarded = match forwarded {
         Ok(f) => f,
         Err(failure) => {
@@ -251,6 +269,7 @@ async fn serve_route(
     Response::from_parts(head, body)
 }
 
+/// Host and path are filled in once the request target is settled (`handle`).
 fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog {
     ctx.shared
         .stats
@@ -263,16 +282,8 @@ fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog
         route: None,
         consumer: None,
         method: Some(parts.method.clone()),
-        host: if keep {
-            host_of(parts).to_owned()
-        } else {
-            String::new()
-        },
-        path: if keep {
-            parts.uri.path().to_owned()
-        } else {
-            String::new()
-        },
+        host: String::new(),
+        path: String::new(),
         status: 0,
         latency_us: 0,
         upstream_latency_us: 0,
@@ -286,11 +297,12 @@ fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog
     CallLog::new(record, started, ctx.shared.clone(), ctx.worker, keep)
 }
 
+/// After `admit_target` the Host header is the request's one authority (an absolute-form
+/// target's included); HTTP/1.0 may have none.
 fn host_of(parts: &Parts) -> &str {
     parts
         .headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .or_else(|| parts.uri.host())
         .unwrap_or("")
 }

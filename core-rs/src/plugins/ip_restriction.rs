@@ -12,7 +12,8 @@ pub struct IpRestriction {
     deny: Vec<IpNet>,
 }
 
-fn parse_list(list: &[String], field: &str) -> Result<Vec<IpNet>, ConfigError> {
+/// Addresses or CIDR blocks; `field` names the list in errors.
+pub fn parse_list(list: &[String], field: &str) -> Result<Vec<IpNet>, ConfigError> {
     list.iter()
         .enumerate()
         .map(|(i, entry)| {

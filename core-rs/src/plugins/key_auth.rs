@@ -66,36 +66,38 @@ impl KeyTable {
     }
 }
 
-/// Where the key was found, so it can be removed before proxying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeySource {
-    ApiKeyHeader,
-    XApiKeyHeader,
-    BearerToken,
-}
-
-pub fn extract_key(headers: &HeaderMap) -> Option<(&str, KeySource)> {
+/// The key the client sent, looked for in this order: `apikey`, `x-api-key`, Bearer.
+pub fn extract_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get(APIKEY_HEADER).and_then(|v| v.to_str().ok()) {
-        return Some((v.trim(), KeySource::ApiKeyHeader));
+        return Some(v.trim());
     }
     if let Some(v) = headers.get(X_API_KEY_HEADER).and_then(|v| v.to_str().ok()) {
-        return Some((v.trim(), KeySource::XApiKeyHeader));
+        return Some(v.trim());
     }
-    let auth = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = auth.trim().split_once(' ')?;
-    if scheme.eq_ignore_ascii_case("bearer") {
-        Some((token.trim(), KeySource::BearerToken))
-    } else {
-        None
-    }
+    headers.get_all(AUTHORIZATION).iter().find_map(bearer_token)
 }
 
-pub fn hide_key(headers: &mut HeaderMap, source: KeySource) {
-    match source {
-        KeySource::ApiKeyHeader => headers.remove(APIKEY_HEADER),
-        KeySource::XApiKeyHeader => headers.remove(X_API_KEY_HEADER),
-        KeySource::BearerToken => headers.remove(AUTHORIZATION),
-    };
+fn bearer_token(value: &http::HeaderValue) -> Option<&str> {
+    let (scheme, token) = value.to_str().ok()?.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// `hide_credentials`: remove every place a key can be in, not only the one the key was
+/// read from, so a second key (the same or another consumer's) never reaches the upstream.
+/// Authorization is removed only when it carries a Bearer token: other schemes are not
+/// key-auth credentials.
+pub fn hide_keys(headers: &mut HeaderMap) {
+    headers.remove(APIKEY_HEADER);
+    headers.remove(X_API_KEY_HEADER);
+    if headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .any(|v| bearer_token(v).is_some())
+    {
+        headers.remove(AUTHORIZATION);
+    }
 }
 
 #[cfg(test)]
@@ -139,18 +141,35 @@ mod tests {
     fn key_from_apikey_header_or_bearer() {
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
-        assert_eq!(extract_key(&h), Some(("abc", KeySource::BearerToken)));
+        assert_eq!(extract_key(&h), Some("abc"));
         h.insert("apikey", HeaderValue::from_static("xyz"));
-        assert_eq!(extract_key(&h), Some(("xyz", KeySource::ApiKeyHeader)));
-        hide_key(&mut h, KeySource::ApiKeyHeader);
-        assert!(h.get("apikey").is_none());
+        assert_eq!(extract_key(&h), Some("xyz"));
+        h.remove("apikey");
         h.insert("x-api-key", HeaderValue::from_static("anthropic-style"));
-        assert_eq!(
-            extract_key(&h),
-            Some(("anthropic-style", KeySource::XApiKeyHeader))
-        );
+        assert_eq!(extract_key(&h), Some("anthropic-style"));
         let mut basic = HeaderMap::new();
         basic.insert(AUTHORIZATION, HeaderValue::from_static("Basic Zm9v"));
         assert_eq!(extract_key(&basic), None);
+        basic.append(AUTHORIZATION, HeaderValue::from_static("bearer  k2 "));
+        assert_eq!(extract_key(&basic), Some("k2"));
+    }
+
+    #[test]
+    fn hiding_removes_every_key_header() {
+        let mut h = HeaderMap::new();
+        h.insert("apikey", HeaderValue::from_static("k1"));
+        h.append("apikey", HeaderValue::from_static("k1-again"));
+        h.insert("x-api-key", HeaderValue::from_static("k2"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer k3"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        hide_keys(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        let mut basic = HeaderMap::new();
+        basic.insert(AUTHORIZATION, HeaderValue::from_static("Basic Zm9v"));
+        hide_keys(&mut basic);
+        assert!(
+            basic.contains_key(AUTHORIZATION),
+            "not a key-auth credential"
+        );
     }
 }
