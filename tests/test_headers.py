@@ -1,4 +1,5 @@
-"""Headers the upstream sees: X-Forwarded-*, X-Request-Id, hop-by-hop removal."""
+"""Headers the upstream sees: X-Forwarded-*, X-Real-IP, Forwarded, X-Request-Id, hop-by-hop
+removal."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ def test_forwarded_headers_are_added(gw):
     assert seen["x-forwarded-proto"] == "http"
 
 
-def test_existing_forwarded_for_is_extended_with_the_client_address(gw):
+def test_forwarded_for_from_an_untrusted_client_is_replaced_not_extended(gw):
+    # No trusted_proxies (the default): a client's own X-Forwarded-For is not believed, so
+    # upstreams never see an address the client picked (tests/security has the variants).
     seen = get(gw.url("/echo/fwd"), headers={"X-Forwarded-For": "203.0.113.7"}).upstream_headers()
-    hops = [h.strip() for h in seen["x-forwarded-for"].split(",")]
-    assert hops[-1] == "127.0.0.1", seen["x-forwarded-for"]
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert seen["x-real-ip"] == "127.0.0.1"
+    assert seen["forwarded"] == f'for=127.0.0.1;host="127.0.0.1:{gw.port}";proto=http'
 
 
 def test_request_id_is_generated_and_returned(gw):
