@@ -36,6 +36,7 @@ from pygate.browser_guard import SiteRules
 from pygate.dashboard import register as register_dashboard
 from pygate.logstore import LogStore, LogStoreError, QueryResult
 from pygate.logstore.render import FORMATS, render
+from pygate.logstore.sql_guard import query_error_status
 from pygate.metrics import register as register_metrics
 from pygate.reports.http import register as register_reports
 from pygate.shipper import LogShipper
@@ -153,8 +154,8 @@ async def _logs_query(request: web.Request) -> web.Response:
         return error_response(400, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     try:
         result = await run_read_query(state, body["sql"])
-    except LogStoreError as exc:
-        return error_response(400, str(exc))
+    except LogStoreError as exc:  # 403 when the statement check refused it
+        return error_response(query_error_status(exc), str(exc))
     if fmt == "json":
         return json_response({"columns": result.columns, "rows": result.rows})
     return web.Response(text=render(result, fmt), content_type=_CONTENT_TYPES[fmt])

@@ -3,8 +3,10 @@
 chDB lets only one process open a data directory, so the gateway process owns it;
 other processes (`pygate logs query`) go through the admin listener while it runs.
 Inside the process we keep two sessions on the same directory: one that writes,
-and a read-only one for operator queries, so SQL typed into `logs query` can never
-drop or change data.
+and a read-only one for operator queries. The reader runs with readonly=1 (no
+settings changes, no table functions that reach files or the network) and every
+statement it gets passes the statement check first (sql_guard.py), because chDB
+still runs `file()` the function and `INTO OUTFILE` under readonly=1.
 
 Inserts go through a staging file read with the `file()` table function, not
 through chDB's streaming inserter: in chDB 4.4 the streaming inserter reports
@@ -30,10 +32,13 @@ from pygate.logstore.base import (
     StoreUnavailable,
 )
 from pygate.logstore.failures import first_line, is_row_data_error
+from pygate.logstore.sql_guard import SqlGuard
 from pygate.logstore.sql_store import SqlLogStore, sql_string
 
 # Inside the data directory: chDB's lock already makes it this process's alone.
 _STAGING_FILE = "pygate-insert.rowbinary"
+# The reader: read-only data (mode=ro) and readonly=1, which chDB enforces itself.
+READER_OPTIONS = "mode=ro&readonly=1"
 
 
 def stage_insert_data(staging_path: str, data: bytes | memoryview, fmt: str) -> str:
@@ -72,6 +77,7 @@ class ChdbStore(SqlLogStore):
         self._reader = None
         self._staging = os.path.join(path, _STAGING_FILE)
         self._insert_lock = threading.Lock()
+        self._guard = SqlGuard(self._reader_rows)
         try:
             if read_only:
                 if not os.path.isdir(path):
@@ -79,7 +85,7 @@ class ChdbStore(SqlLogStore):
             else:
                 os.makedirs(path, exist_ok=True)
                 self._writer = chdb_session.Session(path)
-            self._reader = chdb_session.Session(f"{path}?mode=ro")
+            self._reader = chdb_session.Session(f"{path}?{READER_OPTIONS}")
         except LogStoreError:
             raise
         except Exception as exc:
@@ -125,12 +131,22 @@ class ChdbStore(SqlLogStore):
             raise StoreUnavailable(message) from exc
 
     def query(self, sql: str, fmt: str) -> bytes:
-        if self._reader is None:
-            raise LogStoreError("the store is closed")
+        reader = self._require_reader()
+        self._guard.check(sql)  # raises StatementRefused: nothing ran
         try:
-            return self._reader.query(sql, fmt).bytes()
+            return reader.query(sql, fmt).bytes()
         except Exception as exc:
             raise LogStoreError(first_line(exc)) from exc
+
+    def _reader_rows(self, sql: str) -> list[list]:
+        import orjson
+
+        return orjson.loads(self._require_reader().query(sql, "JSONCompact").bytes())["data"]
+
+    def _require_reader(self):
+        if self._reader is None:
+            raise LogStoreError("the store is closed")
+        return self._reader
 
     def close(self) -> None:
         self._close_sessions()

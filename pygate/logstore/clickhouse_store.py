@@ -20,6 +20,7 @@ from pygate.logstore.base import (
     StoreUnavailable,
 )
 from pygate.logstore.failures import first_line, is_row_data_error
+from pygate.logstore.sql_guard import SqlGuard
 from pygate.logstore.sql_store import SqlLogStore
 from pygate.logstore.url import ServerAddress, StoreLocation
 
@@ -43,6 +44,9 @@ class ClickHouseStore(SqlLogStore):
         self._reader_lock = threading.Lock()
         self._schema_ready = False
         self._closed = False
+        # The server parses each query for the same statement check as chDB's; its own
+        # grants are the operator's to set (README: "ClickHouse server users").
+        self._guard = SqlGuard(self._reader_rows)
 
     # ----- SqlLogStore primitives (writer side, shipper thread) ---------------------
     def _execute(self, sql: str) -> None:
@@ -82,6 +86,15 @@ class ClickHouseStore(SqlLogStore):
 
     # ----- reads (admin listener threads) --------------------------------------------
     def query(self, sql: str, fmt: str) -> bytes:
+        self._guard.check(sql)  # raises StatementRefused: nothing ran
+        return self._read(sql, fmt)
+
+    def _reader_rows(self, sql: str) -> list[list]:
+        import orjson
+
+        return orjson.loads(self._read(sql, "JSONCompact", wrap=False))["data"]
+
+    def _read(self, sql: str, fmt: str, wrap: bool = True) -> bytes:
         with self._reader_lock:
             try:
                 if self._reader is None:
@@ -90,6 +103,8 @@ class ClickHouseStore(SqlLogStore):
             except LogStoreError:
                 raise
             except Exception as exc:
+                if not wrap:
+                    raise
                 raise LogStoreError(first_line(exc)) from exc
 
     def close(self) -> None:
