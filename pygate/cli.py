@@ -108,12 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(config_file: str) -> int:
-    from pygate.config import ConfigError, check_with_core, load_config
+    from pygate.config import ConfigError, load_config
     from pygate.core import CoreUnavailable
 
     try:
-        loaded = load_config(config_file)
-        check_with_core(loaded)
+        # Every stage at once, the core's compilation included: all problems in one run.
+        loaded = load_config(config_file, check_core=True)
     except ConfigError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)
         return EXIT_CONFIG

@@ -4,10 +4,15 @@ msgspec stops at the first error and reports dict keys as `[...]`, so we walk
 Structs (and lists of Structs) ourselves and only hand leaf fields to
 `msgspec.convert`. Its messages ("Expected `int` >= 1 - at `$.rate`") are rewritten
 into the one-line form the CLI prints ("expected an integer >= 1, got 0").
+
+A value that fails is reported, its path is added to `Converter.invalid`, and a
+stand-in takes its place (see `stand_in`), so the Structs are still built and the
+checks that come later look at everything else. They must not judge an invalid path.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 import types
@@ -23,6 +28,7 @@ from pygate.config.units import dec_hook, describe
 from pygate.config.yaml_source import YamlSource
 
 INVALID: Any = object()  # marks a value that failed; its problems are already recorded
+_NO_DEFAULT: Any = object()
 
 
 # Converts one field whose schema is open-ended (plugin configs, keyed by plugin
@@ -37,12 +43,25 @@ class Converter:
         self.source = source
         self.field_hooks = field_hooks or {}
         self.problems: list[ConfigProblem] = []
+        # Paths of values that failed (and were reported): they hold stand-ins.
+        self.invalid: set[FieldPath] = set()
 
     def report(self, path: FieldPath, message: str) -> None:
         self.problems.append(self.source.problem(path, message))
 
+    def accept(
+        self, converted: Any, raw: Any, kind: Any, path: FieldPath, default: Any = _NO_DEFAULT
+    ) -> Any:
+        """`converted`, or when that is INVALID a stand-in, with `path` marked invalid."""
+        if converted is not INVALID:
+            return converted
+        self.invalid.add(path)
+        return stand_in(kind, raw, default)
+
     def value(self, data: Any, kind: Any, path: FieldPath) -> Any:
         """Convert `data` to `kind`; returns INVALID after recording problems."""
+        if path in self.source.unresolved:  # an unset ${VAR}: reported while reading
+            return INVALID
         base = _strip_annotated(kind)
         if _is_struct(base):
             return self.struct(data, base, path)
@@ -62,8 +81,10 @@ class Converter:
                     path, f"expected a list with at least {minimum} {items}, got {len(data)}"
                 )
                 return INVALID
-            items = [self.value(entry, item, (*path, i)) for i, entry in enumerate(data)]
-            return INVALID if any(entry is INVALID for entry in items) else items
+            return [
+                self.accept(self.value(entry, item, (*path, i)), entry, item, (*path, i))
+                for i, entry in enumerate(data)
+            ]
         return self._leaf(data, kind, path)
 
     def _union(self, data: Any, members: tuple[Any, ...], path: FieldPath) -> Any:
@@ -75,6 +96,9 @@ class Converter:
             struct = next(m for m in members if _is_struct(m))
             return self.struct(data, struct, path)
         others = [m for m in members if not _is_struct(m) and m is not type(None)]
+        if not others:
+            self.report(path, f"expected a mapping, got {describe(data)}")
+            return INVALID
         if len(others) == 1:
             return self.value(data, others[0], path)
         return self._leaf(data, typing.Union[tuple(others)], path)  # noqa: UP007
@@ -87,21 +111,24 @@ class Converter:
             return INVALID
 
     def struct(self, data: Any, cls: type[msgspec.Struct], path: FieldPath) -> Any:
+        """`cls` built from `data` (INVALID only if `data` is no mapping); failed fields
+        hold stand-ins and are in `self.invalid`."""
+        if path in self.source.unresolved:
+            return INVALID
         if not isinstance(data, dict):
             self.report(path, f"expected a mapping, got {describe(data)}")
             return INVALID
         fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
-        ok = True
         for key in data:
             if key not in fields:
                 self.report((*path, str(key)), _unknown_field_message(str(key), list(fields)))
-                ok = False
         values: dict[str, Any] = {}
         for name, info in fields.items():
             if name not in data:
                 if info.required:
                     self.report((*path, name), "required field is missing")
-                    ok = False
+                    self.invalid.add((*path, name))
+                    values[info.name] = stand_in(info.type, None)
                 continue
             raw = data[name]
             if raw is None and not info.required and not _admits_none(info.type):
@@ -112,11 +139,10 @@ class Converter:
                 converted = hook(self, raw, (*path, name))
             else:
                 converted = self.value(raw, info.type, (*path, name))
-            if converted is INVALID:
-                ok = False
-            else:
-                values[info.name] = converted
-        return cls(**values) if ok else INVALID
+            values[info.name] = self.accept(
+                converted, raw, info.type, (*path, name), _default_of(info)
+            )
+        return cls(**values)
 
     def _report_msgspec(
         self, exc: msgspec.ValidationError, data: Any, kind: Any, path: FieldPath
@@ -255,6 +281,67 @@ def _admits_none(kind: Any) -> bool:
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
         return any(_admits_none(arg) for arg in typing.get_args(kind))
     return False
+
+
+def stand_in(kind: Any, raw: Any, default: Any = _NO_DEFAULT) -> Any:
+    """What a failed value is replaced by, so later checks can run on the rest.
+
+    The field's default if it has one; else the value as written if it has the right
+    Python type (a name that breaks a pattern still is the name routes refer to);
+    else an empty value of the type. Checks must still skip invalid paths.
+    """
+    if default is not _NO_DEFAULT:
+        return default
+    if _fits(kind, raw):
+        return raw
+    return _empty(kind)
+
+
+def _default_of(info: msgspec.structs.FieldInfo) -> Any:
+    if info.default is not msgspec.NODEFAULT:
+        return copy.copy(info.default)  # [] and {} defaults must not be shared
+    if info.default_factory is not msgspec.NODEFAULT:
+        return info.default_factory()
+    return _NO_DEFAULT
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def _fits(kind: Any, raw: Any) -> bool:
+    base = _strip_annotated(kind)
+    members = _union_members(base)
+    if members:
+        return any(_fits(m, raw) for m in members)
+    if base is Any:
+        return True
+    for scalar in _SCALARS:
+        if isinstance(base, type) and issubclass(base, scalar):
+            return isinstance(raw, scalar) and (scalar is bool or not isinstance(raw, bool))
+    return False  # containers and Structs: their failed entries are replaced one by one
+
+
+def _empty(kind: Any) -> Any:
+    base = _strip_annotated(kind)
+    if _admits_none(base):
+        return None
+    if _is_struct(base):
+        fields = msgspec.structs.fields(base)
+        return base(**{f.name: _empty(f.type) for f in fields if f.required})
+    members = _union_members(base)
+    if members:
+        return _empty(members[0])
+    origin = typing.get_origin(base)
+    if origin is list:
+        return []
+    if origin is dict:
+        return {}
+    if origin is typing.Literal:
+        return typing.get_args(base)[0]
+    for scalar in _SCALARS:
+        if isinstance(base, type) and issubclass(base, scalar):
+            return scalar()
+    return None
 
 
 def _literal_choices(kind: Any) -> tuple[Any, ...]:

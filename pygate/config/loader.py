@@ -8,15 +8,15 @@ core's error back to a line of the file.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pygate.config.compile import core_config_json, user_path
+from pygate.config.compile import core_config_json
 from pygate.config.convert import INVALID, Converter
+from pygate.config.core_check import core_problem, core_problems
 from pygate.config.errors import ConfigError, ConfigProblem
-from pygate.config.paths import FieldPath, parse_path
+from pygate.config.paths import FieldPath
 from pygate.config.schema import GatewayConfig, Route
 from pygate.config.units import describe
 from pygate.config.validate import semantic_problems
@@ -48,12 +48,24 @@ class LoadedConfig:
         return f"{len(c.routes)} routes, {len(c.upstreams)} upstreams, {len(c.consumers)} consumers"
 
     def core_error(self, exc: ValueError) -> ConfigError:
-        """Turn a core ValueError ("routes[1].paths[0]: conflicts ...") into a ConfigError."""
-        return ConfigError([core_problem(self.source, str(exc))])
+        """Turn a core ValueError ("routes[1].paths[0]: conflicts ...") into a ConfigError
+        with every problem the core finds (it stops at its first; see core_check)."""
+        from pygate.core import load_core
+
+        first = core_problem(self.source, str(exc))
+        try:
+            problems = core_problems(load_core(), self.config, self.source, first_error=str(exc))
+        except Exception:  # the first problem is what matters; never hide it
+            problems = []
+        return ConfigError(problems or [first])
 
 
 def load_config(
-    file: str, environ: Mapping[str, str] | None = None, *, import_plugins: bool = True
+    file: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    import_plugins: bool = True,
+    check_core: bool = False,
 ) -> LoadedConfig:
     """Read and validate `file`; raises ConfigError listing every problem found.
 
@@ -62,29 +74,46 @@ def load_config(
     then left out, unchecked, so module plugins are not imported (they need not be on
     this shell's PYTHONPATH) and no plugin reads its files or URLs. Such a result
     cannot be served or compiled (`core_json` refuses).
+
+    `check_core=True` also has the Rust core compile the config (as `check_with_core`
+    does), reporting its problems with the others; it may raise CoreUnavailable.
     """
-    return config_from_source(read_yaml(file, environ), file, import_plugins=import_plugins)
+    source = read_yaml(file, environ)
+    return config_from_source(source, file, import_plugins=import_plugins, check_core=check_core)
 
 
-def config_from_source(source: YamlSource, file: str, *, import_plugins: bool = True) -> LoadedConfig:
+def config_from_source(
+    source: YamlSource, file: str, *, import_plugins: bool = True, check_core: bool = False
+) -> LoadedConfig:
     """Validate already parsed config data as `load_config` does.
 
     `file` is the config file the result belongs to (relative paths are resolved
     against its directory); `source.file` is what messages name. The admin API
     validates its entities merged with the file's settings this way.
+
+    Every stage reports all it finds, and the later ones still check what was valid
+    (values that failed hold stand-ins; findings about them are dropped), so one run
+    lists every problem, in file order, and one mistake is one problem.
     """
     if source.data is None:
-        raise ConfigError([source.problem((), "the file is empty; expected a mapping")])
+        empty = source.problem((), "the file is empty; expected a mapping")
+        raise ConfigError([*source.problems, empty])
     plugins_hook = _convert_plugins if import_plugins else _skip_plugins
     converter = Converter(source, field_hooks={(Route, "plugins"): plugins_hook})
     config = converter.struct(source.data, GatewayConfig, ())
-    if converter.problems:
-        raise ConfigError(_in_file_order(converter.problems))
+    problems = [*source.problems, *converter.problems]
+    if config is INVALID:  # the file is not a mapping
+        raise ConfigError(_in_file_order(problems))
 
     if config.admin.token == "":
         config.admin.token = None
     base_dir = os.path.dirname(os.path.abspath(file))
-    problems = [source.problem(path, msg) for path, msg in semantic_problems(config, base_dir)]
+    invalid = converter.invalid
+    for path, message in semantic_problems(config, base_dir, invalid=invalid):
+        if not _about_invalid(path, invalid):
+            problems.append(source.problem(path, message))
+    if check_core and import_plugins:
+        problems.extend(_core_stage(config, source, problems))
     if problems:
         raise ConfigError(_in_file_order(problems))
     store = parse_store_url(config.log.store, base_dir)
@@ -95,6 +124,25 @@ def config_from_source(source: YamlSource, file: str, *, import_plugins: bool = 
 
 def _in_file_order(problems: list[ConfigProblem]) -> list[ConfigProblem]:
     return sorted(problems, key=lambda p: p.line or 0)
+
+
+def _about_invalid(path: FieldPath, invalid: set[FieldPath]) -> bool:
+    """A finding at, under or above a value that failed: it would judge a stand-in."""
+    return any(path[: len(bad)] == bad or bad[: len(path)] == path for bad in invalid)
+
+
+def _core_stage(
+    config: GatewayConfig, source: YamlSource, known: list[ConfigProblem]
+) -> list[ConfigProblem]:
+    from pygate.core import CoreUnavailable, load_core
+
+    try:
+        core = load_core()
+    except CoreUnavailable:
+        if known:  # report what Python found; the core's verdict needs the core
+            return []
+        raise
+    return core_problems(core, config, source, known)
 
 
 def check_with_core(loaded: LoadedConfig) -> None:
@@ -121,7 +169,6 @@ def _convert_plugins(converter: Converter, raw: Any, path: FieldPath) -> Any:
         )
         return INVALID
     validated = {}
-    ok = True
     for name, plugin_raw in raw.items():
         plugin_path = (*path, str(name))
         try:
@@ -129,28 +176,11 @@ def _convert_plugins(converter: Converter, raw: Any, path: FieldPath) -> Any:
             plugin = load_plugin(str(name))
         except PluginLoadError as exc:
             converter.report(plugin_path, str(exc))
-            ok = False
+            converter.invalid.add(plugin_path)
             continue
         # `key-auth:` with nothing after it enables the plugin with its defaults.
-        value = converter.struct(
-            {} if plugin_raw is None else plugin_raw, plugin.schema, plugin_path
-        )
-        if value is INVALID:
-            ok = False
-        else:
-            validated[str(name)] = value
-    return validated if ok else INVALID
-
-
-_CORE_MESSAGE = re.compile(
-    r"^(?P<path>[A-Za-z_][\w\-]*(?:\[\d+\]|\.[\w\-]+)*): (?P<rest>.+)$", re.S
-)
-
-
-def core_problem(source: YamlSource, message: str) -> ConfigProblem:
-    match = _CORE_MESSAGE.match(message)
-    core_path = parse_path(match.group("path")) if match else None
-    if match is None or core_path is None:
-        return ConfigProblem(source.file, None, (), message)
-    path = user_path(core_path)
-    return ConfigProblem(source.file, source.line_of(path), path, match.group("rest"))
+        plugin_config = {} if plugin_raw is None else plugin_raw
+        value = converter.struct(plugin_config, plugin.schema, plugin_path)
+        # Kept even when invalid: the route's other plugins look at which are enabled.
+        validated[str(name)] = converter.accept(value, plugin_config, plugin.schema, plugin_path)
+    return validated

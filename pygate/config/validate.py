@@ -1,13 +1,15 @@
 """Checks that span fields: references, uniqueness, plugin combinations.
 
-They run after the schema is satisfied, on the built GatewayConfig. Path conflicts
-between routes are left to the core's `check_config`, which owns the router.
+They run on the built GatewayConfig, also when the schema found problems: values that
+failed are stand-ins then (see pygate.config.convert), and the loader drops findings
+about them. Path conflicts between routes are left to the core's `check_config`,
+which owns the router.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from pygate.ai.validate import ai_problems
 from pygate.config.admin_checks import admin_problems
@@ -20,7 +22,10 @@ from pygate.plugins import RouteContext, get_plugin
 Finding = tuple[FieldPath, str]
 
 
-def semantic_problems(config: GatewayConfig, base_dir: str) -> Iterator[Finding]:
+def semantic_problems(
+    config: GatewayConfig, base_dir: str, *, invalid: Collection[FieldPath] = ()
+) -> Iterator[Finding]:
+    """`invalid`: paths whose values failed the schema (and were reported)."""
     yield from _unique_names(config)
     yield from _route_references(config)
     yield from _identical_route_paths(config)
@@ -30,7 +35,7 @@ def semantic_problems(config: GatewayConfig, base_dir: str) -> Iterator[Finding]
     yield from admin_problems(config)
     yield from fingerprint_problems(config)
     yield from _log_store(config, base_dir)
-    yield from _plugin_checks(config, base_dir)
+    yield from _plugin_checks(config, base_dir, invalid)
     yield from ai_problems(config)
 
 
@@ -147,13 +152,20 @@ def _log_store(config: GatewayConfig, base_dir: str) -> Iterator[Finding]:
 _MIN_SPOOL_BYTES = 1024 * 1024
 
 
-def _plugin_checks(config: GatewayConfig, base_dir: str) -> Iterator[Finding]:
+def _plugin_checks(
+    config: GatewayConfig, base_dir: str, invalid: Collection[FieldPath]
+) -> Iterator[Finding]:
     for index, route in enumerate(config.routes):
+        plugins: FieldPath = ("routes", index, "plugins")
+        if any(p[:3] == plugins and len(p) <= 4 for p in invalid):
+            # A plugin name that failed may be a misspelt one the others look for
+            # ("kee-auth" for rate-limit's by: consumer): judging them would guess.
+            continue
         for name, plugin_config in route.plugins.items():
             plugin = get_plugin(name)
-            if plugin is None:  # already reported while converting
-                continue
             path: FieldPath = ("routes", index, "plugins", name)
+            if plugin is None or any(p[: len(path)] == path for p in invalid):
+                continue  # a config that failed its schema holds stand-ins
             context = RouteContext(config=config, route=route, path=path, base_dir=base_dir)
             for relative, message in plugin.check(plugin_config, context):
                 yield (*path, *relative), message

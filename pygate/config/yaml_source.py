@@ -4,6 +4,9 @@ We compose the node graph first (instead of `yaml.safe_load`) because nodes carr
 source marks: that is what lets every later error, including the ones the Rust core
 raises, point at a line. Environment references are expanded on the nodes, before
 construction, so `workers: ${WORKERS}` still becomes an integer.
+
+Problems found on the way (an unset variable, a duplicate key) are collected in
+`YamlSource.problems` rather than raised, so the later stages still check the rest.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ class YamlSource:
     file: str  # as the user named it; used in messages
     data: Any
     lines: dict[FieldPath, int] = field(default_factory=dict)
+    # Found while reading (unset ${VAR}s, duplicate keys); the file is still usable.
+    problems: list[ConfigProblem] = field(default_factory=list)
+    # Values whose ${VAR} could not be expanded: already reported, checked no further.
+    unresolved: set[FieldPath] = field(default_factory=set)
 
     def line_of(self, path: FieldPath) -> int | None:
         """Line of `path`, or of its nearest ancestor that exists in the file."""
@@ -44,7 +51,10 @@ class YamlSource:
 
 
 def read_yaml(file: str, environ: Mapping[str, str] | None = None) -> YamlSource:
-    """Read and parse `file`; raises ConfigError for I/O, syntax and `${VAR}` problems."""
+    """Read and parse `file`; raises ConfigError for I/O and syntax errors.
+
+    `${VAR}` and duplicate-key problems are in the result's `problems`.
+    """
     try:
         with open(file, encoding="utf-8") as handle:
             text = handle.read()
@@ -61,11 +71,8 @@ def parse_yaml(text: str, file: str, environ: Mapping[str, str]) -> YamlSource:
     try:
         root = loader.get_single_node()
         source = YamlSource(file, None)
-        problems: list[ConfigProblem] = []
         if root is not None:
-            _Walker(loader, source, environ, problems).walk(root, ())
-        if problems:
-            raise ConfigError(problems)
+            _Walker(loader, source, environ, source.problems).walk(root, ())
         source.data = loader.construct_document(root) if root is not None else None
         return source
     except yaml.MarkedYAMLError as exc:
@@ -151,6 +158,7 @@ class _Walker:
         except UnsetVariableError as exc:
             line = node.start_mark.line + 1
             self.problems.append(ConfigProblem(self.source.file, line, path, str(exc)))
+            self.source.unresolved.add(path)
             return
         if node.style is None:
             # A plain (unquoted) scalar is typed by its text, as if the value had
