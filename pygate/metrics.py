@@ -133,6 +133,12 @@ _METRICS: dict[str, tuple[str, str, str, str]] = {
         "Inserts that found the store unavailable.",
         "",
     ),
+    "ai_provider_auth_failures": (
+        "pygate_ai_provider_auth_failures_total",
+        "counter",
+        "Provider answers that refused the gateway's key (401/403, API_KEY_INVALID).",
+        "",
+    ),
 }
 
 

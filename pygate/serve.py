@@ -277,11 +277,12 @@ class _Server:
 
 
 def _ai_counters() -> dict[str, Any]:
-    """The AI call log's shipper counters, prefixed ai_ (empty without an `ai:` section)."""
+    """The AI gateway's counters (call log shipper, provider auth failures), prefixed ai_
+    (empty without an `ai:` section)."""
     ai = current_ai()
-    if ai is None or ai.shipper is None:
+    if ai is None:
         return {}
-    return {f"ai_{name}": value for name, value in ai.shipper.counters().items()}
+    return {f"ai_{name}": value for name, value in ai.counters().items()}
 
 
 def _announce_generated_token(loaded: LoadedConfig, token: str, admin_addr: str) -> None:

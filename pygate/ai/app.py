@@ -13,11 +13,13 @@ from aiohttp import web
 from pygate.ai.calllog import AiCallBuffer
 from pygate.ai.chat import Renderer, run_chat
 from pygate.ai.config import AiSettings
-from pygate.ai.engine import Engine
+from pygate.ai.engine import Engine, EngineCounters
 from pygate.ai.errors import AiError, openai_error
 from pygate.ai.guard import came_through_core
 from pygate.ai.messages import AnthropicRenderer, to_unified
 from pygate.ai.providers.base import Unsupported
+from pygate.ai.secrets import install_log_filter
+from pygate.ai.secrets import remember as remember_secrets
 from pygate.ai.service import AiService, read_json
 
 log = logging.getLogger("pygate.ai")
@@ -98,6 +100,7 @@ class AiGateway:
         self.settings = settings
         self.gateway_url = gateway_url
         self.sock = sock
+        self.counters = EngineCounters()
         self.buffer = AiCallBuffer(settings.buffer)
         self.session: aiohttp.ClientSession | None = None
         self.service: AiService | None = None
@@ -108,7 +111,9 @@ class AiGateway:
         self.session = aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=None)
         )
-        engine = Engine(self.settings, self.session)
+        remember_secrets(self.settings)
+        install_log_filter()
+        engine = Engine(self.settings, self.session, self.counters)
         self.service = AiService(self.settings, engine, self.buffer)
         self.service.gateway_url = self.gateway_url
         app = web.Application(middlewares=[_only_through_core], client_max_size=64 * 1024**2)
@@ -130,8 +135,9 @@ class AiGateway:
         """New providers, aliases, prices, limits and templates; calls in flight finish
         with the objects they started with."""
         self.settings = settings
+        remember_secrets(settings)
         if self.service is not None and self.session is not None:
-            self.service.reconfigure(settings, Engine(settings, self.session))
+            self.service.reconfigure(settings, Engine(settings, self.session, self.counters))
 
     def seed_limits(self, rows: list[list]) -> None:
         if self.service is not None:

@@ -136,7 +136,7 @@ async def _streamed(service, request, ctx, body, plan, renderer: Renderer) -> we
                 await response.write(data)
         await response.write(renderer.usage(opened.translator) + renderer.end())
     except (StreamError, TimeoutError, aiohttp.ClientError, ValueError) as exc:
-        message = service.engine.scrub(str(exc) or type(exc).__name__)
+        message = str(exc) or type(exc).__name__  # AiError scrubs it
         failure = AiError(502, "stream_interrupted", f"the provider stream broke off: {message}")
         await _try_write(response, renderer.failure(failure.message) + renderer.end())
     except ConnectionResetError:

@@ -1,11 +1,16 @@
 """Calling providers: key rotation, retries with backoff, fallbacks, timeouts.
 
 For each candidate of the plan (first choice, then the alias's fallbacks):
-- 429 / quota / auth errors rest the key and try the provider's next key at once;
-  when every key rests, the next candidate is tried;
+- 429 / quota errors rest the key, and a refused key (401/403, Gemini's
+  API_KEY_INVALID) is taken out of the rotation for `key_cooldown`; either way the
+  provider's next key is tried at once, and when no key is left, the next candidate;
 - 5xx, timeouts and connection errors are retried on the same candidate
   (`retries`, pausing `retry_backoff`, doubling), then the next candidate is tried;
 - any other 4xx is the caller's mistake: returned as is, no fallback.
+When no candidate answered, the caller gets 429 (with Retry-After) only if every one
+was rate limited; 502/504 `provider_unavailable` if one failed in a way a retry may fix;
+else (credentials refused) 502 `provider_auth_failed` with `x-should-retry: false`, so
+SDKs do not loop on a gateway misconfiguration their caller cannot fix.
 A stream counts as open once its first event is in; from then on nothing is retried
 (the caller already has bytes), see `open_stream`.
 """
@@ -26,6 +31,7 @@ from pygate.ai.errors import AiError
 from pygate.ai.keys import KeyPool
 from pygate.ai.providers import ADAPTERS
 from pygate.ai.providers.base import (
+    AUTH_REFUSED,
     FATAL,
     RATE_LIMITED,
     RETRYABLE,
@@ -33,9 +39,12 @@ from pygate.ai.providers.base import (
     StreamTranslator,
 )
 from pygate.ai.router import Candidate, ModelRouter
+from pygate.ai.secrets import scrub
 from pygate.ai.sse import read_events
 
 T = TypeVar("T")
+_SCRUB_WINDOW = 65_536  # of a provider's error text, searched for secrets
+_MESSAGE_CHARS = 500  # of it, passed on to the caller
 
 
 class ProviderFailure(Exception):
@@ -48,6 +57,13 @@ class ProviderFailure(Exception):
 
 
 @dataclass(slots=True)
+class EngineCounters:
+    """Kept across reloads (the service owns them); shown in /status and /metrics."""
+
+    provider_auth_failures: int = 0  # provider answers that refused the gateway's key
+
+
+@dataclass(slots=True)
 class OpenStream:
     candidate: Candidate
     translator: StreamTranslator
@@ -57,18 +73,17 @@ class OpenStream:
 
 
 class Engine:
-    def __init__(self, settings: AiSettings, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        settings: AiSettings,
+        session: aiohttp.ClientSession,
+        counters: EngineCounters | None = None,
+    ) -> None:
         self.router = ModelRouter(settings)
         self.session = session
         self.pools = {p.name: KeyPool(p.keys, p.key_cooldown / 1000) for p in settings.providers}
         self.backoff_s = settings.retry_backoff / 1000
-        self._secrets = [k for pool in self.pools.values() for k in pool.secrets()]
-
-    def scrub(self, text: str) -> str:
-        """Provider error text with any of our keys blanked out (some providers echo them)."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        self.counters = counters or EngineCounters()
 
     # ----- the attempt loop --------------------------------------------------------------
     async def run(
@@ -77,17 +92,18 @@ class Engine:
         plan: list[Candidate],
         attempt: Callable[[Candidate, str], Awaitable[T]],
     ) -> tuple[Candidate, T]:
-        last: ProviderFailure | None = None
+        failures: list[ProviderFailure] = []  # the last failure of each candidate tried
         for position, candidate in enumerate(plan):
             provider = candidate.provider
             pool = self.pools[provider.name]
             retries_left, rotations_left = provider.retries, len(pool.keys)
             backoff = self.backoff_s
             call.provider, call.model = provider.name, candidate.model
+            last: ProviderFailure | None = None
             while True:
                 index = pool.take()
                 if index is None:
-                    last = last or ProviderFailure(429, RATE_LIMITED, "every key is resting")
+                    last = last or _pool_unavailable(candidate, pool)
                     break
                 call.attempts += 1
                 self.router.started(candidate)
@@ -97,8 +113,13 @@ class Engine:
                     last = failure
                     if failure.kind == FATAL:
                         raise AiError(failure.status, "provider_error", failure.message) from None
-                    if failure.kind == RATE_LIMITED:
-                        pool.rest(index, failure.retry_after)
+                    if failure.kind in (RATE_LIMITED, AUTH_REFUSED):
+                        if failure.kind == AUTH_REFUSED:
+                            self.counters.provider_auth_failures += 1
+                            pool.refuse(index)
+                            failure.message += f" [key #{index + 1} of provider {provider.name!r}]"
+                        else:
+                            pool.rest(index, failure.retry_after)
                         rotations_left -= 1
                         if rotations_left > 0:
                             continue
@@ -115,10 +136,27 @@ class Engine:
                     # How the config names the fallback: an alias, or provider/model.
                     call.fallback_used = candidate.label
                 return candidate, result
-        assert last is not None
-        status = 429 if last.kind == RATE_LIMITED else (504 if last.status == 504 else 502)
-        kind = "provider_rate_limited" if status == 429 else "provider_unavailable"
-        raise AiError(status, kind, f"no provider could answer: {last.message}")
+            failures.append(last)
+        raise self._no_answer(plan, failures)
+
+    def _no_answer(self, plan: list[Candidate], failures: list[ProviderFailure]) -> AiError:
+        """What the caller hears when no candidate answered (see the module's doc)."""
+        kinds = {failure.kind for failure in failures}
+        message = "no provider could answer: " + "; ".join(
+            dict.fromkeys(failure.message for failure in failures)
+        )
+        if kinds == {RATE_LIMITED}:
+            # The pools know when their first key is back (a provider's Retry-After included).
+            wait = min(self.pools[c.provider.name].unavailable()[1] for c in plan)
+            return AiError(429, "provider_rate_limited", message, {"Retry-After": str(wait)})
+        if RETRYABLE in kinds:
+            timed_out = failures[-1].status == 504
+            return AiError(504 if timed_out else 502, "provider_unavailable", message)
+        message += (
+            ". The caller cannot fix this: the gateway's provider keys (ai.providers[].keys) "
+            "need the operator's attention"
+        )
+        return AiError(502, "provider_auth_failed", message, {"x-should-retry": "false"})
 
     # ----- one attempt -------------------------------------------------------------------
     async def post_json(
@@ -147,9 +185,14 @@ class Engine:
         self, candidate: Candidate, status: int, body: Any, retry_after: float | None
     ) -> ProviderFailure:
         adapter = ADAPTERS[candidate.provider.kind]
-        message = self.scrub(adapter.error_message(body))
-        text = f"{candidate.qualified} answered {status}: {message}"
-        return ProviderFailure(status, adapter.classify(status, body), text, retry_after)
+        kind = adapter.classify(status, body)
+        # Scrubbed before it is cut short: a cut must never halve a key (and hide it).
+        message = scrub(adapter.error_message(body)[:_SCRUB_WINDOW])[:_MESSAGE_CHARS]
+        if kind == AUTH_REFUSED:
+            text = f"{candidate.qualified} refused the gateway's credentials ({status}): {message}"
+        else:
+            text = f"{candidate.qualified} answered {status}: {message}"
+        return ProviderFailure(status, kind, text, retry_after)
 
     async def chat(self, call: AiCall, plan: list[Candidate], body: dict) -> tuple[Candidate, dict]:
         async def attempt(candidate: Candidate, key: str) -> dict:
@@ -229,6 +272,19 @@ async def _first_chunks(
     except (StreamError, aiohttp.ClientError, ValueError) as exc:
         message = f"{candidate.qualified} failed before the first token: {exc}"
         raise ProviderFailure(502, RETRYABLE, message) from None
+
+
+def _pool_unavailable(candidate: Candidate, pool: KeyPool) -> ProviderFailure:
+    every_key_refused, wait_s = pool.unavailable()
+    name = candidate.provider.name
+    if every_key_refused:
+        message = (
+            f"{candidate.qualified}: the provider refused the gateway's credentials for every "
+            f"key of provider {name!r}; refused keys rest for its key_cooldown"
+        )
+        return ProviderFailure(502, AUTH_REFUSED, message)
+    message = f"{candidate.qualified}: every key of provider {name!r} is resting after a 429"
+    return ProviderFailure(429, RATE_LIMITED, message, float(wait_s))
 
 
 def _retry_after(response: aiohttp.ClientResponse) -> float | None:

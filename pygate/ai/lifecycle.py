@@ -84,6 +84,13 @@ class AiRuntime:
         if self.gateway is not None and loaded.config.ai is not None:
             self.gateway.reload(loaded.config.ai)
 
+    def counters(self) -> dict[str, int | str | None]:
+        """For /status (prefixed ai_ there): the ai_calls shipper's and the engine's."""
+        counters = self.shipper.counters() if self.shipper is not None else {}
+        if self.gateway is not None:
+            counters["provider_auth_failures"] = self.gateway.counters.provider_auth_failures
+        return counters
+
     async def stop(self) -> None:
         if self.gateway is not None:
             await self.gateway.stop()

@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from pygate.ai.errors import AiError
+from pygate.ai.secrets import scrub
 from pygate.ai.service import AiService, completion_text_chars, usage_of
 from pygate.ai.templates import build_body, check_variables, choose_version
 
@@ -36,10 +37,11 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
 
     service = request.app[SERVICE]
     if service.settings.mcp is None:
-        return web.json_response({"error": "MCP is not configured"}, status=404)
+        raise AiError(404, "no_route", "MCP is not configured (ai.mcp)")
     if request.method != "POST":
         # No server-initiated stream and no sessions to delete.
-        return web.Response(status=405, headers={"Allow": "POST"})
+        message = f"{request.method} is not allowed on /mcp: this server answers POST only"
+        raise AiError(405, "method_not_allowed", message, {"Allow": "POST"})
     try:
         payload = orjson.loads(await request.read())
     except orjson.JSONDecodeError as exc:
@@ -63,7 +65,8 @@ def _result(message_id: Any, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _error(message_id: Any, code: int, text: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": message_id, "error": {"code": code, "message": text}}
+    error = {"code": code, "message": scrub(text)}
+    return {"jsonrpc": "2.0", "id": message_id, "error": error}
 
 
 async def _dispatch(service: AiService, request: web.Request, message: dict) -> dict:
@@ -140,6 +143,8 @@ async def _tools(service: AiService, request: web.Request) -> list[dict[str, Any
 
 
 def _text_result(text: str, is_error: bool = False) -> dict[str, Any]:
+    # An error text may quote an upstream's answer: never with a secret in it.
+    text = scrub(text) if is_error else text
     return {"content": [{"type": "text", "text": text}], "isError": is_error}
 
 

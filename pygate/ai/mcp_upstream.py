@@ -18,6 +18,7 @@ import aiohttp
 import orjson
 
 from pygate.ai.config import McpServer
+from pygate.ai.secrets import scrub
 
 log = logging.getLogger("pygate.ai")
 CLIENT_VERSION = "2025-06-18"
@@ -142,5 +143,5 @@ async def call_upstream_tool(service, server: McpServer, tool: str, arguments: d
     try:
         return await _request(service, server, "tools/call", {"name": tool, "arguments": arguments})
     except (UpstreamError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        text = f"MCP server {server.name} failed: {exc}"
+        text = scrub(f"MCP server {server.name} failed: {exc}")  # may quote its URL
         return {"content": [{"type": "text", "text": text}], "isError": True}

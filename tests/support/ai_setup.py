@@ -72,6 +72,12 @@ def ai_config(emu: EmulatorServer, mcp_upstream_url: str) -> dict[str, Any]:
                     retries=0,
                 ),
                 provider("flaky", "openai", "openai", ["sk-flaky-1"]),
+                # Keys the emulators refuse (see provider_emulators.py): auth failures.
+                provider("locked", "openai", "openai", ["revoked-locked-1"]),
+                provider("halfpool", "openai", "openai", ["revoked-half-1", "sk-half-good"]),
+                provider("locked-ant", "anthropic", "anthropic", ["forbidden-ant-1"]),
+                provider("locked-gem", "gemini", "gemini", ["revoked-gem-1"]),
+                provider("tight", "openai", "openai", ["sk-tight-1"], retries=0),
             ],
             "models": [
                 {
@@ -86,6 +92,11 @@ def ai_config(emu: EmulatorServer, mcp_upstream_url: str) -> dict[str, Any]:
                     "fallbacks": ["claude"],
                 },
                 {"name": "pooled", "deployments": [{"model": "pool/gpt-4o-mini"}]},
+                {
+                    "name": "locked-gpt",
+                    "deployments": [{"model": "locked/gpt-4o-mini"}],
+                    "fallbacks": ["claude"],
+                },
                 {
                     "name": "slowgpt",
                     "deployments": [{"model": "slow/gpt-4o-mini"}],

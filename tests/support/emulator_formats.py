@@ -10,10 +10,10 @@ from aiohttp import web
 
 from support.provider_emulators import (
     Emulator,
-    _error_body,
     _Failure,
     _text,
     _words,
+    failure_response,
     new_id,
     sse,
     vector,
@@ -33,9 +33,7 @@ def _guard(provider: str):
             try:
                 return await handler(request)
             except _Failure as failure:
-                headers = {"Retry-After": "1"} if failure.status == 429 else {}
-                body = _error_body(provider, failure.status, failure.key)
-                return web.json_response(body, status=failure.status, headers=headers)
+                return failure_response(provider, failure)
 
         return run
 
@@ -115,7 +113,14 @@ def openai_family(emulator: Emulator, provider: str):
                     await asyncio.sleep(3600)  # the stream goes quiet after two chunks
                 if mode == "midstream" and n == 2:
                     await response.write(
-                        sse({"error": {"message": "internal server error", "type": "server_error"}})
+                        sse(
+                            {
+                                "error": {
+                                    "message": f"internal server error (key {key})",
+                                    "type": "server_error",
+                                }
+                            }
+                        )
                     )
                     return response
                 await response.write(chunk({"content": piece}))
@@ -142,6 +147,10 @@ def openai_family(emulator: Emulator, provider: str):
         emulator.record(provider, key, model, False, "embeddings")
         await emulator.before(provider, key, False)
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if all(isinstance(token, int) for token in inputs):
+            inputs = [inputs]  # one array of tokens
+        # Token arrays (OpenAI accepts them): one "word" per token.
+        inputs = [t if isinstance(t, str) else " ".join(map(str, t)) for t in inputs]
         tokens = sum(_words(t) for t in inputs)
         data = [
             {"object": "embedding", "index": i, "embedding": vector(t)}

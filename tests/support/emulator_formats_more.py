@@ -90,7 +90,7 @@ def anthropic(emulator: Emulator):
                 if mode == "midstream" and n == 2:
                     await event(
                         "error",
-                        {"error": {"type": "api_error", "message": "internal server error"}},
+                        {"error": {"type": "api_error", "message": f"overloaded (key {key})"}},
                     )
                     return response
                 await event(

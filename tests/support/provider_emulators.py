@@ -11,7 +11,13 @@ Failures are queued per provider through the control endpoint and consumed by th
 next matching requests (optionally only those made with one key):
     POST /_control/fail {"provider": "openai",
                          "mode": "429"|"500"|"midstream"|"hang"|"stall" (OpenAI family),
-                         "count": 1, "key": null}
+                         "count": 1, "key": null, "retry_after": "1"}
+
+Keys are refused as a real provider refuses a revoked or unauthorised key, always:
+`revoked-...` gets 401 (Gemini: 400 INVALID_ARGUMENT / API_KEY_INVALID, as Google
+answers), `forbidden-...` 403, `revoked-html-...` 401 with an HTML page. The error
+text echoes the key in the forms error pages and proxies show it (plain, URL-encoded,
+in a `key=` query string, inside `Basic` credentials), so tests can check scrubbing.
     GET  /_control/calls   -> every request seen: provider, key, model, stream
     POST /_control/reset
 """
@@ -19,14 +25,18 @@ next matching requests (optionally only those made with one key):
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import threading
 import time
 import uuid
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import orjson
 from aiohttp import web
+
+REVOKED, FORBIDDEN, REVOKED_HTML = "revoked-", "forbidden-", "revoked-html-"
 
 
 def _words(text: str) -> int:
@@ -64,11 +74,11 @@ class Emulator:
         self.calls.clear()
         return web.json_response({"ok": True})
 
-    def take_failure(self, provider: str, key: str) -> str | None:
+    def take_failure(self, provider: str, key: str) -> dict[str, Any] | None:
         for rule in self.failures:
             if rule["provider"] == provider and rule["key"] in (None, key) and rule["count"] > 0:
                 rule["count"] -= 1
-                return rule["mode"]
+                return rule
         return None
 
     def record(self, provider: str, key: str, model: str, stream: bool, kind: str) -> None:
@@ -84,19 +94,61 @@ class Emulator:
         return f"echo: {last_user}".strip(), prompt_words
 
     async def before(self, provider: str, key: str, stream: bool) -> str | None:
-        """Apply a queued failure that acts before the answer; return "midstream" if due."""
-        mode = self.take_failure(provider, key)
+        """Refuse a revoked key; apply a queued failure that acts before the answer;
+        return the mode ("midstream", "stall") if it acts later."""
+        if key.startswith(FORBIDDEN):
+            raise _Failure(403, key)
+        if key.startswith(REVOKED):
+            raise _Failure(401, key)
+        rule = self.take_failure(provider, key)
+        mode = rule["mode"] if rule else None
         if mode == "hang":
             await asyncio.sleep(3600)
         if mode in ("429", "500"):
-            raise _Failure(int(mode), key)
+            raise _Failure(int(mode), key, rule.get("retry_after") or "1")
         return mode
 
 
 class _Failure(Exception):
-    def __init__(self, status: int, key: str) -> None:
+    def __init__(self, status: int, key: str, retry_after: str = "1") -> None:
         self.status = status
         self.key = key  # echoed in the message, as some real providers do with bad keys
+        self.retry_after = retry_after
+
+
+def failure_response(provider: str, failure: _Failure) -> web.Response:
+    """The provider's answer to a refused key, a rate limit or a server error."""
+    headers = {"Retry-After": failure.retry_after} if failure.status == 429 else {}
+    if failure.key.startswith(REVOKED_HTML):
+        # A provider's front proxy answering with a page; the key sits across the first
+        # 500 characters, where a naive "truncate, then scrub" would cut it in two.
+        page = "<html><body>" + "x" * 470 + f" bad key {failure.key}</body></html>"
+        return web.Response(text=page, status=401, content_type="text/html")
+    if failure.status in (401, 403):
+        status, body = _refusal_body(provider, failure.status, failure.key)
+        return web.json_response(body, status=status)
+    body = _error_body(provider, failure.status, failure.key)
+    return web.json_response(body, status=failure.status, headers=headers)
+
+
+def _refusal_body(provider: str, status: int, key: str) -> tuple[int, dict[str, Any]]:
+    basic = base64.b64encode(f"api:{key}".encode()).decode()
+    echoed = (
+        f"Incorrect API key provided: {key}. Seen as {quote(key, safe='')} in "
+        f"POST /v1/x?key={quote_plus(key)}&alt=sse with Authorization: Basic {basic}"
+    )
+    if provider == "anthropic":
+        kind = "authentication_error" if status == 401 else "permission_error"
+        return status, {"type": "error", "error": {"type": kind, "message": echoed}}
+    if provider == "gemini":
+        if status == 403:
+            error = {"code": 403, "message": echoed, "status": "PERMISSION_DENIED"}
+            return 403, {"error": error}
+        reason = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}
+        error = {"code": 400, "message": echoed, "status": "INVALID_ARGUMENT", "details": [reason]}
+        return 400, {"error": error}
+    code = "invalid_api_key" if status == 401 else "unsupported_country_region_territory"
+    return status, {"error": {"message": echoed, "type": "invalid_request_error", "code": code}}
 
 
 def _error_body(provider: str, status: int, key: str = "") -> dict[str, Any]:
@@ -163,8 +215,21 @@ class EmulatorServer:
     def base_url(self, provider: str) -> str:
         return f"http://127.0.0.1:{self.port}/{provider}"
 
-    def fail(self, provider: str, mode: str, count: int = 1, key: str | None = None) -> None:
-        rule = {"provider": provider, "mode": mode, "count": count, "key": key}
+    def fail(
+        self,
+        provider: str,
+        mode: str,
+        count: int = 1,
+        key: str | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        rule = {
+            "provider": provider,
+            "mode": mode,
+            "count": count,
+            "key": key,
+            "retry_after": retry_after,
+        }
         self._loop.call_soon_threadsafe(self.emulator.failures.append, rule)
         time.sleep(0.01)
 

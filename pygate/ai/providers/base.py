@@ -36,6 +36,7 @@ class Unsupported(Exception):
 
 # How a failed provider answer is handled by the engine.
 RATE_LIMITED = "rate_limited"  # 429 / quota: rotate the key, then fall back
+AUTH_REFUSED = "auth_refused"  # 401/403: the provider refused our key: rotate, fall back
 RETRYABLE = "retryable"  # 5xx, 408, overloaded: retry with backoff, then fall back
 FATAL = "fatal"  # the request itself is wrong: return the error to the caller
 
@@ -102,17 +103,18 @@ class Adapter:
         if status in (408, 409) or status >= 500:
             return RETRYABLE
         if status in (401, 403):
-            return RATE_LIMITED  # a revoked key: another key of the pool may work
+            return AUTH_REFUSED  # a revoked key: another key of the pool may work
         return FATAL
 
     def error_message(self, body: Any) -> str:
+        """The provider's error text, whole (the engine scrubs it, then cuts it short)."""
         if isinstance(body, dict):
             error = body.get("error", body)
             if isinstance(error, dict) and error.get("message"):
                 return str(error["message"])
             if isinstance(error, str):
                 return error
-        return str(body)[:500]
+        return str(body)
 
 
 def completion(

@@ -15,6 +15,7 @@ import orjson
 
 from pygate.ai.config import Provider
 from pygate.ai.providers.base import (
+    AUTH_REFUSED,
     Adapter,
     ProviderRequest,
     StreamError,
@@ -103,6 +104,15 @@ def _parts(data: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     return candidate.get("content", {}).get("parts", []), candidate.get("finishReason")
 
 
+def _is_bad_key(body: Any) -> bool:
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return False
+    details = error.get("details") if isinstance(error.get("details"), list) else []
+    reasons = {d.get("reason") for d in details if isinstance(d, dict)}
+    return "API_KEY_INVALID" in reasons or "API key not valid" in str(error.get("message"))
+
+
 class GeminiStream(StreamTranslator):
     def __init__(self, model: str) -> None:
         super().__init__(model)
@@ -183,6 +193,12 @@ class GeminiAdapter(Adapter):
 
     def stream_translator(self, model: str) -> StreamTranslator:
         return GeminiStream(model)
+
+    def classify(self, status: int, body: Any) -> str:
+        # Google answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
+        if status == 400 and _is_bad_key(body):
+            return AUTH_REFUSED
+        return super().classify(status, body)
 
     def embeddings_request(
         self, provider: Provider, model: str, body: dict[str, Any], key: str
