@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import orjson
@@ -14,55 +15,109 @@ from pygate.ai.calllog import AiCallBuffer
 from pygate.ai.chat import Renderer, run_chat
 from pygate.ai.config import AiSettings
 from pygate.ai.engine import Engine, EngineCounters
-from pygate.ai.errors import AiError, openai_error
+from pygate.ai.errors import AiError, anthropic_error, openai_error
 from pygate.ai.guard import came_through_core
 from pygate.ai.messages import AnthropicRenderer, to_unified
 from pygate.ai.providers.base import Unsupported
+from pygate.ai.request_shapes import check_chat, check_embeddings, check_messages
 from pygate.ai.secrets import install_log_filter
 from pygate.ai.secrets import remember as remember_secrets
-from pygate.ai.service import AiService, read_json
+from pygate.ai.service import AiService, read_json, usage_of
 
 log = logging.getLogger("pygate.ai")
 SERVICE = web.AppKey("service", AiService)
+BODY_LIMIT = web.AppKey("body_limit", int)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# The fixed endpoints: path -> method -> handler (templates and /mcp come after).
+def _endpoints() -> dict[str, dict[str, Handler]]:
+    return {
+        "/v1/chat/completions": {"POST": chat_completions},
+        "/v1/messages": {"POST": messages},
+        "/v1/embeddings": {"POST": embeddings},
+        "/v1/models": {"GET": models},
+        "/v1/models/{model:.+}": {"GET": model_by_name},
+    }
+
+
+def _renderer_for(request: web.Request) -> Callable[[AiError, str], web.Response]:
+    return anthropic_error if request.path == "/v1/messages" else openai_error
 
 
 @web.middleware
-async def _only_through_core(request: web.Request, handler):
-    if not came_through_core(request):
-        error = AiError(403, "forbidden", "the AI listener only answers the gateway")
-        return openai_error(error, request.headers.get("X-Request-Id", ""))
-    return await handler(request)
+async def _gateway_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Everything the listener answers itself is the gateway's JSON error in the
+    caller's API's shape: refusals, aiohttp's own errors (404, 405, 413) and crashes."""
+    request_id = request.headers.get("X-Request-Id", "")
+    try:
+        if not came_through_core(request):
+            raise AiError(403, "forbidden", "the AI listener only answers the gateway")
+        return await handler(request)
+    except AiError as error:
+        return _renderer_for(request)(error, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _renderer_for(request)(_from_aiohttp(request, exc), request_id)
+    except Exception:
+        log.exception(
+            "AI listener: %s %s (request %s) failed", request.method, request.path, request_id
+        )
+        error = AiError(
+            500, "internal_error", f"the AI gateway failed; its log has request {request_id}"
+        )
+        return _renderer_for(request)(error, request_id)
+
+
+def _from_aiohttp(request: web.Request, exc: web.HTTPException) -> AiError:
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allow = ", ".join(sorted(exc.allowed_methods - {"HEAD"}))
+        message = f"{request.method} is not allowed on {request.path}; use {allow}"
+        return AiError(405, "method_not_allowed", message, {"Allow": allow})
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        message = (
+            f"the body is larger than the AI gateway's limit of {request.app[BODY_LIMIT]} bytes"
+        )
+        return AiError(413, "body_too_large", message)
+    if isinstance(exc, web.HTTPNotFound):
+        return AiError(404, "no_route", f"no AI endpoint at {request.path}")
+    return AiError(exc.status, "bad_request", exc.reason)
+
+
+def _wrong_method(allowed: list[str]) -> Handler:
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+
+    return refuse
+
+
+async def _no_server_banner(request: web.Request, response: web.StreamResponse) -> None:
+    # Answers look like the gateway's own: no "Python/3.11 aiohttp/..." banner.
+    response.headers.popall("Server", None)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
-    try:
-        body = await read_json(request)
-    except AiError as error:
-        return openai_error(error, request.headers.get("X-Request-Id", ""))
-    ctx = service.begin(request, "chat", str(body.get("model", "")), bool(body.get("stream")))
+    body = await read_json(request)
+    ctx = service.begin(request, "chat", _label(body.get("model")), body.get("stream") is True)
+    service.check_shape(ctx, body, check_chat)
     return await run_chat(service, request, ctx, body, Renderer(body))
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
-    try:
-        raw = await read_json(request)
-    except AiError as error:
-        return AnthropicRenderer({}).error_response(error, request.headers.get("X-Request-Id", ""))
-    body = to_unified(raw)
-    ctx = service.begin(request, "messages", str(body.get("model") or ""), body["stream"])
-    return await run_chat(service, request, ctx, body, AnthropicRenderer(raw))
+    raw = await read_json(request)
+    ctx = service.begin(request, "messages", _label(raw.get("model")), raw.get("stream") is True)
+    service.check_shape(ctx, raw, check_messages)
+    return await run_chat(service, request, ctx, to_unified(raw), AnthropicRenderer(raw))
 
 
 async def embeddings(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    request_id = request.headers.get("X-Request-Id", "")
-    try:
-        body = await read_json(request)
-    except AiError as error:
-        return openai_error(error, request_id)
-    ctx = service.begin(request, "embeddings", str(body.get("model", "")), False)
+    body = await read_json(request)
+    ctx = service.begin(request, "embeddings", _label(body.get("model")), False)
+    service.check_shape(ctx, body, check_embeddings)
     try:
         plan = service.plan(body.get("model"))
         service.check_limits(ctx)
@@ -70,12 +125,10 @@ async def embeddings(request: web.Request) -> web.Response:
     except Unsupported as exc:
         error = AiError(400, "unsupported", str(exc))
         service.finish(ctx, body, None, 0, error)
-        return openai_error(error, request_id)
+        raise error from None
     except AiError as error:
         service.finish(ctx, body, None, 0, error)
-        return openai_error(error, request_id)
-    from pygate.ai.service import usage_of
-
+        raise
     usage = usage_of(result)
     if usage is not None and not usage.prompt_tokens:
         usage = None  # some providers report no tokens for embeddings: estimate
@@ -83,23 +136,38 @@ async def embeddings(request: web.Request) -> web.Response:
     return web.json_response(result, dumps=lambda o: orjson.dumps(o).decode())
 
 
+def _model_entry(name: str, created: int) -> dict:
+    return {"id": name, "object": "model", "created": created, "owned_by": "pygate"}
+
+
 async def models(request: web.Request) -> web.Response:
     router = request.app[SERVICE].engine.router
     created = int(time.time())
-    data = [
-        {"id": name, "object": "model", "created": created, "owned_by": "pygate"}
-        for name in router.model_names()
-    ]
+    data = [_model_entry(name, created) for name in router.model_names()]
     return web.json_response({"object": "list", "data": data})
+
+
+async def model_by_name(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    name = request.match_info["model"]
+    service.plan(name)  # 404 unknown_model, naming the known ones
+    return web.json_response(_model_entry(name, int(time.time())))
+
+
+def _label(model: object) -> str:
+    return model if isinstance(model, str) else ""
 
 
 class AiGateway:
     """Owns the AI listener, the provider HTTP session and the ai_calls buffer."""
 
-    def __init__(self, settings: AiSettings, sock: socket.socket, gateway_url: str) -> None:
+    def __init__(
+        self, settings: AiSettings, sock: socket.socket, gateway_url: str, body_limit: int
+    ) -> None:
         self.settings = settings
         self.gateway_url = gateway_url
         self.sock = sock
+        self.body_limit = body_limit  # the core's limits.max_body_bytes: one limit, not two
         self.counters = EngineCounters()
         self.buffer = AiCallBuffer(settings.buffer)
         self.session: aiohttp.ClientSession | None = None
@@ -116,12 +184,15 @@ class AiGateway:
         engine = Engine(self.settings, self.session, self.counters)
         self.service = AiService(self.settings, engine, self.buffer)
         self.service.gateway_url = self.gateway_url
-        app = web.Application(middlewares=[_only_through_core], client_max_size=64 * 1024**2)
+        app = web.Application(middlewares=[_gateway_errors], client_max_size=self.body_limit)
         app[SERVICE] = self.service
-        app.router.add_post("/v1/chat/completions", chat_completions)
-        app.router.add_post("/v1/messages", messages)
-        app.router.add_post("/v1/embeddings", embeddings)
-        app.router.add_get("/v1/models", models)
+        app[BODY_LIMIT] = self.body_limit
+        app.on_response_prepare.append(_no_server_banner)
+        for path, methods in _endpoints().items():
+            for method, handler in methods.items():
+                app.router.add_route(method, path, handler)
+            # Any other method: 405 here, not the template catch-all below.
+            app.router.add_route("*", path, _wrong_method(list(methods)))
         from pygate.ai.mcp import handle_mcp
         from pygate.ai.templates import handle_template
 

@@ -17,7 +17,13 @@ if TYPE_CHECKING:
     from pygate.ai.config import AiSettings
 
 UPSTREAM_NAME = "pygate-ai"
-API_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/models", "/v1/messages")
+API_PATHS = (
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/models",
+    "/v1/models/*",  # GET /v1/models/{model}: the SDKs' models.retrieve (model may hold '/')
+    "/v1/messages",
+)
 MCP_PATH = "/mcp"
 
 

@@ -56,7 +56,10 @@ class AiRuntime:
 
         settings = self.loaded.config.ai
         assert settings is not None
-        self.gateway = AiGateway(settings, self.sock, _loopback_url(self.loaded.config.listen))
+        config = self.loaded.config
+        self.gateway = AiGateway(
+            settings, self.sock, _loopback_url(config.listen), int(config.limits.max_body_bytes)
+        )
         log_settings = self.loaded.config.log
         self.shipper = build_ai_shipper(
             self.gateway.buffer,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,16 @@ class AiService:
         )
         return CallContext(call, time.monotonic(), request_id, consumer, {})
 
+    def check_shape(
+        self, ctx: CallContext, body: dict[str, Any], check: Callable[[dict[str, Any]], None]
+    ) -> None:
+        """Run a request_shapes check; its 400 is recorded like any other failed call."""
+        try:
+            check(body)
+        except AiError as error:
+            self.finish(ctx, body, None, 0, error)
+            raise
+
     def check_limits(self, ctx: CallContext) -> None:
         ctx.limit_headers = self.limits.check(ctx.consumer, ctx.call.alias)
 
@@ -119,6 +130,16 @@ class AiService:
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object. Only JSON is read: a form or text/plain body (what a
+    cross-site page can send without asking) gets 415, whatever it holds."""
+    content_type = request.headers.get("Content-Type", "")
+    media = content_type.partition(";")[0].strip().lower()
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        shown = repr(content_type) if content_type else "none"
+        message = f"send the body as Content-Type: application/json (got {shown})"
+        raise AiError(415, "unsupported_media_type", message)
     raw = await request.read()
     try:
         body = orjson.loads(raw)
