@@ -1,11 +1,11 @@
 //! Bodies on both sides of the proxy, streamed frame by frame and never buffered whole.
 //!
-//! `RequestBody` meters what the client uploads and enforces the body limit as it streams.
+//! `RequestBody` (request_body.rs) meters, limits and times what the client uploads.
 //! `ResponseBody` carries the call's `CallLog`: the record is finished when the last byte has
 //! been handed to the client (or the client went away), so latency and bytes are the real ones.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -18,113 +18,7 @@ use crate::state::Shared;
 use crate::upstream::pool::{ActiveRequest, Sender};
 use crate::upstream::Target;
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Upload progress, shared between the body (owned by the upstream connection) and the handler.
-#[derive(Default)]
-pub struct BodyMeter {
-    pub bytes: AtomicU64,
-    pub too_large: AtomicBool,
-    pub client_failed: AtomicBool,
-}
-
-pub struct RequestBody {
-    inner: Option<Incoming>,
-    /// A body that was read whole first (for Python access plugins), sent as one frame.
-    full: Option<Bytes>,
-    meter: Option<Arc<BodyMeter>>,
-    limit: u64,
-}
-
-#[derive(Debug)]
-struct BodyLimitExceeded;
-
-impl std::fmt::Display for BodyLimitExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("request body exceeds the configured limit")
-    }
-}
-
-impl std::error::Error for BodyLimitExceeded {}
-
-impl RequestBody {
-    /// Returns the body and, if the client sends one, the meter to read its progress from.
-    pub fn new(incoming: Incoming, limit: u64) -> (RequestBody, Option<Arc<BodyMeter>>) {
-        if incoming.is_end_stream() {
-            let body = RequestBody {
-                inner: None,
-                full: None,
-                meter: None,
-                limit,
-            };
-            return (body, None);
-        }
-        let meter = Arc::new(BodyMeter::default());
-        let body = RequestBody {
-            inner: Some(incoming),
-            full: None,
-            meter: Some(meter.clone()),
-            limit,
-        };
-        (body, Some(meter))
-    }
-
-    /// A body already read (and counted) whole.
-    pub fn full(body: Bytes) -> RequestBody {
-        RequestBody {
-            inner: None,
-            full: (!body.is_empty()).then_some(body),
-            meter: None,
-            limit: u64::MAX,
-        }
-    }
-}
-
-impl Body for RequestBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        let Some(inner) = this.inner.as_mut() else {
-            return Poll::Ready(this.full.take().map(|b| Ok(Frame::data(b))));
-        };
-        let meter = this.meter.as_ref().expect("a body always has a meter");
-        match Pin::new(inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    let total = meter.bytes.fetch_add(data.len() as u64, Ordering::Relaxed)
-                        + data.len() as u64;
-                    if total > this.limit {
-                        meter.too_large.store(true, Ordering::Relaxed);
-                        return Poll::Ready(Some(Err(Box::new(BodyLimitExceeded))));
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                meter.client_failed.store(true, Ordering::Relaxed);
-                Poll::Ready(Some(Err(Box::new(e))))
-            }
-            other => other.map(|o| o.map(|r| r.map_err(|e| Box::new(e) as BoxError))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.full.is_none() && self.inner.as_ref().is_none_or(|b| b.is_end_stream())
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match (&self.inner, &self.full) {
-            (Some(b), _) => b.size_hint(),
-            (None, Some(full)) => SizeHint::with_exact(full.len() as u64),
-            (None, None) => SizeHint::with_exact(0),
-        }
-    }
-}
+pub use crate::request_body::{BodyMeter, BoxError, RequestBody};
 
 /// The call record under construction, pushed to the buffer exactly once.
 pub struct CallLog {
@@ -179,6 +73,13 @@ pub struct UpstreamConn {
     pub active: ActiveRequest,
 }
 
+/// What the client connection (conn_io.rs) learnt that the call record should say.
+#[derive(Default)]
+pub struct ConnFlags {
+    /// The client stopped reading for longer than `send_timeout`; the connection is closed.
+    pub send_timed_out: AtomicBool,
+}
+
 enum Source {
     Generated(Option<Bytes>),
     Upstream(Incoming, Option<UpstreamConn>),
@@ -188,6 +89,8 @@ pub struct ResponseBody {
     source: Source,
     log: Option<CallLog>,
     completed: bool,
+    /// The connection it is sent on (set by server.rs), to tell a send timeout apart.
+    conn_flags: Option<Arc<ConnFlags>>,
 }
 
 impl ResponseBody {
@@ -196,6 +99,7 @@ impl ResponseBody {
             source: Source::Generated(Some(body)),
             log: Some(log),
             completed: false,
+            conn_flags: None,
         }
     }
 
@@ -204,7 +108,13 @@ impl ResponseBody {
             source: Source::Upstream(body, Some(conn)),
             log: Some(log),
             completed: false,
+            conn_flags: None,
         }
+    }
+
+    /// Sent on this client connection: its send timeout is recorded as this call's end.
+    pub fn on_connection(&mut self, flags: &Arc<ConnFlags>) {
+        self.conn_flags = Some(flags.clone());
     }
 
     fn count_out(&mut self, n: usize) {
@@ -292,8 +202,14 @@ impl Drop for ResponseBody {
             self.complete();
             return;
         }
+        let send_timed_out = self
+            .conn_flags
+            .as_ref()
+            .is_some_and(|f| f.send_timed_out.load(Ordering::Relaxed));
         if let Some(log) = self.log.as_mut() {
-            if log.record.error_kind.is_empty() {
+            if send_timed_out {
+                log.record.error_kind = "send_timeout";
+            } else if log.record.error_kind.is_empty() {
                 log.record.error_kind = "client_closed";
             }
         }

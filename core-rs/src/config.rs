@@ -37,6 +37,11 @@ pub struct Limits {
     /// Also bounds how long an idle keep-alive connection waits for its next request:
     /// hyper runs one timer from "ready for a request head" to "head complete".
     pub header_timeout_ms: u64,
+    /// The longest wait between two reads of a request body (nginx's client_body_timeout).
+    pub client_body_timeout_ms: u64,
+    /// The longest wait between two writes to a client that stopped reading (nginx's
+    /// send_timeout): then the connection is closed.
+    pub send_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -46,6 +51,8 @@ impl Default for Limits {
             max_uri_bytes: 8 * 1024,
             max_body_bytes: 10 * 1024 * 1024,
             header_timeout_ms: 10_000,
+            client_body_timeout_ms: 60_000,
+            send_timeout_ms: 60_000,
         }
     }
 }

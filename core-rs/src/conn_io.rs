@@ -6,15 +6,25 @@
 //! our `x-request-id` header, and write our JSON error with a request id in their place.
 //! Likewise a client whose request head never completes (slow headers) gets a 408 JSON when
 //! hyper gives up on it, instead of a silent close. Both are logged as call records.
+//!
+//! `send_timeout` (nginx's): a write to a client that stopped reading waits at most this
+//! long; then the write fails, hyper closes the connection, and the call in flight is
+//! recorded with error_kind `send_timeout` (through `ConnFlags`).
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+use crate::body::ConnFlags;
 
 use crate::clock::unix_ms;
 use crate::errors::raw_response;
@@ -29,22 +39,71 @@ pub struct ShapedIo {
     read_since_write: bool,
     eof: bool,
     replacement: Option<(Vec<u8>, usize)>,
+    flags: Arc<ConnFlags>,
+    send_timeout: Duration,
+    /// Made the first time the client's receive window is full, then reused.
+    send_timer: Option<Pin<Box<Sleep>>>,
+    /// The timer runs for the current stalled write.
+    send_armed: bool,
 }
 
 impl ShapedIo {
-    pub fn new(stream: TcpStream, ctx: Arc<ConnCtx>) -> ShapedIo {
+    pub fn new(
+        stream: TcpStream,
+        ctx: Arc<ConnCtx>,
+        flags: Arc<ConnFlags>,
+        send_timeout: Duration,
+    ) -> ShapedIo {
         ShapedIo {
             stream,
             ctx,
             read_since_write: false,
             eof: false,
             replacement: None,
+            flags,
+            send_timeout,
+            send_timer: None,
+            send_armed: false,
         }
+    }
+
+    /// A write made progress (`Ready`) or is stuck (`Pending`): on a stuck one run the send
+    /// timer, and fail the write once it expires.
+    fn timed<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.send_armed = false;
+            return polled;
+        }
+        if !self.send_armed {
+            let deadline = Instant::now() + self.send_timeout;
+            match self.send_timer.as_mut() {
+                Some(t) => t.as_mut().reset(deadline),
+                None => self.send_timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+            self.send_armed = true;
+        }
+        let timer = self.send_timer.as_mut().expect("armed above");
+        if timer.as_mut().poll(cx).is_ready() {
+            self.flags.send_timed_out.store(true, Ordering::Relaxed);
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading (send_timeout)",
+            )));
+        }
+        Poll::Pending
     }
 
     fn drive_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while let Some((buf, pos)) = self.replacement.as_mut() {
-            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, &buf[*pos..]))?;
+            let polled = Pin::new(&mut self.stream).poll_write(cx, &buf[*pos..]);
+            let n = ready!(self.timed(cx, polled))?;
+            let Some((buf, pos)) = self.replacement.as_mut() else {
+                break;
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -154,7 +213,8 @@ impl AsyncWrite for ShapedIo {
             let _ = self.drive_replacement(cx)?;
             return Poll::Ready(Ok(buf.len()));
         }
-        let n = ready!(Pin::new(&mut self.stream).poll_write(cx, buf))?;
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        let n = ready!(self.timed(cx, polled))?;
         if n > 0 {
             self.read_since_write = false;
         }
@@ -173,7 +233,8 @@ impl AsyncWrite for ShapedIo {
             let _ = self.drive_replacement(cx)?;
             return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
         }
-        let n = ready!(Pin::new(&mut self.stream).poll_write_vectored(cx, bufs))?;
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        let n = ready!(self.timed(cx, polled))?;
         if n > 0 {
             self.read_since_write = false;
         }
@@ -200,7 +261,8 @@ impl Drop for ShapedIo {
         // hyper dropped the connection while a request head was arriving and nothing was
         // answered: its header timeout fired. The socket is still open; a small response
         // fits the send buffer, so a non-blocking write is enough.
-        if self.read_since_write && !self.eof && self.replacement.is_none() {
+        let gave_up_sending = self.flags.send_timed_out.load(Ordering::Relaxed);
+        if self.read_since_write && !self.eof && self.replacement.is_none() && !gave_up_sending {
             let id = self.log_refusal(StatusCode::REQUEST_TIMEOUT, "request_timeout");
             let raw = raw_response(
                 StatusCode::REQUEST_TIMEOUT,

@@ -17,6 +17,8 @@ pub enum Reject {
     NoRoute,
     MethodNotAllowed(String),
     RequestTimeout,
+    /// The client stopped sending its body (`client_body_timeout`); never the upstream's fault.
+    ClientBodyTimeout,
     BodyTooLarge,
     UriTooLong,
     RateLimited(Decision),
@@ -43,7 +45,7 @@ impl Reject {
             Reject::IpForbidden => StatusCode::FORBIDDEN,
             Reject::NoRoute => StatusCode::NOT_FOUND,
             Reject::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Reject::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Reject::RequestTimeout | Reject::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Reject::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reject::UriTooLong => StatusCode::URI_TOO_LONG,
             Reject::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -63,6 +65,7 @@ impl Reject {
             Reject::NoRoute => "no_route",
             Reject::MethodNotAllowed(_) => "method_not_allowed",
             Reject::RequestTimeout => "request_timeout",
+            Reject::ClientBodyTimeout => "client_body_timeout",
             Reject::BodyTooLarge => "body_too_large",
             Reject::UriTooLong => "uri_too_long",
             Reject::RateLimited(_) => "rate_limited",
@@ -82,6 +85,9 @@ impl Reject {
             Reject::NoRoute => "no route matches this host and path".into(),
             Reject::MethodNotAllowed(allow) => format!("method not allowed; allowed: {allow}"),
             Reject::RequestTimeout => "the request head was not received in time".into(),
+            Reject::ClientBodyTimeout => {
+                "the client stopped sending the request body (client_body_timeout)".into()
+            }
             Reject::BodyTooLarge => "request body exceeds the configured limit".into(),
             Reject::UriTooLong => "request URI exceeds the configured limit".into(),
             Reject::RateLimited(d) => {

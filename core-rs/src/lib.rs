@@ -15,6 +15,7 @@ pub mod plugins;
 pub mod proxy;
 pub mod python_phases;
 pub mod records;
+pub mod request_body;
 pub mod request_id;
 pub mod router;
 pub mod server;

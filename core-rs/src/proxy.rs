@@ -4,7 +4,12 @@
 //! any method. A request that was written (even partly) is never resent, because its body has
 //! been consumed and the upstream may have acted on it. A pooled connection that turns out to
 //! be closed before the request was written is replaced by a fresh one on the same target.
+//!
+//! A slow client is not a slow upstream: `read_timeout` runs only while the upstream holds
+//! the request (not while the body waits for the client, whose `client_body_timeout` then
+//! applies), and an upload the client broke off never counts against the target.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +17,7 @@ use http::header::HOST;
 use http::Request;
 use hyper::body::Incoming;
 
-use crate::body::{RequestBody, UpstreamConn};
+use crate::body::{BodyMeter, RequestBody, UpstreamConn};
 use crate::clock::now_ms;
 use crate::errors::Reject;
 use crate::upstream::pool::ConnectError;
@@ -36,6 +41,7 @@ pub async fn forward(
     mut req: Request<RequestBody>,
     worker: usize,
 ) -> Result<Forwarded, Failure> {
+    let upload = req.body().meter();
     let attempts = 1 + upstream.retries as usize;
     let mut tried: Vec<usize> = Vec::with_capacity(attempts.min(upstream.targets.len()));
     let mut failure = Failure {
@@ -71,8 +77,9 @@ pub async fn forward(
             let active = target.begin_request();
             let mut sender = checkout.sender;
             let sent_at = Instant::now();
+            let sending = sender.try_send_request(req);
             let outcome =
-                tokio::time::timeout(upstream.read_timeout, sender.try_send_request(req)).await;
+                within_read_timeout(sending, upstream.read_timeout, upload.as_deref()).await;
             match outcome {
                 Ok(Ok(response)) => {
                     upstream.report_success(ti);
@@ -87,7 +94,7 @@ pub async fn forward(
                         },
                     });
                 }
-                Err(_elapsed) => {
+                Err(TimedOut) => {
                     upstream.report_failure(ti, now_ms());
                     failure.reject = Reject::UpstreamTimeout;
                     return Err(failure);
@@ -104,7 +111,11 @@ pub async fn forward(
                         break;
                     }
                     None => {
-                        upstream.report_failure(ti, now_ms());
+                        // Written in part, then broken off: by the client's upload (its
+                        // fault, answered by the pipeline) or by the upstream.
+                        if upload.as_ref().is_none_or(|m| m.client_fault().is_none()) {
+                            upstream.report_failure(ti, now_ms());
+                        }
                         failure.reject = Reject::UpstreamUnavailable;
                         return Err(failure);
                     }
@@ -113,4 +124,40 @@ pub async fn forward(
         }
     }
     Err(failure)
+}
+
+struct TimedOut;
+
+/// Await the upstream's response head for at most `read_timeout` of the upstream's own
+/// time: while the request body waits for the client the clock is paused (restarted from
+/// the last moment the upstream was handed data).
+async fn within_read_timeout<F: Future>(
+    sending: F,
+    read_timeout: Duration,
+    upload: Option<&BodyMeter>,
+) -> Result<F::Output, TimedOut> {
+    let Some(upload) = upload else {
+        return tokio::time::timeout(read_timeout, sending)
+            .await
+            .map_err(|_| TimedOut);
+    };
+    tokio::pin!(sending);
+    let mut deadline = tokio::time::Instant::now() + read_timeout;
+    loop {
+        tokio::select! {
+            out = &mut sending => return Ok(out),
+            _ = tokio::time::sleep_until(deadline) => {
+                let now = tokio::time::Instant::now();
+                let Some(since) = upload.upstream_idle_since_ms() else {
+                    deadline = now + read_timeout;
+                    continue;
+                };
+                let idle = Duration::from_millis(now_ms().saturating_sub(since));
+                if idle >= read_timeout {
+                    return Err(TimedOut);
+                }
+                deadline = now + (read_timeout - idle);
+            }
+        }
+    }
 }

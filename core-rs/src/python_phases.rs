@@ -10,11 +10,12 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, StatusCode, Uri};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::{Body, Incoming};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 
-use crate::body::UpstreamConn;
+use crate::body::{RequestBody, UpstreamConn};
 use crate::bridge::{Bridge, HeaderList, Phase, RequestView, ResponseView, Verdict};
+use crate::config::Limits;
 use crate::errors::{intern_kind, PluginRefusal, Reject};
 use crate::upstream::Upstream;
 
@@ -22,19 +23,18 @@ use crate::upstream::Upstream;
 /// answers 504 by itself (for a plugin that blocks Python's event loop, say).
 const BACKSTOP: Duration = Duration::from_secs(1);
 
-/// Read a whole request body for the access phase, within the body limit and a deadline.
-pub async fn read_body(body: Incoming, limit: u64, deadline: Duration) -> Result<Bytes, Reject> {
-    if body.is_end_stream() {
+/// Read a whole request body for the access phase, within the body limit and the client
+/// body timeout (between two reads, as for a streamed upload; see request_body.rs).
+pub async fn read_body(body: Incoming, limits: &Limits) -> Result<Bytes, Reject> {
+    let (body, meter) = RequestBody::new(body, limits);
+    let Some(meter) = meter else {
         return Ok(Bytes::new());
-    }
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Reject::BodyTooLarge),
-        Ok(Err(_)) => Err(Reject::BadRequest("the request body could not be read")),
-        Err(_) => Err(Reject::BadRequest(
-            "the request body was not received in time",
-        )),
+    };
+    match body.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(meter
+            .client_fault()
+            .unwrap_or(Reject::BadRequest("the request body could not be read"))),
     }
 }
 

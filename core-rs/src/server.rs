@@ -21,6 +21,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::body::ConnFlags;
 use crate::clock::now_ns;
 use crate::conn_io::ShapedIo;
 use crate::pipeline::{self, ConnCtx};
@@ -132,10 +133,22 @@ fn serve_connection(
         peer,
         worker,
     });
-    let io = TokioIo::new(ShapedIo::new(stream, ctx.clone()));
+    let flags = Arc::new(ConnFlags::default());
+    let send_timeout = Duration::from_millis(limits.send_timeout_ms.max(1));
+    let io = TokioIo::new(ShapedIo::new(
+        stream,
+        ctx.clone(),
+        flags.clone(),
+        send_timeout,
+    ));
     let service = service_fn(move |req| {
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(pipeline::handle(req, &ctx).await) }
+        let flags = flags.clone();
+        async move {
+            let mut response = pipeline::handle(req, &ctx).await;
+            response.body_mut().on_connection(&flags);
+            Ok::<_, Infallible>(response)
+        }
     });
     let mut builder = http1::Builder::new();
     builder

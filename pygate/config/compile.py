@@ -30,6 +30,8 @@ def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
             "max_uri_bytes": int(limits.max_uri_bytes),
             "max_body_bytes": int(limits.max_body_bytes),
             "header_timeout_ms": int(limits.header_timeout),
+            "client_body_timeout_ms": int(limits.client_body_timeout),
+            "send_timeout_ms": int(limits.send_timeout),
         },
         "http": {
             "merge_slashes": config.http.merge_slashes,

@@ -46,6 +46,11 @@ class Limits(_Section):
     # Also how long an idle keep-alive connection may wait for its next request: the
     # core runs one timer from "ready for a request" to "headers complete".
     header_timeout: Duration = Duration(10_000)
+    # nginx's: the longest wait between two reads of a request body (then 408, never the
+    # upstream's fault), and between two writes to a client that stopped reading (then
+    # the connection is closed).
+    client_body_timeout: Duration = Duration(60_000)
+    send_timeout: Duration = Duration(60_000)
 
 
 class HttpRules(_Section):

@@ -163,6 +163,7 @@ mod tests {
             max_uri_bytes: 50,
             max_body_bytes: 1000,
             header_timeout_ms: 1000,
+            ..Limits::default()
         }
     }
 

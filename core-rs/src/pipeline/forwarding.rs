@@ -122,10 +122,9 @@ pub fn set_request_id(headers: &mut HeaderMap, id: &str) {
     }
 }
 
+/// The draft's RateLimit-Policy / RateLimit fields and X-RateLimit-* (rate_limit.rs).
 pub fn set_rate_limit_headers(headers: &mut HeaderMap, d: &Decision) {
-    headers.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
-    headers.insert("x-ratelimit-reset", HeaderValue::from(d.reset_secs));
+    d.write_headers(headers);
 }
 
 #[cfg(test)]

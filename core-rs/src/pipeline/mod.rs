@@ -167,15 +167,13 @@ async fn serve_route(
             if let Some(py) = python.filter(|p| p.response) {
                 view = Some(view_of(&parts, &call, Bytes::new(), py.timeout_ms));
             }
-            RequestBody::new(body, state.limits.max_body_bytes)
+            RequestBody::new(body, &state.limits)
         }
         Some(py) => {
-            let deadline = route.upstream.read_timeout;
-            let whole =
-                match python_phases::read_body(body, state.limits.max_body_bytes, deadline).await {
-                    Ok(b) => b,
-                    Err(reject) => return refuse(reject, call, limit),
-                };
+            let whole = match python_phases::read_body(body, &state.limits).await {
+                Ok(b) => b,
+                Err(reject) => return refuse(reject, call, limit),
+            };
             call.record.bytes_in += whole.len() as u64;
             let shown = view_of(&parts, &call, whole, py.timeout_ms);
             view = Some(shown.clone());
@@ -205,16 +203,10 @@ async fn serve_route(
         Ok(f) => f,
         Err(failure) => {
             call.record.upstream_addr = failure.addr;
-            let upload_failed = meter.as_ref().map(|m| {
-                (
-                    m.too_large.load(Ordering::Relaxed),
-                    m.client_failed.load(Ordering::Relaxed),
-                )
-            });
-            let reject = match upload_failed {
-                Some((true, _)) => Reject::BodyTooLarge,
-                Some((_, true)) => Reject::BadRequest("the request body could not be read"),
-                _ => {
+            // An upload the client broke off (too large, stalled, malformed) is its fault.
+            let reject = match meter.as_ref().and_then(|m| m.client_fault()) {
+                Some(client_fault) => client_fault,
+                None => {
                     let stats = ctx.shared.stats.worker(ctx.worker);
                     stats.upstream_errors.fetch_add(1, Ordering::Relaxed);
                     failure.reject
