@@ -2,8 +2,9 @@
 
 With `admin.auth: token` (the default) and neither `admin.token` nor `admin.tokens`
 set, `pygate serve` generates a random token at first start, writes it to
-`admin.token_file` (default `pygate-admin.token` next to the config file, mode 0600,
-created exclusively) and prints it once. Later starts read it again. The CLI commands
+`admin.token_file` (default `pygate-admin.token` in the directory of `admin.state`,
+so next to the config file unless the state lives elsewhere; mode 0600, created
+exclusively) and prints it once. Later starts read it again. The CLI commands
 that talk to the admin listener (status, logs query/report, admin export/import,
 bench --save) read the same file, so they need no flag. A token file that others can
 read (group or world bits set) is refused, as ssh refuses such a key.
@@ -36,9 +37,17 @@ class AdminCredentials:
     generated_now: bool = False  # this start created the token file
 
 
+DEFAULT_TOKEN_FILE = "pygate-admin.token"
+
+
 def token_file_path(loaded: LoadedConfig) -> str:
+    """admin.token_file, else pygate-admin.token next to the admin state (admin.state)."""
     base_dir = os.path.dirname(loaded.abspath)
-    return os.path.join(base_dir, os.path.expanduser(loaded.config.admin.token_file))
+    admin = loaded.config.admin
+    if admin.token_file:
+        return os.path.join(base_dir, os.path.expanduser(admin.token_file))
+    state_dir = os.path.dirname(os.path.join(base_dir, os.path.expanduser(admin.state)))
+    return os.path.join(state_dir, DEFAULT_TOKEN_FILE)
 
 
 def _uses_generated_token(loaded: LoadedConfig) -> bool:

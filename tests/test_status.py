@@ -111,3 +111,50 @@ def test_logging_off_keeps_counting_but_stores_nothing(make_gateway, upstreams):
     assert status["records_dropped"] == 0
     assert status["log_rows_written"] == 0
     assert gw.logs_query("SELECT count() AS n FROM pygate.requests") == [{"n": 0}]
+
+
+LOCAL_PLUGIN = '''
+import msgspec
+
+from pygate.plugins.python import Plugin
+
+
+class LocalConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    value: str
+
+
+class Local(Plugin):
+    Config = LocalConfig
+
+    async def access(self, request):
+        request.headers["X-Local-Plugin"] = self.config.value
+'''
+
+
+def test_client_commands_do_not_import_plugin_modules(make_gateway, upstreams, tmp_path):
+    """status, logs query/report and admin export talk to the gateway: they need its
+    admin address and store, not its plugins, so a module plugin that is not on this
+    shell's PYTHONPATH does not stop them. `check` still imports and validates it."""
+    workdir = tmp_path / "gw"
+    workdir.mkdir()
+    # The gateway runs in its directory, where `python -m pygate` finds the module.
+    (workdir / "item13_local_plugin.py").write_text(LOCAL_PLUGIN)
+    cfg = simple_config(upstreams)
+    cfg["routes"][0]["plugins"] = {"item13_local_plugin:Local": {"value": "ran"}}
+    gw = make_gateway(cfg)
+    assert get(gw.url("/echo/p")).upstream_headers()["x-local-plugin"] == "ran"
+
+    elsewhere = tmp_path / "elsewhere"  # a shell whose PYTHONPATH lacks the module
+    elsewhere.mkdir()
+    config = str(gw.config_path)
+    for args in (
+        ["status", "--config", config],
+        ["logs", "query", "--config", config, "SELECT 1 AS one"],
+        ["logs", "report", "traffic", "--config", config, "--since", "5m"],
+        ["admin", "export", "--config", config],
+    ):
+        res = run_cli(*args, cwd=elsewhere)
+        assert res.returncode == 0, (args, res.stderr)
+    res = run_cli("check", "--config", config, cwd=elsewhere)
+    assert res.returncode == 2 and "item13_local_plugin" in res.stderr, res.stderr
+    assert run_cli("check", "--config", config, cwd=workdir).returncode == 0

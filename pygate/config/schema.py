@@ -90,8 +90,9 @@ class Admin(_Section):
     # Its holder is audited as actor "admin"; `tokens` adds named ones.
     token: str | None = None
     tokens: list[AdminToken] = []
-    # The generated token (mode 0600); relative to the config file. The CLI reads it.
-    token_file: str = "pygate-admin.token"
+    # The generated token (mode 0600), read by the CLI too; relative to the config
+    # file. null: pygate-admin.token in the directory of `state`.
+    token_file: str | None = None
     # Host names (name, or name:port) the listener answers to besides its own address,
     # e.g. behind a reverse proxy. Any other Host is refused (DNS rebinding).
     allowed_hosts: list[AllowedHost] = []

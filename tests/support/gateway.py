@@ -203,7 +203,12 @@ class Gateway:
             return admin["token"]
         if admin.get("tokens"):
             return admin["tokens"][0]["token"]
-        token_file = self.workdir / admin.get("token_file", "pygate-admin.token")
+        state_dir = (self.workdir / admin.get("state", "pygate-admin.db")).parent
+        token_file = (
+            self.workdir / admin["token_file"]
+            if admin.get("token_file")
+            else state_dir / "pygate-admin.token"
+        )
         try:
             return token_file.read_text().strip() or None
         except FileNotFoundError:
