@@ -37,6 +37,7 @@ from pygate.ai.providers.base import (
     RETRYABLE,
     StreamError,
     StreamTranslator,
+    Untranslatable,
 )
 from pygate.ai.router import Candidate, ModelRouter
 from pygate.ai.secrets import scrub
@@ -109,6 +110,9 @@ class Engine:
                 self.router.started(candidate)
                 try:
                     result = await attempt(candidate, pool.key(index))
+                except Untranslatable as exc:
+                    message = f"{candidate.qualified} cannot take this request: {exc}"
+                    raise AiError(400, "bad_request", message) from None
                 except ProviderFailure as failure:
                     last = failure
                     if failure.kind == FATAL:

@@ -250,6 +250,8 @@ def check_messages(body: dict[str, Any]) -> None:
         content = message.get("content", MISSING)
         if isinstance(content, list):
             _content_parts(content, f"{at}.content")
+            for b_index, block in enumerate(content):
+                _anthropic_block(block, f"{at}.content[{b_index}]")
         elif not isinstance(content, str):
             raise BadField(f"{at}.content", "a string or an array of content blocks", content)
     system = body.get("system")
@@ -266,3 +268,16 @@ def check_messages(body: dict[str, Any]) -> None:
             if not isinstance(tool, dict):
                 raise BadField(f"tools[{index}]", "a tool object", tool)
             _text(tool.get("name", MISSING), f"tools[{index}].name")
+
+
+def _anthropic_block(block: dict[str, Any], at: str) -> None:
+    """The blocks the gateway translates: what it reads from them must be there."""
+    kind = block["type"]
+    if kind == "text":
+        _string(block.get("text", MISSING), f"{at}.text")
+    elif kind == "tool_use":
+        _text(block.get("id", MISSING), f"{at}.id")
+        _text(block.get("name", MISSING), f"{at}.name")
+        _object(block.get("input", MISSING), f"{at}.input")
+    elif kind == "tool_result":
+        _text(block.get("tool_use_id", MISSING), f"{at}.tool_use_id")

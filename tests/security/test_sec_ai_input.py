@@ -203,6 +203,16 @@ MESSAGES_MISTAKES = [
     {"model": "claude", "max_tokens": 10, "messages": HELLO, "system": 5},
     {"model": "claude", "max_tokens": 10, "messages": HELLO, "stream": "no"},
     {"model": "claude", "max_tokens": 10, "messages": HELLO, "tools": [{"description": "x"}]},
+    {
+        "model": "claude",
+        "max_tokens": 10,
+        "messages": [{"role": "assistant", "content": [{"type": "tool_use", "name": "f"}]}],
+    },
+    {
+        "model": "claude",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": [{"type": "tool_result", "content": "x"}]}],
+    },
 ]
 
 
@@ -266,3 +276,25 @@ def test_the_sdks_parse_the_400(ai_gw):
         claude.messages.create(model="claude", max_tokens=10, messages=[])
     assert "messages" in caught.value.message
     assert caught.value.body["error"]["type"] == "invalid_request_error"
+
+
+def test_history_a_provider_cannot_be_sent_is_a_400(ai_gw):
+    """Tool-call arguments that are not JSON pass to OpenAI as they are, but cannot be
+    turned into Anthropic's or Gemini's tool_use input: the caller's mistake, not a 500."""
+    history = [
+        {"role": "user", "content": "x"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{no"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "r"},
+    ]
+    for model in ("claude", "gemini/gemini-1.5-flash"):
+        resp = call(
+            ai_gw, "POST", "/v1/chat/completions", body={"model": model, "messages": history}
+        )
+        error = assert_openai_error(resp, 400, "bad_request")
+        assert "arguments" in error["message"], error

@@ -22,6 +22,7 @@ from pygate.ai.providers.base import (
     Usage,
     completion,
     join_url,
+    parsed_arguments,
     text_of,
 )
 
@@ -58,13 +59,12 @@ def to_anthropic(body: dict[str, Any], model: str) -> dict[str, Any]:
                 blocks.append({"type": "text", "text": text})
             for call in message.get("tool_calls") or ():
                 function = call.get("function", {})
-                arguments = function.get("arguments") or "{}"
                 blocks.append(
                     {
                         "type": "tool_use",
                         "id": call.get("id", ""),
                         "name": function.get("name", ""),
-                        "input": orjson.loads(arguments) if arguments.strip() else {},
+                        "input": parsed_arguments(function.get("arguments")),
                     }
                 )
             messages.append({"role": "assistant", "content": blocks})

@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from pygate.ai.config import Provider
 
 
@@ -32,6 +34,19 @@ class Usage:
 
 class Unsupported(Exception):
     """The provider has no such operation (e.g. embeddings on Anthropic)."""
+
+
+class Untranslatable(Exception):
+    """The request cannot be put in this provider's format: the caller's mistake (400)."""
+
+
+def parsed_arguments(arguments: str | None) -> Any:
+    """A tool call's JSON arguments as the object Anthropic and Gemini want."""
+    text = arguments or "{}"
+    try:
+        return orjson.loads(text) if text.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise Untranslatable(f"tool call arguments must be JSON for this provider: {exc}") from None
 
 
 # How a failed provider answer is handled by the engine.

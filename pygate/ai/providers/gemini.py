@@ -23,6 +23,7 @@ from pygate.ai.providers.base import (
     Usage,
     completion,
     join_url,
+    parsed_arguments,
     text_of,
 )
 
@@ -44,10 +45,8 @@ def to_gemini(body: dict[str, Any]) -> dict[str, Any]:
             for call in message.get("tool_calls") or ():
                 function = call.get("function", {})
                 call_names[call.get("id", "")] = function.get("name", "")
-                args = function.get("arguments") or "{}"
-                parts.append(
-                    {"functionCall": {"name": function.get("name"), "args": orjson.loads(args)}}
-                )
+                args = parsed_arguments(function.get("arguments"))
+                parts.append({"functionCall": {"name": function.get("name"), "args": args}})
             contents.append({"role": "model", "parts": parts})
         elif role == "tool":
             name = call_names.get(message.get("tool_call_id", ""), "tool")
