@@ -19,9 +19,12 @@ a group of deployments chosen weighted or least-busy, plus a fallback chain) ->
 limits and budgets (`limits.py`) -> exact-match cache (`cache.py`) -> for each
 candidate: a key from the provider's pool (`keys.py`), the provider adapter
 (`providers/`, one module per provider) translates the unified OpenAI-format request,
-the answer or the streamed events back. 429/quota rotates the key; 5xx, timeouts and
-connection errors are retried with backoff, then the next fallback is tried. A stream
-is never retried once its first byte has been sent to the client.
+the answer or the streamed events back. 429/quota and a refused key (401/403) rotate
+the key; 5xx, timeouts and connection errors are retried with backoff, then the next
+fallback is tried. A stream is never retried once its first byte has been sent to the
+client. Request bodies are checked against each endpoint's shape first
+(`request_shapes.py`); every error is the gateway's JSON error (`errors.py`, and the
+middleware in `app.py` for aiohttp's own).
 
 Accounting (`accounting.py`, `calllog.py`): tokens from the provider's usage
 (`stream_options.include_usage` is forced for OpenAI-compatible streams), estimated
@@ -30,6 +33,7 @@ pygate.ai_calls (migration 006), joinable with pygate.requests on request_id. Ro
 RowBinary-encoded on the loop (cheap) and shipped by a second `LogShipper` thread, with
 its own spool: the same batching, spooling, replay and dedup as the core's records.
 
-Provider keys come from config (with ${ENV}), are sent only to their provider, are
-scrubbed from any provider error text before it reaches a caller, and never logged.
+Provider keys come from config (with ${ENV}) and are sent only to their provider;
+`secrets.py` scrubs them (and every other credential of the `ai:` section, in every
+encoding) from error bodies, stream error events, ai_calls rows and log lines.
 """

@@ -39,13 +39,13 @@ class Provider(_Section):
     name: Name
     kind: Literal["openai", "azure", "anthropic", "gemini", "mistral", "openai_compatible"]
     base_url: Text
-    # A pool: rotated when the provider answers 429 or a quota error. Use ${ENV} here.
+    # A pool: rotated on 429, a quota error or a refused key (401/403). Use ${ENV} here.
     keys: list[str] = []
     api_version: str | None = None  # azure: the api-version query parameter
     timeout: Duration = Duration(60_000)  # whole call; for streams: until the first byte
     stream_idle_timeout: Duration = Duration(30_000)  # between two streamed chunks
     retries: NonNegative = 1  # same provider again on 5xx, timeout, connection error
-    key_cooldown: Duration = Duration(30_000)  # a key that got 429 rests this long
+    key_cooldown: Duration = Duration(30_000)  # a key that got 429 or was refused rests this long
 
 
 class Deployment(_Section):
