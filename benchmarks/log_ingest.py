@@ -54,7 +54,7 @@ from benchmarks.suite.upstream import start_upstream  # noqa: E402
 GATEWAY_CONFIG = """\
 listen: 127.0.0.1:{port}
 workers: 1
-admin: {{listen: "127.0.0.1:{admin_port}"}}
+admin: {{listen: "127.0.0.1:{admin_port}", auth: none}}
 log:
   store: chdb://./data
   flush_interval: {flush_interval}

@@ -12,6 +12,7 @@ from aiohttp import web
 from pygate.adminapi.audit import Who
 from pygate.adminapi.errors import ApiError, invalid_at
 from pygate.adminapi.service import AdminService
+from pygate.config.secrets import FINGERPRINT
 
 log = logging.getLogger("pygate")
 
@@ -29,10 +30,15 @@ def service(request: web.Request) -> AdminService:
 def who(request: web.Request) -> Who:
     peer = request.transport.get_extra_info("peername") if request.transport else None
     client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else ""
+    path = request.path
+    key = request.match_info.get("key")
+    if key:  # DELETE /consumers/{name}/keys/{key}: the audit log and the log get no key
+        shown = key if FINGERPRINT.match(key) else service(request).fingerprints.of(key)
+        path = path.rsplit("/", 1)[0] + "/" + shown
     return Who(
         actor=request.get(ACTOR_KEY, "anonymous"),
         client=client,
-        request=f"{request.method} {request.path}",
+        request=f"{request.method} {path}",
     )
 
 

@@ -118,6 +118,8 @@ def test_writes_and_errors_never_echo_a_secret(secret_gw):
     for status, answer in answers:
         assert_no_secret(f"answer {status}", str(answer))
     assert answers[3][1] == {"fingerprint": answers[3][1]["fingerprint"]}
+    # Deleting a key by the key itself: the request line audited and logged names no key.
+    assert api.delete(f"/consumers/alice/keys/{NEW_KEY}-2")[0] == 204
     # The new secrets work.
     assert get(secret_gw.url("/keyed/x"), headers={"apikey": NEW_KEY}).status == 200
     assert get(secret_gw.url("/jwt/x"), headers=bearer(NEW_JWT_SECRET)).status == 200
@@ -129,6 +131,7 @@ def test_audit_log_and_gateway_log_hold_no_secret(secret_gw):
     api.delete("/consumers/henry")
     rows = api.audit()
     assert rows and any(r["entity_name"] == "henry" for r in rows)
+    assert any(r["request"].startswith("DELETE /consumers/alice/keys/sha256:") for r in rows)
     assert_no_secret("/audit", str(rows))
     stored = wait_until(
         lambda: secret_gw.logs_query("SELECT * FROM pygate.audit_log"), 60, what="audit rows"

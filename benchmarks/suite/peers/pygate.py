@@ -27,7 +27,8 @@ def config(scenario: Scenario, upstream: str, port: int, admin_port: int) -> dic
     cfg: dict = {
         "listen": f"127.0.0.1:{port}",
         "workers": 1,
-        "admin": {"listen": f"127.0.0.1:{admin_port}"},
+        # Loopback only, read by this harness: no token (admin.auth: none).
+        "admin": {"listen": f"127.0.0.1:{admin_port}", "auth": "none"},
         "log": {"store": "chdb://./data", "flush_interval": "1s"},
         "limits": {"max_body_bytes": "1m"},
         "upstreams": [{"name": "app", "targets": [upstream], "keepalive": 256}],
