@@ -153,6 +153,25 @@ def test_one_typo_gives_one_error(tmp_path):
             "routes: [{name: r, paths: [/r], upstream: u, plugins: {key-auth: {}}}]\n",
             ["consumers[0].name"],
         ),
+        # An upstream with no name to go by: routes on any upstream are not judged
+        # (neither here nor by the core), since theirs may be the one that failed.
+        "upstream_not_a_mapping": (
+            "upstreams: [just-a-string]\nroutes: [{name: r, paths: [/r], upstream: u}]\n",
+            ["upstreams[0]"],
+        ),
+        # A mistyped method: cors does not also say the methods lack OPTIONS.
+        "method_typo": (
+            "upstreams: [{name: u, targets: [127.0.0.1:1]}]\n"
+            "routes: [{name: r, paths: [/r], upstream: u, methods: [GET, 'OPTIONS;'],"
+            " plugins: {cors: {allow_origins: ['https://a.example']}}}]\n",
+            ["routes[0].methods[1]"],
+        ),
+        # Consumers that are no list: key-auth (Python's check and the core's) is quiet.
+        "consumers_not_a_list": (
+            "upstreams: [{name: u, targets: [127.0.0.1:1]}]\nconsumers: 5\n"
+            "routes: [{name: r, paths: [/r], upstream: u, plugins: {key-auth: {}}}]\n",
+            ["consumers"],
+        ),
         # A route that is not a mapping: one error, the others are still checked.
         "route_not_a_mapping": (
             "upstreams: [{name: u, targets: [127.0.0.1:1]}]\n"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING
 
 from pygate.ai.templates import template_problems
+from pygate.config.paths import names_uncertain
 
 if TYPE_CHECKING:
     from pygate.config.schema import GatewayConfig
@@ -13,14 +14,21 @@ if TYPE_CHECKING:
 Finding = tuple[tuple, str]
 
 
-def ai_problems(config: GatewayConfig) -> Iterator[Finding]:
+def ai_problems(config: GatewayConfig, invalid: Collection[tuple] = ()) -> Iterator[Finding]:
+    """`invalid`: paths that failed the schema (they hold stand-ins, see config.convert)."""
     settings = config.ai
     if settings is None:
         return
     providers = {p.name for p in settings.providers}
     aliases = {a.name for a in settings.models}
+    # A provider or alias whose name failed may be the one a reference means.
+    unsure = names_uncertain(invalid, ("ai", "providers")) or names_uncertain(
+        invalid, ("ai", "models")
+    )
 
     def resolvable(name: str, allow_alias: bool) -> bool:
+        if unsure:
+            return True
         if allow_alias and name in aliases:
             return True
         provider, sep, model = name.partition("/")

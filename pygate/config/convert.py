@@ -122,6 +122,8 @@ class Converter:
         for key in data:
             if key not in fields:
                 self.report((*path, str(key)), _unknown_field_message(str(key), list(fields)))
+                # A misspelt field leaves its real one at the default: suspect both.
+                self.invalid.add((*path, str(key)))
         values: dict[str, Any] = {}
         for name, info in fields.items():
             if name not in data:

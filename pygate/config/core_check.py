@@ -23,8 +23,9 @@ import msgspec
 from pygate.config.compile import compile_core_config, user_path
 from pygate.config.errors import ConfigProblem
 from pygate.config.paths import FieldPath, parse_path
-from pygate.config.schema import BasicCredential, Consumer, GatewayConfig, Upstream
+from pygate.config.schema import GatewayConfig, Upstream
 from pygate.config.units import ListenAddr, Name, TargetAddr
+from pygate.config.validate import stand_in_consumer
 from pygate.config.yaml_source import YamlSource
 
 # More than this many core errors in one config: the rest can wait for the next run.
@@ -89,9 +90,12 @@ def core_problems(
         if yaml_path is None:  # not an entity or setting we can set aside
             problems.append(core_problem(source, message))
             break
+        if yaml_path == ("ai",):
+            rest = f"{message.partition(': ')[0]} (made for the AI gateway): {rest}"
         message = None
-        if not checker.tainted(yaml_path):
-            problems.append(ConfigProblem(source.file, source.line_of(yaml_path), yaml_path, rest))
+        found = ConfigProblem(source.file, source.line_of(yaml_path), yaml_path, rest)
+        if not checker.tainted(yaml_path) and found not in problems:
+            problems.append(found)
     return problems
 
 
@@ -114,14 +118,23 @@ class _CoreChecker:
 
     def compile(self) -> dict[str, Any]:
         config = self.config
-        routes = [i for i in range(len(config.routes)) if not self.tainted(("routes", i))]
         upstreams = [
             _stand_in_upstream(u.name, i) if self.tainted(("upstreams", i)) else u
             for i, u in enumerate(config.upstreams)
         ]
         consumers = [
-            _stand_in_consumer(i) if self.tainted(("consumers", i)) else c
+            stand_in_consumer(i) if self.tainted(("consumers", i)) else c
             for i, c in enumerate(config.consumers)
+        ]
+        if ("consumers",) in self.known_paths:  # the section is no list: as if one
+            consumers = [stand_in_consumer(0)]
+        # Routes on an unknown upstream are Python's to report (or, when an upstream's
+        # name failed, not to be judged): the core would only repeat it.
+        names = {u.name for u in upstreams}
+        routes = [
+            i
+            for i, r in enumerate(config.routes)
+            if not self.tainted(("routes", i)) and r.upstream in names
         ]
         settings: dict[str, Any] = {}
         for info in msgspec.structs.fields(GatewayConfig):
@@ -140,7 +153,7 @@ class _CoreChecker:
                 shown,
                 routes=[],
                 upstreams=[_stand_in_upstream(u.name, i) for i, u in enumerate(upstreams)],
-                consumers=[_stand_in_consumer(i) for i in range(len(consumers))],
+                consumers=[stand_in_consumer(i) for i in range(len(consumers))],
             )
         )
         self.stand_ins = {s: stand_ins[s] for s in ("upstreams", "consumers")}
@@ -163,11 +176,10 @@ class _CoreChecker:
             if index >= len(compiled[section]):
                 return None
             original = self.origin[section][index]
-            where = user_path(
-                core_path if original is None else (section, original, *core_path[2:])
-            )
             self._set_aside(compiled, section, index)
-            return where
+            if original is None:  # made by pygate for the ai: section
+                return ("ai",)
+            return user_path((section, original, *core_path[2:]))
         key = core_path[0]
         if key in self.defaults and compiled.get(key) != self.defaults[key]:
             compiled[key] = self.defaults[key]
@@ -195,14 +207,4 @@ def _stand_in_upstream(name: Any, index: int) -> Upstream:
     return Upstream(
         name=Name(name if usable else f"pygate-stand-in-{index}"),
         targets=[TargetAddr("127.0.0.1:1")],
-    )
-
-
-def _stand_in_consumer(index: int) -> Consumer:
-    # Has a key and a password, so "needs a consumer with keys" holds as the file meant.
-    name = f"pygate-stand-in-{index}"
-    return Consumer(
-        name=Name(name),
-        keys=[name],
-        basic_auth=[BasicCredential(username=name, password=name)],
     )

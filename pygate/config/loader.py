@@ -126,9 +126,21 @@ def _in_file_order(problems: list[ConfigProblem]) -> list[ConfigProblem]:
     return sorted(problems, key=lambda p: p.line or 0)
 
 
+# Entries whose checks compare their own fields with each other (a template's `active`
+# with its versions' numbers): when one field failed, the others are not judged.
+_SELF_CHECKED_ENTRIES: tuple[FieldPath, ...] = (("ai", "templates"),)
+
+
 def _about_invalid(path: FieldPath, invalid: set[FieldPath]) -> bool:
     """A finding at, under or above a value that failed: it would judge a stand-in."""
-    return any(path[: len(bad)] == bad or bad[: len(path)] == path for bad in invalid)
+    if any(path[: len(bad)] == bad or bad[: len(path)] == path for bad in invalid):
+        return True
+    for section in _SELF_CHECKED_ENTRIES:
+        entry = path[: len(section) + 1]
+        if path[: len(section)] == section and len(entry) > len(section):
+            if any(bad[: len(entry)] == entry for bad in invalid):
+                return True
+    return False
 
 
 def _core_stage(

@@ -7,6 +7,7 @@ used to look up YAML line numbers; it is only turned into text for messages.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 FieldPath = tuple[str | int, ...]
 
@@ -38,3 +39,13 @@ def parse_path(text: str) -> FieldPath | None:
         parts.append(int(index) if index is not None else name)
         pos = match.end()
     return tuple(parts) if parts else None
+
+
+def names_uncertain(invalid: Collection[FieldPath], section: FieldPath) -> bool:
+    """Whether a list of named entries (`upstreams`, `ai.models`) has an entry whose name
+    failed the schema: a reference to an unknown name may then mean that entry."""
+    n = len(section)
+    return any(
+        p[:n] == section and (len(p) <= n + 1 or (len(p) == n + 2 and p[-1] == "name"))
+        for p in invalid
+    )

@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterator
 
+import msgspec
+
 from pygate.ai.validate import ai_problems
 from pygate.config.admin_checks import admin_problems
-from pygate.config.paths import FieldPath
-from pygate.config.schema import GatewayConfig, Target
+from pygate.config.paths import FieldPath, names_uncertain
+from pygate.config.schema import BasicCredential, Consumer, GatewayConfig, Target
 from pygate.config.secrets import fingerprint_problems
+from pygate.config.units import Name
 from pygate.logstore.url import parse_store_url
 from pygate.plugins import RouteContext, get_plugin
 
@@ -26,8 +29,9 @@ def semantic_problems(
     config: GatewayConfig, base_dir: str, *, invalid: Collection[FieldPath] = ()
 ) -> Iterator[Finding]:
     """`invalid`: paths whose values failed the schema (and were reported)."""
+    judged = _with_stand_in_consumers(config, invalid)
     yield from _unique_names(config)
-    yield from _route_references(config)
+    yield from _route_references(config, invalid)
     yield from _identical_route_paths(config)
     yield from _consumer_keys(config)
     yield from _upstream_targets(config)
@@ -35,8 +39,31 @@ def semantic_problems(
     yield from admin_problems(config)
     yield from fingerprint_problems(config)
     yield from _log_store(config, base_dir)
-    yield from _plugin_checks(config, base_dir, invalid)
-    yield from ai_problems(config)
+    yield from _plugin_checks(judged, base_dir, invalid)
+    yield from ai_problems(judged, invalid)
+
+
+def stand_in_consumer(index: int) -> Consumer:
+    """Stands for a consumer that failed the schema: it has a key and a password, as the
+    file most likely meant, so "needs a consumer with keys" is not said on its behalf."""
+    name = f"pygate-stand-in-{index}"
+    return Consumer(
+        name=Name(name), keys=[name], basic_auth=[BasicCredential(username=name, password=name)]
+    )
+
+
+def _with_stand_in_consumers(
+    config: GatewayConfig, invalid: Collection[FieldPath]
+) -> GatewayConfig:
+    if not invalid:
+        return config
+    if ("consumers",) in invalid:
+        return msgspec.structs.replace(config, consumers=[stand_in_consumer(0)])
+    failed = {p[1] for p in invalid if p[:1] == ("consumers",) and len(p) >= 2}
+    if not failed:
+        return config
+    consumers = [stand_in_consumer(i) if i in failed else c for i, c in enumerate(config.consumers)]
+    return msgspec.structs.replace(config, consumers=consumers)
 
 
 def _unique_names(config: GatewayConfig) -> Iterator[Finding]:
@@ -55,7 +82,9 @@ def _unique_names(config: GatewayConfig) -> Iterator[Finding]:
                 )
 
 
-def _route_references(config: GatewayConfig) -> Iterator[Finding]:
+def _route_references(config: GatewayConfig, invalid: Collection[FieldPath]) -> Iterator[Finding]:
+    if names_uncertain(invalid, ("upstreams",)):
+        return  # "unknown upstream" could be the one whose name failed: said once, there
     known = [u.name for u in config.upstreams]
     for index, route in enumerate(config.routes):
         if route.upstream not in known:
@@ -161,6 +190,8 @@ def _plugin_checks(
             # A plugin name that failed may be a misspelt one the others look for
             # ("kee-auth" for rate-limit's by: consumer): judging them would guess.
             continue
+        if any(p[:2] == plugins[:2] and p[2:3] != ("plugins",) for p in invalid):
+            continue  # plugins look at the route's methods, paths, ...: some failed
         for name, plugin_config in route.plugins.items():
             plugin = get_plugin(name)
             path: FieldPath = ("routes", index, "plugins", name)
