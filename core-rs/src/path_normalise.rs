@@ -14,6 +14,9 @@
 //! (`..;/`, which Tomcat and Jetty read as `..`), escaped control bytes (`%00`, `%0A`) and
 //! the overlong UTF-8 lead bytes `%C0`/`%C1`, and broken escapes (`%zz`, `%4`).
 //!
+//! Routing then ignores path parameters (`without_params`): Tomcat, Jetty and Spring serve
+//! `/private;x/y` as `/private/y`, so it must meet `/private/*`'s auth, not a catch-all's.
+//!
 //! A path that is already normal is returned borrowed: the hot path scans it once and
 //! allocates nothing.
 
@@ -66,6 +69,22 @@ pub fn normalise(path: &str, rules: PathRules) -> Result<Cow<'_, str>, PathError
             resolve_segments(&p, rules.merge_slashes)?.into_owned(),
         )),
     }
+}
+
+/// The path the router matches: every segment's `;parameters` cut off (`/a;v=1/b;x` is
+/// `/a/b`). The upstream still gets them. An escaped `%3B` is data, as for those servers.
+pub fn without_params(path: &str) -> Cow<'_, str> {
+    if !path.contains(';') {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(segment.split_once(';').map_or(segment, |(name, _)| name));
+    }
+    Cow::Owned(out)
 }
 
 fn is_unreserved(b: u8) -> bool {
@@ -151,8 +170,9 @@ fn decode(path: &str, slashes: EscapedSlashes) -> Result<Cow<'_, str>, PathError
     Ok(match out {
         None => Cow::Borrowed(path),
         // Only ASCII bytes were written in place of escapes, and every other byte was
-        // copied from a &str, so the buffer is still UTF-8.
-        Some(v) => Cow::Owned(String::from_utf8(v).expect("decoding keeps UTF-8")),
+        // copied from a &str, so the buffer is still UTF-8; no panic on a request path
+        // even so.
+        Some(v) => Cow::Owned(String::from_utf8(v).map_err(|_| PathError::BadEscape)?),
     })
 }
 

@@ -74,6 +74,29 @@ def test_traversal_into_the_private_route_needs_its_key(pgw, target):
     assert doc["raw_path"] == "/private/x", (target, doc["raw_path"])
 
 
+PATH_PARAMETERS = [
+    ("/private;x/y", "/private;x/y"),
+    ("/private;jsessionid=abc/y", "/private;jsessionid=abc/y"),
+    ("/private;/y", "/private;/y"),
+    ("/public;x/../private/y", "/private/y"),
+]
+
+
+def test_path_parameters_do_not_move_a_request_to_another_route(upstreams, make_gateway):
+    # Tomcat, Jetty and Spring serve "/private;x/y" as "/private/y": with an open
+    # catch-all route beside /private/*, it must still be routed to /private/* (and is
+    # forwarded with its parameters).
+    config = paths_config(upstreams)
+    config["routes"].append(route("catch-all", ["/*"], "public"))
+    gateway = make_gateway(config)
+    for target, forwarded in PATH_PARAMETERS:
+        resp = raw_request(gateway.port, target)
+        assert resp.status == 401, (target, resp.status, resp.body[:300])
+        doc = echoed(raw_request(gateway.port, target, [KEY]))
+        assert (doc["target"], doc["raw_path"]) == ("param", forwarded), target
+    assert echoed(raw_request(gateway.port, "/other;x/y"))["target"] == "echo"
+
+
 # Refused with 400 by default: escaped slashes and backslashes, Tomcat path parameters
 # on dot-segments, climbing above the root, escaped control bytes, broken escapes.
 REFUSED = [

@@ -207,3 +207,18 @@ fn normalising_is_idempotent() {
         assert_eq!(norm(&once).unwrap(), once, "{path}");
     }
 }
+
+#[test]
+fn routing_ignores_path_parameters() {
+    for (path, routed) in [
+        ("/a/b", "/a/b"),
+        ("/private;x/y", "/private/y"),
+        ("/private;jsessionid=1;a=b/y;v=2", "/private/y"),
+        ("/a;/b", "/a/b"),
+        ("/;x/b", "//b"),
+        ("/a%3Bx/b", "/a%3Bx/b"),
+    ] {
+        assert_eq!(without_params(path), routed, "{path}");
+    }
+    assert!(matches!(without_params("/a/b"), Cow::Borrowed(_)));
+}

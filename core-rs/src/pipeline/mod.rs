@@ -45,6 +45,7 @@ use ownership::own_request_headers;
 use crate::body::{CallLog, RequestBody, ResponseBody};
 use crate::clock::unix_ms;
 use crate::errors::Reject;
+use crate::path_normalise;
 use crate::plugins::cors::Cors;
 use crate::proxy;
 use crate::python_phases::{self, Access, UpstreamSource};
@@ -81,10 +82,11 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
         Err(reject) => return refuse(reject, call, None),
     }
 
-    // 2. route
+    // 2. route (by the path without ;parameters, which Java servers ignore)
+    let routed_path = path_normalise::without_params(parts.uri.path());
     let route = match state
         .router
-        .find(host_of(&parts), parts.uri.path(), &parts.method)
+        .find(host_of(&parts), &routed_path, &parts.method)
     {
         RouteMatch::Found(i) => &state.routes[i],
         RouteMatch::MethodNotAllowed(allow) => {
