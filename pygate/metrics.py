@@ -60,6 +60,18 @@ _METRICS: dict[str, tuple[str, str, str, str]] = {
         "Upstream connect/read failures.",
         "",
     ),
+    "auth_failures_total": (
+        "pygate_auth_failures_total",
+        "counter",
+        "Failed key-auth, basic-auth and jwt authentications (401).",
+        "",
+    ),
+    "auth_blocked_total": (
+        "pygate_auth_blocked_total",
+        "counter",
+        "Calls refused (429) because their address failed to authenticate too often.",
+        "",
+    ),
     "connections_active": ("pygate_connections_active", "gauge", "Open client connections.", ""),
     "reloads_total": ("pygate_reloads_total", "counter", "Config reloads applied.", ""),
     "reloads_refused": ("pygate_reloads_refused_total", "counter", "Config reloads refused.", ""),

@@ -51,6 +51,11 @@ impl CallLog {
         }
     }
 
+    /// This worker's live counters.
+    pub fn stats(&self) -> &crate::stats::WorkerStats {
+        self.shared.stats.worker(self.worker)
+    }
+
     fn finish(mut self) {
         self.record.latency_us = self.started.elapsed().as_micros() as u64;
         let stats = self.shared.stats.worker(self.worker);

@@ -42,6 +42,24 @@ pub struct Limits {
     /// The longest wait between two writes to a client that stopped reading (nginx's
     /// send_timeout): then the connection is closed.
     pub send_timeout_ms: u64,
+    /// Failed authentications allowed per client address (plugins/auth_failures.rs);
+    /// None: unlimited.
+    pub auth_failures: Option<AuthFailureConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFailureConfig {
+    pub rate: u64,
+    pub per_ms: u64,
+    pub burst: u64,
+    /// Client addresses tracked at most; past that they share one bucket.
+    #[serde(default = "default_auth_failure_addresses")]
+    pub max_tracked: usize,
+}
+
+fn default_auth_failure_addresses() -> usize {
+    65_536
 }
 
 impl Default for Limits {
@@ -53,6 +71,7 @@ impl Default for Limits {
             header_timeout_ms: 10_000,
             client_body_timeout_ms: 60_000,
             send_timeout_ms: 60_000,
+            auth_failures: None,
         }
     }
 }

@@ -179,5 +179,8 @@ async fn sweep_rate_limits(shared: Arc<Shared>) {
                 limiter.sweep(now_ns());
             }
         }
+        if let Some(auth_failures) = &state.auth_failures {
+            auth_failures.sweep(now_ns());
+        }
     }
 }

@@ -18,6 +18,7 @@ use crate::config::{
     RateLimitKey,
 };
 use crate::pipeline::ownership::RequestRules;
+use crate::plugins::auth_failures::AuthFailures;
 use crate::plugins::basic_auth::BasicCredentials;
 use crate::plugins::cors::Cors;
 use crate::plugins::ip_restriction::IpRestriction;
@@ -56,6 +57,8 @@ pub struct GatewayState {
     pub consumers: Vec<Arc<str>>,
     pub keys: KeyTable,
     pub basic_credentials: BasicCredentials,
+    /// Failed authentications per client address (`limits.auth_failures`).
+    pub auth_failures: Option<Arc<AuthFailures>>,
 }
 
 /// Everything the workers share for the life of the process.
@@ -263,6 +266,13 @@ impl GatewayState {
 
         let http = RequestRules::build(&config.http)?;
         let router = Router::build(&config.routes, http.path)?;
+        // Same limit: keep the counts, so a reload is not a free reset for a guesser.
+        let auth_failures = config.limits.auth_failures.as_ref().map(|c| {
+            match previous.and_then(|p| p.auth_failures.as_ref()) {
+                Some(old) if old.config == *c => old.clone(),
+                _ => Arc::new(AuthFailures::new(c.clone())),
+            }
+        });
         let consumers = config
             .consumers
             .iter()
@@ -279,6 +289,7 @@ impl GatewayState {
             consumers,
             keys,
             basic_credentials,
+            auth_failures,
             config,
         })
     }

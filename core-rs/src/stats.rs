@@ -10,6 +10,10 @@ pub struct WorkerStats {
     pub by_class: [AtomicU64; 5],
     pub rate_limited: AtomicU64,
     pub upstream_errors: AtomicU64,
+    /// Failed key-auth, basic-auth and jwt authentications (401s).
+    pub auth_failures: AtomicU64,
+    /// Calls refused because their address failed to authenticate too often (429).
+    pub auth_blocked: AtomicU64,
     pub connections_active: AtomicI64,
 }
 
@@ -57,6 +61,8 @@ impl Stats {
             "upstream_errors_total",
             self.sum(|w| get(&w.upstream_errors)),
         ));
+        out.push(("auth_failures_total", self.sum(|w| get(&w.auth_failures))));
+        out.push(("auth_blocked_total", self.sum(|w| get(&w.auth_blocked))));
         out.push((
             "connections_active",
             self.sum(|w| w.connections_active.load(Ordering::Relaxed).max(0) as u64),

@@ -15,7 +15,14 @@ import msgspec
 
 from pygate.ai.core_routes import ai_routes, ai_upstreams, with_ai_secret
 from pygate.config.paths import FieldPath
-from pygate.config.schema import Consumer, GatewayConfig, Route, Target, Upstream
+from pygate.config.schema import (
+    AuthFailureLimit,
+    Consumer,
+    GatewayConfig,
+    Route,
+    Target,
+    Upstream,
+)
 from pygate.plugins import BuiltinPlugin, builtin_plugins, get_plugin
 from pygate.plugins.registry import python_phases
 
@@ -32,6 +39,7 @@ def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
             "header_timeout_ms": int(limits.header_timeout),
             "client_body_timeout_ms": int(limits.client_body_timeout),
             "send_timeout_ms": int(limits.send_timeout),
+            "auth_failures": _auth_failures(limits.auth_failures),
         },
         "http": {
             "merge_slashes": config.http.merge_slashes,
@@ -46,6 +54,17 @@ def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
         "routes": with_ai_secret(
             [_route(r, int(config.plugin_timeout)) for r in [*config.routes, *ai_routes(config)]]
         ),
+    }
+
+
+def _auth_failures(limit: AuthFailureLimit | None) -> dict[str, Any] | None:
+    if limit is None:
+        return None
+    return {
+        "rate": limit.rate,
+        "per_ms": max(1, int(limit.per)),
+        "burst": limit.burst,
+        "max_tracked": limit.max_addresses,
     }
 
 

@@ -39,6 +39,17 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
 
 
+class AuthFailureLimit(_Section):
+    """Failed authentications per client address (an IPv6 one per /64): `burst` at once,
+    then `rate` per `per`; past that, 429 on authenticated routes until a token is back."""
+
+    rate: Positive = 1
+    per: Duration = Duration(1_000)
+    burst: Positive = 100
+    # Addresses tracked at most (memory bound); past that, new ones share one bucket.
+    max_addresses: Positive = 65_536
+
+
 class Limits(_Section):
     max_header_bytes: Size = Size(16 * 1024)
     max_uri_bytes: Size = Size(8 * 1024)
@@ -51,6 +62,8 @@ class Limits(_Section):
     # the connection is closed).
     client_body_timeout: Duration = Duration(60_000)
     send_timeout: Duration = Duration(60_000)
+    # On by default, generous enough for a client with a wrong key; null: off.
+    auth_failures: AuthFailureLimit | None = msgspec.field(default_factory=AuthFailureLimit)
 
 
 class HttpRules(_Section):

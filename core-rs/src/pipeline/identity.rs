@@ -17,7 +17,35 @@ use crate::plugins::key_auth::{extract_key, hide_keys};
 use crate::plugins::rate_limit::Decision;
 use crate::state::{GatewayState, Route};
 
+/// Phase 4, with the failed-authentication limit per client address around it
+/// (plugins/auth_failures.rs): a blocked address is refused before its credential is read.
 pub fn authenticate(
+    route: &Route,
+    state: &GatewayState,
+    headers: &mut HeaderMap,
+    call: &mut CallLog,
+) -> Result<(), Reject> {
+    let authenticated =
+        route.key_auth.is_some() || route.basic_auth.is_some() || route.jwt.is_some();
+    let guard = state.auth_failures.as_deref().filter(|_| authenticated);
+    let client = call.record.client_ip;
+    if let (Some(guard), Some(ip)) = (guard, client) {
+        if let Err(blocked) = guard.admit(ip, now_ns()) {
+            call.stats().auth_blocked.fetch_add(1, Ordering::Relaxed);
+            return Err(blocked);
+        }
+    }
+    let verdict = identify(route, state, headers, call);
+    if let Err(Reject::Unauthorized(_) | Reject::BasicUnauthorized(_)) = verdict {
+        call.stats().auth_failures.fetch_add(1, Ordering::Relaxed);
+        if let (Some(guard), Some(ip)) = (guard, client) {
+            guard.failed(ip, now_ns());
+        }
+    }
+    verdict
+}
+
+fn identify(
     route: &Route,
     state: &GatewayState,
     headers: &mut HeaderMap,

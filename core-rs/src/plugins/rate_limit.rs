@@ -13,7 +13,9 @@
 //! - `X-RateLimit-Limit` = q, `X-RateLimit-Remaining` = r, `X-RateLimit-Reset` = t;
 //! - a 429 has r=0 and `Retry-After`: the seconds until one token is back.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::borrow::Borrow;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -21,7 +23,9 @@ use http::header::{HeaderMap, HeaderValue};
 
 use crate::config::{RateLimitConfig, RateLimitKey};
 
-pub struct RateLimiter {
+/// Buckets by key: a route's consumer, IP or name (`Box<str>`), or a client address
+/// (plugins/auth_failures.rs).
+pub struct RateLimiter<K = Box<str>> {
     pub config: RateLimitConfig,
     /// Nanoseconds between two tokens.
     emission_ns: u64,
@@ -31,7 +35,9 @@ pub struct RateLimiter {
     capacity: u64,
     /// Seconds an empty bucket takes to fill (the policy's window), at least 1.
     window_secs: u64,
-    buckets: DashMap<Box<str>, AtomicU64>,
+    buckets: DashMap<K, AtomicU64>,
+    /// How many keys `buckets` holds (DashMap's own len() locks every shard).
+    tracked: AtomicUsize,
 }
 
 /// The outcome of one check, with what the rate-limit headers report.
@@ -78,8 +84,8 @@ fn ceil_secs(ns: u64) -> u64 {
     ns.div_ceil(1_000_000_000)
 }
 
-impl RateLimiter {
-    pub fn new(config: RateLimitConfig) -> RateLimiter {
+impl<K: Hash + Eq> RateLimiter<K> {
+    pub fn new(config: RateLimitConfig) -> RateLimiter<K> {
         let rate = config.rate.max(1);
         let burst = config.burst.unwrap_or(rate).max(1);
         let per_ns = config.per_ms.max(1).saturating_mul(1_000_000);
@@ -92,6 +98,7 @@ impl RateLimiter {
             capacity: burst,
             window_secs: ceil_secs(tolerance_ns).max(1),
             buckets: DashMap::new(),
+            tracked: AtomicUsize::new(0),
         }
     }
 
@@ -108,17 +115,55 @@ impl RateLimiter {
     }
 
     /// Take one token for `key` at monotonic time `now_ns` (nanoseconds since any fixed origin).
-    pub fn check(&self, key: &str, now_ns: u64) -> Decision {
+    pub fn check<Q>(&self, key: &Q, now_ns: u64) -> Decision
+    where
+        K: Borrow<Q> + for<'q> From<&'q Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         // The TAT is stored +1 so that 0 can mean "never seen" without a special case.
         let now = now_ns + 1;
         if let Some(slot) = self.buckets.get(key) {
             return self.check_slot(&slot, now);
         }
-        let slot = self
-            .buckets
-            .entry(Box::from(key))
-            .or_insert_with(|| AtomicU64::new(0));
+        let slot = self.buckets.entry(K::from(key)).or_insert_with(|| {
+            self.tracked.fetch_add(1, Ordering::Relaxed);
+            AtomicU64::new(0)
+        });
         self.check_slot(&slot, now)
+    }
+
+    /// The refusal a `check` of `key` would get now, without taking a token (None: it
+    /// would pass, or the key is unseen).
+    pub fn peek<Q>(&self, key: &Q, now_ns: u64) -> Option<Decision>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let slot = self.buckets.get(key)?;
+        let now = now_ns + 1;
+        let tat = slot.load(Ordering::Acquire);
+        let ahead = tat.max(now) + self.emission_ns - now;
+        (ahead > self.tolerance_ns).then(|| self.refusal(tat, now, ahead))
+    }
+
+    pub fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.buckets.contains_key(key)
+    }
+
+    fn refusal(&self, tat: u64, now: u64, ahead: u64) -> Decision {
+        Decision {
+            allowed: false,
+            limit: self.capacity,
+            remaining: 0,
+            reset_secs: ceil_secs(tat.max(now) - now),
+            retry_after_secs: ceil_secs(ahead - self.tolerance_ns).max(1),
+            window_secs: self.window_secs,
+            policy: self.policy(),
+        }
     }
 
     fn check_slot(&self, slot: &AtomicU64, now: u64) -> Decision {
@@ -127,16 +172,7 @@ impl RateLimiter {
             let new_tat = tat.max(now) + self.emission_ns;
             let ahead = new_tat - now;
             if ahead > self.tolerance_ns {
-                let wait = ahead - self.tolerance_ns;
-                return Decision {
-                    allowed: false,
-                    limit: self.capacity,
-                    remaining: 0,
-                    reset_secs: ceil_secs(tat.max(now) - now),
-                    retry_after_secs: ceil_secs(wait).max(1),
-                    window_secs: self.window_secs,
-                    policy: self.policy(),
-                };
+                return self.refusal(tat, now, ahead);
             }
             match slot.compare_exchange_weak(tat, new_tat, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
@@ -159,12 +195,17 @@ impl RateLimiter {
     /// so this bounds memory (per-IP keys, say) without changing any decision.
     pub fn sweep(&self, now_ns: u64) {
         let now = now_ns + 1;
-        self.buckets
-            .retain(|_, tat| tat.load(Ordering::Acquire) > now);
+        self.buckets.retain(|_, tat| {
+            let keep = tat.load(Ordering::Acquire) > now;
+            if !keep {
+                self.tracked.fetch_sub(1, Ordering::Relaxed);
+            }
+            keep
+        });
     }
 
     pub fn tracked_keys(&self) -> usize {
-        self.buckets.len()
+        self.tracked.load(Ordering::Relaxed)
     }
 }
 
