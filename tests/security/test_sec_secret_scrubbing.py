@@ -18,6 +18,7 @@ import anthropic
 import openai
 import pytest
 from support.ai_setup import ai_row, new_request_id
+from support.client import fetch
 from support.gateway import Gateway, running
 
 CALLER_KEY = "scrub-caller-key"
@@ -26,8 +27,10 @@ POOL = ["revoked-pfx-7Qm2", "revoked-pfx-7Qm2-Zt9LongSecretTail"]
 ANTHROPIC_POOL = ["revoked-ant-Kx", "revoked-ant-Kx-Yq4AnthropicTail"]
 HTML_KEY = "revoked-html-Pq7-HtmlSecretTail"
 STREAM_SHORT, STREAM_LONG = "sk-mid", "sk-mid-Vb3StreamSecretTail"
-SECRETS = [*POOL, *ANTHROPIC_POOL, HTML_KEY, STREAM_SHORT, STREAM_LONG]
+MCP_TOKEN = "mcp-Zq8-McpTokenTail"  # sent to an MCP server that quotes it back
+SECRETS = [*POOL, *ANTHROPIC_POOL, HTML_KEY, STREAM_SHORT, STREAM_LONG, MCP_TOKEN]
 TAILS = ["Zt9LongSecretTail", "Yq4AnthropicTail", "HtmlSecretTail", "Vb3StreamSecretTail"]
+TAILS += ["McpTokenTail"]
 
 
 def forms(key: str) -> list[str]:
@@ -72,6 +75,16 @@ def scrub_gw(emulators, tmp_path_factory) -> Iterator[Gateway]:
                 provider("short", "openai", [STREAM_SHORT]),
                 provider("midstream", "openai", [STREAM_LONG]),
             ],
+            "mcp": {
+                "templates": False,
+                "servers": [
+                    {
+                        "name": "quoter",
+                        "url": f"http://127.0.0.1:{emulators.port}/mcp-echo",
+                        "headers": {"Authorization": f"Bearer {MCP_TOKEN}"},
+                    }
+                ],
+            },
         },
     }
     with running(Gateway(tmp_path_factory.mktemp("gw-scrub"), config)) as gateway:
@@ -136,6 +149,20 @@ def test_key_in_a_streamed_error_event(scrub_gw, emulators):
     assert leaks(str(caught.value)) == [], str(caught.value)
     row = ai_row(scrub_gw, rid)
     assert row["status"] == 502 and leaks(row["error"]) == [], row["error"]
+
+
+def test_mcp_server_quoting_our_credentials(scrub_gw):
+    """Its error reaches the caller as a tool error and the log as a warning."""
+    headers = {"apikey": CALLER_KEY, "Accept": "application/json, text/event-stream"}
+    for message in (
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "quoter__x"}},
+    ):
+        resp = fetch("POST", scrub_gw.url("/mcp"), json=message, headers=headers)
+        assert resp.status == 200, resp.body[:300]
+        assert leaks(resp.body.decode()) == [], resp.body
+    assert "not allowed with Authorization: ***" in resp.body.decode()
+    assert "MCP server quoter: cannot list its tools" in scrub_gw.log_text()
 
 
 def test_nothing_leaked_to_the_log_or_the_store(scrub_gw):

@@ -170,10 +170,25 @@ def sse(data: Any, event: str | None = None) -> bytes:
     return head + b"data: " + payload + b"\n\n"
 
 
+async def echoing_mcp_server(request: web.Request) -> web.Response:
+    """An MCP server (JSON answers, no session) that refuses every tool request with an
+    error quoting the Authorization header it got, as a misbehaving server might."""
+    message = await request.json()
+    if "id" not in message:
+        return web.Response(status=202)
+    if message.get("method") == "initialize":
+        result = {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}}}
+        return web.json_response({"jsonrpc": "2.0", "id": message["id"], "result": result})
+    seen = request.headers.get("Authorization", "")
+    error = {"code": -32001, "message": f"not allowed with Authorization: {seen}"}
+    return web.json_response({"jsonrpc": "2.0", "id": message["id"], "error": error})
+
+
 def build_app(emulator: Emulator) -> web.Application:
     from support import emulator_formats as formats
 
     app = web.Application()
+    app.router.add_post("/mcp-echo", echoing_mcp_server)
     app.router.add_post("/_control/fail", emulator.fail)
     app.router.add_get("/_control/calls", emulator.list_calls)
     app.router.add_post("/_control/reset", emulator.reset)
