@@ -13,7 +13,9 @@ class Problem(msgspec.Struct, kw_only=True):
 
 
 class Error(msgspec.Struct, kw_only=True):
-    error: str  # invalid | not_found | conflict | unavailable | a message (401, 405, ...)
+    # invalid | not_found | conflict | unavailable | unauthorized | forbidden_host |
+    # forbidden_origin | wrong_gateway | unsupported_media_type | bad_request | ...
+    error: str
     message: str | None = None
     problems: list[Problem] | None = None
 
@@ -23,7 +25,8 @@ class KeyBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class CreatedKey(msgspec.Struct, kw_only=True):
-    key: str
+    fingerprint: str  # "sha256:<12 hex>": how reads show the key
+    key: str | None = None  # only for a key the gateway made up: shown this once
 
 
 class PluginInfo(msgspec.Struct, kw_only=True):

@@ -41,12 +41,19 @@ def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str,
 _ERROR = _ref("Error")
 _COMMON = {
     "401": _answer("missing or wrong admin token", _ERROR),
+    "403": _answer(
+        "forbidden_host or forbidden_origin: a Host, Origin or Sec-Fetch-Site "
+        "that is not this listener's own (cross-site or DNS-rebound)",
+        _ERROR,
+    ),
+    "409": _answer("wrong_gateway: Pygate-Expect-Config/-Store name another config", _ERROR),
+    "415": _answer("a body that is not application/json (or YAML for POST /config)", _ERROR),
     "503": _answer("the admin state or the log store is unavailable", _ERROR),
 }
 
 
 def _operation(summary: str, responses: dict[str, Any], body: Any = None, **extra: Any):
-    operation: dict[str, Any] = {"summary": summary, "responses": {**responses, **_COMMON}}
+    operation: dict[str, Any] = {"summary": summary, "responses": {**_COMMON, **responses}}
     if body is not None:
         operation["requestBody"] = body
     operation.update(extra)

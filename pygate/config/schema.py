@@ -31,7 +31,14 @@ Key = Annotated[str, msgspec.Meta(min_length=1)]
 # A secret (an API key, a password): write-only in the admin API, which shows a
 # fingerprint instead (pygate/config/secrets.py). Plugins mark their secrets with it.
 Secret = Annotated[
-    str, msgspec.Meta(min_length=1, extra={"secret": True}, extra_json_schema={"writeOnly": True})
+    str,
+    msgspec.Meta(
+        min_length=1,
+        extra={"secret": True},
+        # Not writeOnly: reads do return the field, holding the fingerprint.
+        description='a secret: reads show its fingerprint "sha256:<12 hex>"; '
+        "writing a fingerprint keeps the secret that has it",
+    ),
 ]
 
 

@@ -29,8 +29,9 @@ NEW_PASSWORD = "dave-new-pa55word"
 NEW_JWT_SECRET = "another-jwt-hs256-secret-32-bytes-long!"
 WRONG_TYPE_KEY = "erin-key-given-as-one-string"
 LISTED_PASSWORD = "frank-password-given-in-a-list"
+PROVIDER_KEY = "sk-ai-provider-key-s3cr3t"  # a process setting: never in the admin API
 SECRETS = [ADMIN_TOKEN, ALICE_KEY, BOB_PASSWORD, JWT_SECRET, NEW_KEY, NEW_PASSWORD,
-           NEW_JWT_SECRET, WRONG_TYPE_KEY, LISTED_PASSWORD]  # fmt: skip
+           NEW_JWT_SECRET, WRONG_TYPE_KEY, LISTED_PASSWORD, PROVIDER_KEY]  # fmt: skip
 FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{12}$")
 
 
@@ -46,6 +47,11 @@ def secret_gw(upstreams, tmp_path_factory):
         route("basic", ["/basic/*"], "echo", plugins={"basic-auth": {}}),
         route("jwt-r", ["/jwt/*"], "echo", plugins={"jwt": {"secrets": [JWT_SECRET]}}),
     ]
+    cfg["ai"] = {
+        "providers": [{"name": "p", "kind": "openai", "base_url": "http://127.0.0.1:9",
+                       "keys": [PROVIDER_KEY]}],
+        "models": [{"name": "fast", "deployments": [{"model": "p/gpt"}]}],
+    }  # fmt: skip
     with running(Gateway(tmp_path_factory.mktemp("gw-secrets"), cfg)) as gateway:
         yield gateway
 
