@@ -191,6 +191,8 @@ class AiGateway:
         for path, methods in _endpoints().items():
             for method, handler in methods.items():
                 app.router.add_route(method, path, handler)
+                if method == "GET":
+                    app.router.add_route("HEAD", path, handler)
             # Any other method: 405 here, not the template catch-all below.
             app.router.add_route("*", path, _wrong_method(list(methods)))
         from pygate.ai.mcp import handle_mcp

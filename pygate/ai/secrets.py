@@ -154,7 +154,11 @@ def scrub(text: str) -> str:
 
 class _ScrubLogRecords(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = scrub(record.getMessage()), None
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format call: keep what it said, scrubbed
+            message = f"{record.msg} {record.args!r}"
+        record.msg, record.args = scrub(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

@@ -109,6 +109,8 @@ def test_no_python_banner_on_answers(ai_gw):
     assert ok.status == 200 and "server" not in ok.headers
     listed = call(ai_gw, "GET", "/v1/models")
     assert listed.status == 200 and "server" not in listed.headers
+    head = call(ai_gw, "HEAD", "/v1/models")
+    assert head.status == 200 and "server" not in head.headers
     stream = call(
         ai_gw,
         "POST",
