@@ -51,6 +51,8 @@ path, status, latency_ms, upstream_latency_ms, bytes_in, bytes_out, client_ip,
 upstream_addr, error_kind, rate_limited.
 """
 
+from typing import Any
+
 def requests_row_binary_to_native(rows: bytes) -> bytes:
     """Whole `pygate.requests` rows in RowBinary -> one Native block (same rows, same
     order). chDB inserts Native for about two thirds of RowBinary's CPU. Raises ValueError
@@ -109,8 +111,22 @@ class Gateway:
 
         Keys: requests_total, responses_1xx, responses_2xx, responses_3xx,
         responses_4xx, responses_5xx, rate_limited_total, upstream_errors_total,
-        records_dropped, records_pending, connections_active, reloads_total.
+        auth_failures_total, auth_blocked_total, records_dropped, records_pending,
+        connections_active, reloads_total, plugin_log_dropped.
         """
+
+    def route_metrics(self) -> list[dict[str, Any]]:
+        """Per-route counters (routes with at least one call), for /metrics:
+        {"route": str, "responses": [1xx, 2xx, 3xx, 4xx, 5xx],
+         "latency_us": {"buckets": [int, ...], "sum": int},
+         "upstream_latency_us": {"buckets": [...], "sum": int}}. Buckets are not
+        cumulative; bucket i counts calls up to latency_bounds_us()[i], the last one those
+        above every bound. At most 256 route names get their own entry over the process's
+        life; later ones are summed under "_other"."""
+
+    @staticmethod
+    def latency_bounds_us() -> list[int]:
+        """Upper bounds of the route_metrics histogram buckets, in microseconds."""
 
     def shutdown(self, grace_ms: int) -> bool:
         """Stop accepting, let in-flight requests finish for up to `grace_ms`.

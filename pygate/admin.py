@@ -197,7 +197,7 @@ def create_admin_app(state: AdminState) -> web.Application:
     app.router.add_post("/bench-runs", _save_bench_run)
     register_reports(app, functools.partial(run_read_query, state))
     register_dashboard(app)
-    register_metrics(app, state.status)
+    register_metrics(app, state.status, state.core)
     if state.api is not None:
         register_admin_api(app, state.api)
     return app

@@ -1,14 +1,25 @@
-"""`GET /metrics` on the admin listener: the /status counters as Prometheus text.
+"""`GET /metrics` on the admin listener: the /status counters and per-route counters as
+Prometheus text.
 
 The same numbers as `pygate status`, renamed to Prometheus conventions (`_total` for
-counters, base units). Keys without an entry below are still exported, as untyped
-`pygate_<key>` samples, so a counter added to the core shows up without a release
-of this file. Non-numeric status fields (config_file, last error) are left out.
+counters, base units); the AI call log's counters (`ai_*` in /status) are typed like the
+gateway's own. Keys without an entry below are still exported (a `*_total` as a counter,
+others untyped), so a counter added to the core shows up without a release of this file.
+Non-numeric status fields (config_file, last error) are left out.
+
+Per route (from the core's lock-free per-worker counters, core-rs/src/route_metrics.rs):
+`pygate_route_responses_total{route,class}`, and the histograms
+`pygate_route_latency_seconds{route}` (arrival to last response byte) and
+`pygate_route_upstream_latency_seconds{route}` (to the upstream's response head). The
+`route` label is bounded: at most 256 route names over the process's life get their own,
+later ones share `route="_other"`. Counters survive reloads (kept by route name); a
+removed or renamed route keeps its last values until a restart, and a new name starts
+at zero.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -70,6 +81,12 @@ _METRICS: dict[str, tuple[str, str, str, str]] = {
         "pygate_auth_blocked_total",
         "counter",
         "Calls refused (429) because their address failed to authenticate too often.",
+        "",
+    ),
+    "plugin_log_dropped": (
+        "pygate_plugin_log_dropped_total",
+        "counter",
+        "Finished calls not handed to Python log plugins: their queue was full.",
         "",
     ),
     "connections_active": ("pygate_connections_active", "gauge", "Open client connections.", ""),
@@ -154,15 +171,32 @@ _METRICS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
-def render_metrics(status: Mapping[str, Any]) -> str:
-    """Prometheus text exposition (version 0.0.4) of a /status document."""
+def _status_metric(key: str) -> tuple[str, str, str, str]:
+    """(name, type, help, labels) of a /status key. The AI call log's shipper counters are
+    the gateway's own under an `ai_` prefix, typed as theirs."""
+    if key in _METRICS:
+        return _METRICS[key]
+    if key.startswith("ai_") and key[3:] in _METRICS:
+        name, kind, help_text, labels = _METRICS[key[3:]]
+        return f"pygate_ai_{name.removeprefix('pygate_')}", kind, f"AI calls: {help_text}", labels
+    # A counter added to the core shows up without a release of this file.
+    if key.endswith("_total"):
+        return f"pygate_{key}", "counter", f"{key} from /status.", ""
+    return f"pygate_{key}", "untyped", f"{key} from /status.", ""
+
+
+def render_metrics(
+    status: Mapping[str, Any],
+    routes: Sequence[Mapping[str, Any]] = (),
+    latency_bounds_us: Sequence[int] = (),
+) -> str:
+    """Prometheus text exposition (version 0.0.4) of a /status document and the core's
+    per-route counters (`Gateway.route_metrics()`, histogram bounds in microseconds)."""
     families: dict[str, tuple[str, str, list[str]]] = {}
     for key, value in status.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        name, kind, help_text, labels = _METRICS.get(
-            key, (f"pygate_{key}", "untyped", f"{key} from /status.", "")
-        )
+        name, kind, help_text, labels = _status_metric(key)
         sample = f"{name}{{{labels}}} {value}" if labels else f"{name} {value}"
         families.setdefault(name, (kind, help_text, []))[2].append(sample)
     lines = []
@@ -176,19 +210,75 @@ def render_metrics(status: Mapping[str, Any]) -> str:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
         lines.extend(samples)
+    if routes:
+        lines += _route_lines(routes, latency_bounds_us)
     return "\n".join(lines) + "\n"
+
+
+# Per route (bounded: routes are config-defined, and the core gives at most 256 route
+# names their own label over the process's life, the rest route="_other"; a removed or
+# renamed route's series stays at its last values until a restart).
+_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+_HISTOGRAMS = (
+    (
+        "latency_us",
+        "pygate_route_latency_seconds",
+        "Time from a request's arrival to its last response byte, by route.",
+    ),
+    (
+        "upstream_latency_us",
+        "pygate_route_upstream_latency_seconds",
+        "Time from sending to the upstream to its response head, by route.",
+    ),
+)
+
+
+def _route_lines(routes: Sequence[Mapping[str, Any]], bounds_us: Sequence[int]) -> list[str]:
+    lines = [
+        "# HELP pygate_route_responses_total Responses by route and status class.",
+        "# TYPE pygate_route_responses_total counter",
+    ]
+    for r in routes:
+        route = _label(str(r["route"]))
+        for cls, n in zip(_CLASSES, r["responses"], strict=True):
+            lines.append(f'pygate_route_responses_total{{route="{route}",class="{cls}"}} {n}')
+    les = [_seconds(b) for b in bounds_us] + ["+Inf"]
+    for key, name, help_text in _HISTOGRAMS:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+        for r in routes:
+            route = _label(str(r["route"]))
+            hist = r[key]
+            assert len(hist["buckets"]) == len(les), "bounds and buckets disagree"
+            cumulative = 0
+            for le, n in zip(les, hist["buckets"], strict=True):
+                cumulative += n
+                lines.append(f'{name}_bucket{{route="{route}",le="{le}"}} {cumulative}')
+            lines.append(f'{name}_sum{{route="{route}"}} {_seconds(hist["sum"])}')
+            lines.append(f'{name}_count{{route="{route}"}} {cumulative}')
+    return lines
+
+
+def _seconds(us: int) -> str:
+    return repr(us / 1_000_000)
 
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def register(app: web.Application, status: Callable[[], Mapping[str, Any]]) -> None:
-    """Serve GET /metrics on `app` from `status()` (the admin /status document)."""
+def register(
+    app: web.Application,
+    status: Callable[[], Mapping[str, Any]],
+    core: Any = None,
+) -> None:
+    """Serve GET /metrics on `app` from `status()` (the admin /status document) and, with
+    `core` (a pygate._core.Gateway), its per-route counters."""
+    bounds = list(core.latency_bounds_us()) if core is not None else []
 
     async def metrics(_request: web.Request) -> web.Response:
+        routes = core.route_metrics() if core is not None else []
         return web.Response(
-            text=render_metrics(status()),
+            text=render_metrics(status(), routes, bounds),
             headers={"Content-Type": CONTENT_TYPE},
         )
 

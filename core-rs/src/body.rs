@@ -31,6 +31,8 @@ pub struct CallLog {
     keep: bool,
     /// The route has Python `log` plugins: they get a copy of the finished record.
     pub python_log: bool,
+    /// The route's slot in the per-route counters (None: not routed).
+    pub metrics_slot: Option<u16>,
 }
 
 impl CallLog {
@@ -48,6 +50,7 @@ impl CallLog {
             worker,
             keep,
             python_log: false,
+            metrics_slot: None,
         }
     }
 
@@ -60,6 +63,17 @@ impl CallLog {
         self.record.latency_us = self.started.elapsed().as_micros() as u64;
         let stats = self.shared.stats.worker(self.worker);
         stats.count_response(self.record.status);
+        if let Some(slot) = self.metrics_slot {
+            let upstream_us = self
+                .record
+                .upstream_addr
+                .is_some()
+                .then_some(self.record.upstream_latency_us)
+                .filter(|&us| us > 0);
+            let r = &self.record;
+            let metrics = &self.shared.route_metrics;
+            metrics.observe(slot, self.worker, r.status, r.latency_us, upstream_us);
+        }
         if self.python_log {
             self.shared.bridge.tell_log(self.record.clone());
         }

@@ -17,6 +17,7 @@ pub mod python_phases;
 pub mod records;
 pub mod request_body;
 pub mod request_id;
+pub mod route_metrics;
 pub mod router;
 pub mod server;
 pub mod state;

@@ -26,6 +26,7 @@ use crate::plugins::jwt::Jwt;
 use crate::plugins::key_auth::KeyTable;
 use crate::plugins::rate_limit::RateLimiter;
 use crate::records::RecordBuffer;
+use crate::route_metrics::RouteMetrics;
 use crate::router::Router;
 use crate::stats::Stats;
 use crate::upstream::{Target, Upstream};
@@ -36,6 +37,8 @@ pub struct Route {
     pub preserve_host: bool,
     pub key_auth: Option<KeyAuthConfig>,
     pub rate_limit: Option<Arc<RateLimiter>>,
+    /// Where its calls are counted for /metrics (route_metrics.rs).
+    pub metrics_slot: u16,
     pub ip_restriction: Option<IpRestriction>,
     pub cors: Option<Cors>,
     pub basic_auth: Option<BasicAuthConfig>,
@@ -59,6 +62,8 @@ pub struct GatewayState {
     pub basic_credentials: BasicCredentials,
     /// Failed authentications per client address (`limits.auth_failures`).
     pub auth_failures: Option<Arc<AuthFailures>>,
+    /// Per-route counters, the same for the life of the process (carried over).
+    pub route_metrics: Arc<RouteMetrics>,
 }
 
 /// Everything the workers share for the life of the process.
@@ -67,6 +72,8 @@ pub struct Shared {
     pub bridge: Bridge,
     pub records: RecordBuffer,
     pub stats: Stats,
+    /// The states' per-route counters (one registry for the life of the process).
+    pub route_metrics: Arc<RouteMetrics>,
     pub workers: usize,
 }
 
@@ -77,6 +84,7 @@ impl Shared {
             bridge: Bridge::new()?,
             records: RecordBuffer::new(state.config.log_buffer_capacity),
             stats: Stats::new(workers),
+            route_metrics: state.route_metrics.clone(),
             workers,
             state: ArcSwap::from_pointee(state),
         })
@@ -154,6 +162,10 @@ impl GatewayState {
             upstreams.push(Arc::new(built));
         }
 
+        let route_metrics = previous.map_or_else(
+            || Arc::new(RouteMetrics::new(config.workers)),
+            |p| p.route_metrics.clone(),
+        );
         let mut routes = Vec::with_capacity(config.routes.len());
         for (ri, r) in config.routes.iter().enumerate() {
             let Some(&ui) = upstream_index.get(&*r.upstream) else {
@@ -261,6 +273,7 @@ impl GatewayState {
                 preserve_host: r.preserve_host,
                 key_auth: r.key_auth.clone(),
                 rate_limit,
+                metrics_slot: route_metrics.slot_for(&r.name),
             });
         }
 
@@ -290,6 +303,7 @@ impl GatewayState {
             keys,
             basic_credentials,
             auth_failures,
+            route_metrics,
             config,
         })
     }

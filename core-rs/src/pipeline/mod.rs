@@ -95,6 +95,7 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
         RouteMatch::NotFound => return refuse(Reject::NoRoute, call, None),
     };
     call.record.route = Some(route.name.clone());
+    call.metrics_slot = Some(route.metrics_slot);
     call.python_log = route.python.as_ref().is_some_and(|p| p.log);
     // Browsers need the CORS headers on every answer of the route, refusals included.
     let origin = route

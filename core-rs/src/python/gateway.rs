@@ -190,6 +190,34 @@ impl Gateway {
         Ok(d)
     }
 
+    /// Per-route counters for /metrics (route_metrics.rs): one dict per route name with
+    /// `route`, `responses` (1xx..5xx), and `latency_us` / `upstream_latency_us` as
+    /// {"buckets": [non-cumulative counts, the last above every bound], "sum": us}.
+    fn route_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let histogram = |h: &crate::route_metrics::HistogramSnapshot| -> PyResult<_> {
+            let d = PyDict::new(py);
+            d.set_item("buckets", h.buckets.to_vec())?;
+            d.set_item("sum", h.sum_us)?;
+            Ok(d)
+        };
+        let rows = PyList::empty(py);
+        for snap in self.shared.route_metrics.snapshot() {
+            let d = PyDict::new(py);
+            d.set_item("route", &*snap.route)?;
+            d.set_item("responses", snap.by_class.to_vec())?;
+            d.set_item("latency_us", histogram(&snap.latency)?)?;
+            d.set_item("upstream_latency_us", histogram(&snap.upstream_latency)?)?;
+            rows.append(d)?;
+        }
+        Ok(rows)
+    }
+
+    /// The upper bounds (microseconds) of `route_metrics`' histogram buckets.
+    #[staticmethod]
+    fn latency_bounds_us() -> Vec<u64> {
+        crate::route_metrics::LATENCY_BOUNDS_US.to_vec()
+    }
+
     fn shutdown(&self, py: Python<'_>, grace_ms: u64) -> bool {
         let server = self.server.lock().unwrap().take();
         match server {
