@@ -55,6 +55,16 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+def _names(allowed_hosts: list[str] | tuple[str, ...]) -> set[tuple[str, int | None]]:
+    names = set()
+    for entry in allowed_hosts:
+        name = parse_authority(entry)
+        if name is None:
+            raise ValueError(f"not a host name: {entry!r}")
+        names.add(name)
+    return names
+
+
 @dataclass(frozen=True, slots=True)
 class SiteRules:
     """Who a listener is: the Hosts (and so the Origins) it answers to."""
@@ -71,17 +81,14 @@ class SiteRules:
         if parsed is None or parsed[1] is None:
             raise ValueError(f"not a bound address: {bound!r}")
         host, port = parsed
-        ip = ipaddress.ip_address(host.strip("[]"))
         own = {host}
+        try:
+            ip = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:  # a name (only if the bound socket could not be asked)
+            return cls(port, frozenset(own), False, frozenset(_names(allowed_hosts)))
         if ip.is_loopback:
             own |= {"localhost", "127.0.0.1", "[::1]"}
-        names = set()
-        for entry in allowed_hosts:
-            name = parse_authority(entry)
-            if name is None:
-                raise ValueError(f"not a host name: {entry!r}")
-            names.add(name)
-        return cls(port, frozenset(own), ip.is_unspecified, frozenset(names))
+        return cls(port, frozenset(own), ip.is_unspecified, frozenset(_names(allowed_hosts)))
 
     def host_allowed(self, host_header: str | None) -> bool:
         parsed = parse_authority(host_header) if host_header else None
