@@ -132,8 +132,8 @@ impl ResponseBody {
     }
 
     /// Sent on this client connection: its send timeout is recorded as this call's end.
-    pub fn on_connection(&mut self, flags: &Arc<ConnFlags>) {
-        self.conn_flags = Some(flags.clone());
+    pub fn on_connection(&mut self, flags: Arc<ConnFlags>) {
+        self.conn_flags = Some(flags);
     }
 
     fn count_out(&mut self, n: usize) {

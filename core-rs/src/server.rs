@@ -146,7 +146,7 @@ fn serve_connection(
         let flags = flags.clone();
         async move {
             let mut response = pipeline::handle(req, &ctx).await;
-            response.body_mut().on_connection(&flags);
+            response.body_mut().on_connection(flags);
             Ok::<_, Infallible>(response)
         }
     });
