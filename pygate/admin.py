@@ -59,7 +59,9 @@ class AdminState:
     # False only with admin.auth: none; True with no token at all refuses everything.
     auth_required: bool = True
     allowed_hosts: list[str] = field(default_factory=list)
-    # The Hosts and Origins this listener answers to; set once it is bound.
+    # The address the listener is bound to, and the Hosts and Origins it answers to
+    # (built from that address); set once it is bound.
+    bound: str = ""
     site: SiteRules | None = None
     # admin.tokens as token -> name; the name is the actor recorded in the audit log.
     named_tokens: dict[str, str] = field(default_factory=dict)
@@ -71,9 +73,6 @@ class AdminState:
     query_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(_MAX_CONCURRENT_QUERIES)
     )
-
-    # The address the listener is bound to (the Host rules are built from it).
-    bound: str = ""
 
     def use_credentials(self, credentials: AdminCredentials) -> None:
         self.token = credentials.token
