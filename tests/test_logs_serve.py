@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 import clickhouse_connect
 import pytest
+import yaml
 from clickhouse_connect.driver.exceptions import DatabaseError
 from support.logs_server import LogsServer
 
@@ -67,6 +68,13 @@ def _start(server: LogsServer):
     return server
 
 
+# Writers may INSERT into pygate's tables only (no DDL through logs serve), so the
+# tables the tests write besides pygate.requests exist before the server starts.
+CHECKED_TABLE = "pygate.test_checked"  # refuses n >= 10
+NUMBERS_TABLE = "pygate.test_numbers"
+PAIRS_TABLE = "pygate.test_pairs"
+
+
 @pytest.fixture(scope="module")
 def writable(tmp_path_factory: pytest.TempPathFactory):
     """A server with writes allowed; bob is read-only by his own setting."""
@@ -74,6 +82,14 @@ def writable(tmp_path_factory: pytest.TempPathFactory):
         tmp_path_factory.mktemp("logs-serve-rw"),
         {"log": {"serve": {"users": USERS}}},
         allow_writes=True,
+    )
+    server.create_in_store(
+        "CREATE DATABASE IF NOT EXISTS pygate",
+        f"CREATE TABLE {CHECKED_TABLE} (n UInt32, CONSTRAINT small CHECK n < 10) "
+        "ENGINE = MergeTree ORDER BY n",
+        f"CREATE TABLE {NUMBERS_TABLE} (tag String, a UInt32) ENGINE = MergeTree ORDER BY a",
+        f"CREATE TABLE {PAIRS_TABLE} (tag String, a UInt32, s String) "
+        "ENGINE = MergeTree ORDER BY a",
     )
     yield _start(server)
     server.stop()
@@ -298,17 +314,13 @@ def test_a_refused_block_is_an_error_not_a_silent_loss(writable: LogsServer):
     """chDB's streaming inserter reports success for a block the table refuses; the
     server must not: the client gets the constraint error and no row is stored."""
     client = client_for(writable)
-    table = f"checked_{uuid.uuid4().hex[:8]}"
-    client.command(
-        f"CREATE TABLE {table} (n UInt32, CONSTRAINT small CHECK n < 10) "
-        "ENGINE = MergeTree ORDER BY n"
-    )
+    before = client.command(f"SELECT count() FROM {CHECKED_TABLE}")
     with pytest.raises(DatabaseError) as err:
-        client.insert(table, [[1], [99]], column_names=["n"])
+        client.insert(CHECKED_TABLE, [[1], [99]], column_names=["n"])
     assert "469" in str(err.value) or "VIOLATED_CONSTRAINT" in str(err.value)
-    assert client.command(f"SELECT count() FROM {table}") == 0
-    client.insert(table, [[1], [2]], column_names=["n"])
-    assert client.command(f"SELECT sum(n) FROM {table}") == 3
+    assert client.command(f"SELECT count() FROM {CHECKED_TABLE}") == before
+    client.insert(CHECKED_TABLE, [[1], [2]], column_names=["n"])
+    assert client.command(f"SELECT count() FROM {CHECKED_TABLE}") == before + 2
     client.close()
 
 
@@ -436,19 +448,28 @@ def test_curl_native_insert_from_body_and_query_param(writable: LogsServer):
     assert count.text == "4\n"
 
 
-def test_curl_insert_values_and_ddl_when_writes_allowed(writable: LogsServer):
-    table = f"default.t_{uuid.uuid4().hex[:8]}"
-    for sql in (
-        f"CREATE TABLE {table} (a UInt32, s String) ENGINE = MergeTree ORDER BY a",
-        f"INSERT INTO {table} VALUES (1, 'one'), (2, 'two')",
-    ):
-        resp = curl(writable.url, *auth(WRITER), data=sql.encode())
-        assert resp.status == 200, resp.body
-    csv = b"3,three\n4,four\n"
-    resp = curl(query_url(writable, f"INSERT INTO {table} FORMAT CSV"), *auth(WRITER), data=csv)
+def test_curl_insert_values_when_writes_allowed_but_never_ddl(writable: LogsServer):
+    tag = uuid.uuid4().hex[:8]
+    values = f"INSERT INTO {PAIRS_TABLE} VALUES ('{tag}', 1, 'one'), ('{tag}', 2, 'two')"
+    resp = curl(writable.url, *auth(WRITER), data=values.encode())
     assert resp.status == 200, resp.body
-    got = curl(query_url(writable, f"SELECT sum(a), count() FROM {table}"), *auth(WRITER))
+    csv = f"{tag},3,three\n{tag},4,four\n".encode()
+    resp = curl(
+        query_url(writable, f"INSERT INTO {PAIRS_TABLE} FORMAT CSV"), *auth(WRITER), data=csv
+    )
+    assert resp.status == 200, resp.body
+    sql = f"SELECT sum(a), count() FROM {PAIRS_TABLE} WHERE tag = '{tag}'"
+    got = curl(query_url(writable, sql), *auth(WRITER))
     assert got.text == "10\t4\n"
+    # Writes are INSERTs into pygate's tables: DDL is refused, even for a writer.
+    for ddl in (
+        "CREATE TABLE pygate.made_by_a_writer (a UInt32) ENGINE = Memory",
+        "DROP TABLE pygate.requests",
+        "ALTER TABLE pygate.requests DELETE WHERE 1",
+        "TRUNCATE TABLE pygate.requests",
+    ):
+        refused = curl(writable.url, *auth(WRITER), data=ddl.encode())
+        assert (refused.status, refused.exception_code()) == (403, "164"), (ddl, refused.body)
 
 
 # ----- curl: errors, read-only, auth ----------------------------------------------------
@@ -573,15 +594,9 @@ def test_clickhouse_connect_session_settings(writable: LogsServer):
 
 def test_http_compression_both_ways(writable: LogsServer):
     tag = uuid.uuid4().hex[:8]
-    table = f"default.gz_{tag}"
-    curl(
-        writable.url,
-        *auth(WRITER),
-        data=f"CREATE TABLE {table} (a UInt32) ENGINE = Memory".encode(),
-    )
-    body = gzip.compress(b"".join(f"{i}\n".encode() for i in range(1000)))
+    body = gzip.compress(b"".join(f"{tag}\t{i}\n".encode() for i in range(1000)))
     resp = curl(
-        query_url(writable, f"INSERT INTO {table} FORMAT TSV"),
+        query_url(writable, f"INSERT INTO {NUMBERS_TABLE} FORMAT TSV"),
         *auth(WRITER),
         "-H",
         "Content-Encoding: gzip",
@@ -590,7 +605,9 @@ def test_http_compression_both_ways(writable: LogsServer):
     assert resp.status == 200, resp.body
     answer = curl(
         query_url(
-            writable, f"SELECT a FROM {table} ORDER BY a FORMAT TSV", enable_http_compression="1"
+            writable,
+            f"SELECT a FROM {NUMBERS_TABLE} WHERE tag = '{tag}' ORDER BY a FORMAT TSV",
+            enable_http_compression="1",
         ),
         *auth(WRITER),
         "-H",
@@ -620,7 +637,12 @@ def test_clickhouse_connect_compression_choices(writable: LogsServer):
 
 def test_serves_the_records_a_gateway_wrote_and_refuses_a_locked_store(make_gateway, tmp_path):
     gateway = make_gateway({"workers": 1}, name="gw-for-serve")
-    locked = LogsServer(tmp_path / "locked", config_path=gateway.config_path)
+    # The gateway's own config, with the explicit password-less user logs serve needs.
+    config = yaml.safe_load(gateway.config_path.read_text())
+    config["log"].setdefault("serve", {})["users"] = []
+    serve_config = gateway.config_path.with_name("serve.yaml")
+    serve_config.write_text(yaml.safe_dump(config))
+    locked = LogsServer(tmp_path / "locked", config_path=serve_config)
     locked.launch()
     assert locked.wait_exit() == 1
     assert "one process use a data directory" in locked.log_text(), locked.log_text()
@@ -631,7 +653,7 @@ def test_serves_the_records_a_gateway_wrote_and_refuses_a_locked_store(make_gate
     gateway.records(ids)
     assert gateway.stop() == 0
 
-    server = _start(LogsServer(tmp_path / "serve", config_path=gateway.config_path))
+    server = _start(LogsServer(tmp_path / "serve", config_path=serve_config))
     try:
         client = clickhouse_connect.get_client(
             host="127.0.0.1", port=server.port, database="pygate"

@@ -4,6 +4,10 @@ GET  /ping, /replicas_status, / (no query)   "Ok.\\n"
 GET  /?query=SQL                              read-only, as on ClickHouse
 POST /?query=SQL  with or without a body      the body is appended to `query`
 POST /            with the SQL in the body    (and INSERT data after it)
+
+Every request must come to one of the server's own names (Host), and not from a web
+page of another site (Origin, Sec-Fetch-Site): see pygate/browser_guard.py. ClickHouse
+clients send neither Origin nor Sec-Fetch-Site, whatever their Content-Type.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
+from pygate.browser_guard import SiteRules, fetch_site_problem
 from pygate.chserver.auth import Authenticator, User, credentials_of
 from pygate.chserver.compression import choose_encoding, compress, decompress_body
 from pygate.chserver.dispatch import QueryContext, Result, execute
 from pygate.chserver.engine import ChdbEngine, ServerInfo
 from pygate.chserver.errors import (
+    ACCESS_DENIED,
     LOGICAL_ERROR,
     NOT_IMPLEMENTED,
     QUERY_IS_TOO_LARGE,
@@ -49,6 +55,28 @@ class ServerState:
     max_body_bytes: int
     display_name: str = field(default_factory=socket.gethostname)
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
+    site_rules: SiteRules | None = None  # set once the listener is bound
+
+
+@web.middleware
+async def _same_site_only(request: web.Request, handler) -> web.StreamResponse:
+    """Refuse DNS-rebound and cross-site requests before anything else happens."""
+    state = request.app[_STATE]
+    rules = state.site_rules
+    if rules is None:  # not serving yet
+        return _error(state, ClickHouseError(ACCESS_DENIED, "the server is starting"), {})
+    host = request.headers.get("Host")
+    if not rules.host_allowed(host):
+        problem = (
+            f"Host {host!r} is not this server's address; add the name to "
+            "log.serve.allowed_hosts if it is one"
+        )
+    else:
+        problem = rules.origin_problem(request.headers.getall("Origin", []), host)
+        problem = problem or fetch_site_problem(request.headers.get("Sec-Fetch-Site"))
+    if problem is not None:
+        return _error(state, ClickHouseError(ACCESS_DENIED, f"pygate logs serve: {problem}"), {})
+    return await handler(request)
 
 
 async def _ok(_request: web.Request) -> web.Response:
@@ -245,7 +273,7 @@ async def _no_handler(request: web.Request) -> web.Response:
 
 def create_app(state: ServerState) -> web.Application:
     # No client_max_size: bodies are read (and bounded) by _read_body.
-    app = web.Application()
+    app = web.Application(middlewares=[_same_site_only])
     app[_STATE] = state
     app.router.add_get("/ping", _ok)
     app.router.add_get("/replicas_status", _ok)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pygate.chserver.engine import ChdbEngine, Outcome, Statement
-from pygate.chserver.errors import SYNTAX_ERROR, ClickHouseError
+from pygate.chserver.errors import ACCESS_DENIED, READONLY, SYNTAX_ERROR, ClickHouseError
+from pygate.chserver.params import setting_value
 from pygate.chserver.sessions import HttpSession
 from pygate.chserver.sqltext import (
     check_single_statement,
@@ -15,6 +16,7 @@ from pygate.chserver.sqltext import (
     parse_use,
     split_insert,
 )
+from pygate.logstore.sql_policy import FORMATS
 
 
 @dataclass(slots=True)
@@ -62,6 +64,8 @@ async def execute(engine: ChdbEngine, ctx: QueryContext, statement: bytes) -> Re
     if keyword == "SET":
         return Result(await _set(engine, ctx, parse_set(text)), ctx.default_format)
     fmt = output_format(text) or ctx.default_format
+    if fmt.lower() not in FORMATS:
+        raise ClickHouseError(ACCESS_DENIED, f"pygate logs serve: format {fmt} is not allowed")
     run = Statement(
         database=ctx.database,
         settings=ctx.settings,
@@ -76,7 +80,7 @@ async def execute(engine: ChdbEngine, ctx: QueryContext, statement: bytes) -> Re
 async def _use(engine: ChdbEngine, ctx: QueryContext, database: str) -> Outcome:
     # Checked against the store (unknown database -> UNKNOWN_DATABASE), then kept
     # by the HTTP session; without a session USE has no lasting effect, as in ClickHouse.
-    await engine.check(database, ctx.settings, ctx.writable)
+    await engine.check(database, ctx.settings, False)
     if ctx.session is not None:
         ctx.session.database = database
     return Outcome(body=b"")
@@ -85,9 +89,13 @@ async def _use(engine: ChdbEngine, ctx: QueryContext, database: str) -> Outcome:
 async def _set(engine: ChdbEngine, ctx: QueryContext, changes: dict[str, str]) -> Outcome:
     # Checked by applying them (unknown setting -> UNKNOWN_SETTING), then kept by the
     # HTTP session. `readonly` is the server's business (see params.py), never chDB's.
+    lowered = setting_value(changes.get("readonly")) in ("0", "")
+    if "readonly" in changes and lowered and not ctx.writable:
+        # As ClickHouse answers a read-only user: lowering readonly is itself a write.
+        raise ClickHouseError(READONLY, "Cannot modify 'readonly' setting in readonly mode")
     checked = {name: value for name, value in {**ctx.settings, **changes}.items()}
     checked.pop("readonly", None)
-    await engine.check(ctx.database, checked, ctx.writable)
+    await engine.check(ctx.database, checked, False)
     if ctx.session is not None:
         ctx.session.settings.update(changes)
     return Outcome(body=b"")

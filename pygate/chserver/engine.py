@@ -5,9 +5,15 @@ the server runs on a single worker thread, one statement at a time. That thread 
 two chDB sessions on the directory:
 
 - a read-only one (`?mode=ro`, ClickHouse's readonly=2: settings may change, data
-  may not) for users without write permission, so that read-only is enforced by chDB
-  itself rather than by guessing from the SQL text;
-- a writable one, opened only when some user may write.
+  may not, and allow_ddl=0) that runs every read, of every user;
+- a writable one, opened only when some user may write, that runs only INSERTs into
+  pygate's tables.
+
+chDB has no users or grants and runs table functions, `file()` and `INTO OUTFILE`
+even read-only, so every statement passes the statement check (pygate/logstore/
+sql_guard.py: parsed by this chDB, allowed by AST) on this thread right before it
+runs; the check decides which session runs it. A few settings are pinned (PINNED):
+they change how a statement is parsed or how INSERT data is read.
 
 ClickHouse HTTP sessions are emulated on top (see sessions.py): before a statement
 runs, the chDB session is switched to the statement's database and settings, and
@@ -25,15 +31,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pygate.chserver.errors import ClickHouseError
+from pygate.chserver.errors import ACCESS_DENIED, READONLY, ClickHouseError
 from pygate.chserver.sqltext import InsertWithData
 from pygate.logstore.chdb_store import stage_insert_data
+from pygate.logstore.sql_guard import Checked, SqlGuard, StatementInvalid, StatementRefused
 
 T = TypeVar("T")
 
 # Inside the data directory, which chDB's lock makes this process's alone; one engine
 # thread means one insert at a time.
 _STAGING_FILE = "pygate-chserver-insert.data"
+# Settings no client may change: the statement check parses ClickHouse SQL (another
+# dialect would run what it never saw), DDL is never allowed, and a Values row must be
+# data, not an expression such as file('/etc/passwd').
+PINNED = {
+    "dialect": "'clickhouse'",
+    "allow_ddl": "0",
+    "input_format_values_interpret_expressions": "0",
+    "input_format_values_deduce_templates_of_expressions": "0",
+}
 
 
 class StoreUnavailable(Exception):
@@ -46,7 +62,7 @@ class Statement:
 
     database: str
     settings: dict[str, str]  # name -> SQL literal
-    writable: bool
+    writable: bool  # the user may write: INSERTs into pygate's tables
     fmt: str  # output format unless the SQL has a FORMAT clause
     sql: str = ""  # empty when `insert` is set
     params: dict[str, str] = field(default_factory=dict)  # {name:Type} substitutions
@@ -86,6 +102,7 @@ class ChdbEngine:
         self._reader: _ChdbSession | None = None
         self._writer: _ChdbSession | None = None
         self.info: ServerInfo | None = None
+        self._guard = SqlGuard(self._reader_rows)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -124,6 +141,7 @@ class ChdbEngine:
         self.info = ServerInfo(
             version.strip(), timezone.strip(), compression.bytes().strip() in (b"1", b"true")
         )
+        self._guard.catalog  # noqa: B018 - loaded before any client's settings apply
         return self.info
 
     def close(self) -> None:
@@ -147,7 +165,11 @@ class ChdbEngine:
         await self.call(self._prepare, database, settings, writable)
 
     def _run(self, statement: Statement) -> Outcome:
-        state = self._prepare(statement.database, statement.settings, statement.writable)
+        # The reader first: the check then parses under this client's own settings,
+        # never under what the previous client left in the session.
+        state = self._prepare(statement.database, statement.settings, False)
+        if self._check(statement).kind == "insert":
+            state = self._prepare(statement.database, statement.settings, True)
         started = time.perf_counter_ns()
         if statement.insert is not None:
             return self._insert(state, statement.insert, statement.data, started)
@@ -163,6 +185,28 @@ class ChdbEngine:
             written_bytes=result.bytes_written(),
             elapsed_ns=time.perf_counter_ns() - started,
         )
+
+    def _check(self, statement: Statement) -> Checked:
+        sql = statement.sql
+        if statement.insert is not None:
+            sql = f"{statement.insert.query} FORMAT {statement.insert.fmt}"
+        try:
+            checked = self._guard.check(sql, database=statement.database, writes=statement.writable)
+        except StatementInvalid as exc:
+            raise ClickHouseError(exc.code, str(exc).split(". DB::Exception: ", 1)[-1]) from None
+        except StatementRefused as exc:
+            code = READONLY if _is_write(sql) else ACCESS_DENIED
+            raise ClickHouseError(code, f"pygate logs serve: {exc}") from None
+        if checked.kind == "insert" and statement.insert is None and not statement.sql:
+            raise ClickHouseError(READONLY, "pygate logs serve: empty INSERT")
+        return checked
+
+    def _reader_rows(self, sql: str) -> list[list]:
+        import orjson
+
+        if self._reader is None:
+            raise RuntimeError("the store is closed")
+        return orjson.loads(self._reader.session.query(sql, "JSONCompact").bytes())["data"]
 
     def _insert(
         self, state: _ChdbSession, insert: InsertWithData, data: bytes | memoryview, started: int
@@ -189,7 +233,8 @@ class ChdbEngine:
     def _prepare(self, database: str, settings: dict[str, str], writable: bool) -> _ChdbSession:
         state = self._writer if writable else self._reader
         if state is None:
-            raise RuntimeError("the store is closed or was opened read-only")
+            raise ClickHouseError(READONLY, "Cannot execute query in readonly mode")
+        settings = _with_pinned(settings)
         if state.database != database:
             try:
                 state.session.query(f"USE {quote_identifier(database)}")
@@ -221,6 +266,27 @@ class ChdbEngine:
             except Exception:  # noqa: BLE001 - an unknown setting never took effect
                 pass
         state.settings = {}
+
+
+def _with_pinned(settings: dict[str, str]) -> dict[str, str]:
+    for name, value in settings.items():
+        if name in PINNED and value.strip("'") != PINNED[name].strip("'"):
+            raise ClickHouseError(
+                READONLY, f"Cannot modify '{name}' setting: pygate logs serve fixes it"
+            )
+    return {**settings, **PINNED}
+
+
+def _is_write(sql: str) -> bool:
+    """Not a read statement: refusing it is ClickHouse's READONLY, as a read-only user
+    gets; a read that touches what it may not is ACCESS_DENIED."""
+    from pygate.chserver.sqltext import first_keyword
+
+    try:
+        keyword = first_keyword(sql)
+    except ClickHouseError:
+        return False
+    return keyword not in ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN")
 
 
 def quote_identifier(name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
 import sys
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from pygate.browser_guard import SiteRules
 from pygate.chserver.app import ServerState, create_app
 from pygate.chserver.auth import DEFAULT_USER, Authenticator, User
 from pygate.config import ConfigError, LoadedConfig, load_config
@@ -34,9 +36,14 @@ def run_logs_serve(options: ServeOptions) -> int:
     _log_to_stderr()
     try:
         loaded = load_config(options.config_file)
-        users = configured_users(loaded, options.allow_writes)
+        listen = options.listen or loaded.config.log.serve.listen
+        users = configured_users(loaded, options.allow_writes, listen)
+        SiteRules.for_listener(_placeholder_bound(listen), loaded.config.log.serve.allowed_hosts)
     except ConfigError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as exc:  # an allowed_hosts entry that is not a host name
+        print(f"pygate: log.serve.allowed_hosts: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if loaded.store.scheme != "chdb":
         print(
@@ -45,7 +52,6 @@ def run_logs_serve(options: ServeOptions) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    listen = options.listen or loaded.config.log.serve.listen
     try:
         import uvloop
 
@@ -65,10 +71,38 @@ def _log_to_stderr() -> None:
     logger.propagate = False
 
 
-def configured_users(loaded: LoadedConfig, allow_writes_flag: bool) -> list[User]:
+def configured_users(loaded: LoadedConfig, allow_writes_flag: bool, listen: str) -> list[User]:
+    """The users of log.serve.users, each with a password. Serving without one takes
+    `users: []` written out, and a loopback address: a forgotten list is an error."""
     serve = loaded.config.log.serve
     writes_default = allow_writes_flag or serve.allow_writes
+    if serve.users is None:
+        raise ConfigError(
+            [
+                loaded.source.problem(
+                    ("log", "serve"),
+                    "logs serve needs users with passwords: log.serve.users: "
+                    '[{name: analyst, password: "${LOGS_PASSWORD}"}]; or users: [] for the '
+                    "password-less user default on a loopback address",
+                )
+            ]
+        )
     if not serve.users:
+        if not _is_loopback(listen):
+            raise ConfigError(
+                [
+                    loaded.source.problem(
+                        ("log", "serve", "users"),
+                        f"users: [] (no password) is allowed on a loopback address only, "
+                        f"not {listen}",
+                    )
+                ]
+            )
+        print(
+            "pygate: logs serve without a password (log.serve.users: []): anyone on this "
+            "machine can query the call logs",
+            file=sys.stderr,
+        )
         return [User(DEFAULT_USER, "", writes_default)]
     seen: set[str] = set()
     problems = []
@@ -77,12 +111,32 @@ def configured_users(loaded: LoadedConfig, allow_writes_flag: bool) -> list[User
         if entry.name in seen:
             path = ("log", "serve", "users", index, "name")
             problems.append(loaded.source.problem(path, f'duplicate user name "{entry.name}"'))
+        if not entry.password:
+            path = ("log", "serve", "users", index, "password")
+            problems.append(loaded.source.problem(path, "a password is required"))
         seen.add(entry.name)
         may_write = writes_default if entry.allow_writes is None else entry.allow_writes
         users.append(User(entry.name, entry.password, may_write))
     if problems:
         raise ConfigError(problems)
     return users
+
+
+def _is_loopback(listen: str) -> bool:
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _placeholder_bound(listen: str) -> str:
+    """`listen` with a port, for checking allowed_hosts before the socket is bound."""
+    host, _, port = listen.rpartition(":")
+    host = "127.0.0.1" if host == "localhost" else host
+    return f"{host}:{port if port != '0' else '1'}"
 
 
 async def _serve(loaded: LoadedConfig, listen: str, users: list[User]) -> int:
@@ -123,6 +177,10 @@ async def _serve(loaded: LoadedConfig, listen: str, users: list[User]) -> int:
         await asyncio.to_thread(engine.close)
         return EXIT_FAILURE
 
+    # Host and Origin follow the address actually bound (port 0 becomes a real one).
+    state.site_rules = SiteRules.for_listener(
+        _bound(site, listen), loaded.config.log.serve.allowed_hosts
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -122,7 +122,7 @@ class Admin(_Section):
 
 class LogServeUser(_Section):
     name: Key
-    password: str = ""
+    password: str = ""  # required (an empty one is refused), usually ${ENV}
     # null: follow log.serve.allow_writes (or `pygate logs serve --allow-writes`).
     allow_writes: bool | None = None
 
@@ -132,8 +132,12 @@ class LogServe(_Section):
 
     listen: ListenAddr = ListenAddr("127.0.0.1:8123")
     allow_writes: bool = False
-    # Empty: ClickHouse's out-of-the-box user "default" with no password.
-    users: list[LogServeUser] = []
+    # Required: users with passwords. `users: []` (said explicitly) serves the
+    # password-less user "default", on a loopback address only.
+    users: list[LogServeUser] | None = None
+    # Names the listener answers to besides its own address (Host / Origin), e.g.
+    # behind a proxy: "logs.internal" or "logs.internal:443".
+    allowed_hosts: list[AllowedHost] = []
 
 
 class LogSettings(_Section):

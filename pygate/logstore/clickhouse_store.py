@@ -99,7 +99,8 @@ class ClickHouseStore(SqlLogStore):
             try:
                 if self._reader is None:
                     self._reader = self._connect()
-                return bytes(self._reader.raw_query(sql, fmt=fmt, settings={"readonly": 1}))
+                settings = _read_only_settings(self._reader)
+                return bytes(self._reader.raw_query(sql, fmt=fmt, settings=settings))
             except LogStoreError:
                 raise
             except Exception as exc:
@@ -157,3 +158,12 @@ class ClickHouseStore(SqlLogStore):
             raise StoreUnavailable(
                 f"cannot connect to {self.description}: {first_line(exc)}"
             ) from exc
+
+
+def _read_only_settings(client: Any) -> dict[str, Any]:
+    """readonly=1 for each read, unless the server already runs this user read-only
+    (a readonly profile, or `pygate logs serve`), where asking for it is an error."""
+    current = getattr(client, "server_settings", {}).get("readonly")
+    if current is not None and (current.readonly or str(current.value) in ("1", "2")):
+        return {}
+    return {"readonly": 1}

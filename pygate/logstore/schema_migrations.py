@@ -54,13 +54,22 @@ _BOOKKEEPING = (
 )
 
 
+_APPLIED = "SELECT version FROM pygate.schema_migrations"
+
+
 def apply_migrations(
     execute: Callable[[str], object], read_text: Callable[[str], str], *, retention_days: int
 ) -> list[str]:
-    """Apply the bundled migrations a store has not seen yet; returns their versions."""
-    for statement in _BOOKKEEPING:
-        execute(statement)
-    done = set(read_text("SELECT version FROM pygate.schema_migrations").split())
+    """Apply the bundled migrations a store has not seen yet; returns their versions.
+
+    A store that is up to date gets no DDL at all, so a sink whose user may only
+    insert (a ClickHouse server's grants, or `pygate logs serve`) can use it."""
+    try:
+        done = set(read_text(_APPLIED).split())
+    except Exception:  # noqa: BLE001 - a new store has no bookkeeping table yet
+        for statement in _BOOKKEEPING:
+            execute(statement)
+        done = set(read_text(_APPLIED).split())
     applied = []
     for migration in bundled_migrations():
         if migration.version in done:

@@ -163,6 +163,8 @@ VETTED_FUNCTIONS = frozenset(
         "width_bucket",
         "formatQuery",
         "formatQuerySingleLine",
+        "formatQueryFromJSON",
+        "parseQueryToJSON",
         "normalizeQuery",
         "normalizedQueryHash",
     }

@@ -37,7 +37,8 @@ class LogStoreServer:
         config = {
             # logs serve reads the store from a gateway config; the gateway part is unused.
             "listen": f"127.0.0.1:{free_port()}",
-            "log": {"store": "chdb://./store"},
+            # users: [] is the password-less "default" the sink URL names (loopback only).
+            "log": {"store": "chdb://./store", "serve": {"users": []}},
         }
         self.config_path.write_text(yaml.safe_dump(config))
 

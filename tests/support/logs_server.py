@@ -25,7 +25,8 @@ class LogsServer:
     """`pygate logs serve` on a config of its own in `workdir`.
 
     `config` is the user-facing YAML config as a dict (listen is filled in); the store
-    defaults to `chdb://./data` inside `workdir`.
+    defaults to `chdb://./data` inside `workdir`, and log.serve.users to `[]` (the
+    password-less user default, which logs serve allows on loopback when said so).
     """
 
     def __init__(
@@ -47,8 +48,25 @@ class LogsServer:
             config = dict(config or {})
             config.setdefault("listen", "127.0.0.1:1")  # required by the schema, unused here
             config.setdefault("log", {}).setdefault("store", "chdb://./data")
+            config["log"].setdefault("serve", {}).setdefault("users", [])
             self.config_path = workdir / "logs-serve.yaml"
             self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def create_in_store(self, *statements: str) -> None:
+        """Run DDL on the store before the server starts (logs serve itself allows
+        INSERTs only), in a process of its own: chDB holds a data directory per process."""
+        script = (
+            "import sys\nfrom chdb import session\n"
+            "s = session.Session(sys.argv[1])\n"
+            "for sql in sys.argv[2:]:\n    s.query(sql)\ns.cleanup()\n"
+        )
+        store = self.workdir / "data"
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(store), *statements],
+            capture_output=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr.decode()
 
     @property
     def url(self) -> str:
