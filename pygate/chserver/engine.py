@@ -46,6 +46,7 @@ _STAGING_FILE = "pygate-chserver-insert.data"
 # data, not an expression such as file('/etc/passwd').
 PINNED = {
     "dialect": "'clickhouse'",
+    "allow_settings_after_format_in_insert": "0",
     "allow_ddl": "0",
     "input_format_values_interpret_expressions": "0",
     "input_format_values_deduce_templates_of_expressions": "0",

@@ -271,3 +271,24 @@ def test_a_password_is_required(tmp_path: Path, serve: dict, listen: str, expect
     assert code == 2, stderr
     assert expected in stderr
     assert "serve.yaml:" in stderr  # file:line of the problem
+
+
+def test_other_ways_of_sending_the_statement_are_checked_too(server: LogsServer, bait):
+    read = f"SELECT * FROM file('{bait['secret']}', 'LineAsString')"
+    # The query parameter and the body are one statement: split across both.
+    split = read.index("file(")
+    status, _, answer = raw(server, "POST", ANALYST, body=read[split:].encode(), query=read[:split])
+    assert status == 403 and bait["token"] not in answer, answer
+    # Form-encoded, as clickhouse-connect sends long parameter lists.
+    form = (
+        b'--b\r\nContent-Disposition: form-data; name="query"\r\n\r\n'
+        + read.encode()
+        + b"\r\n--b--\r\n"
+    )
+    headers = {"Content-Type": "multipart/form-data; boundary=b"}
+    status, _, answer = raw(server, "POST", ANALYST, body=form, headers=headers)
+    assert status == 403 and bait["token"] not in answer, answer
+    # Output formats that read a schema or template file, by parameter or header.
+    assert raw(server, "GET", ANALYST, "SELECT 1", default_format="Template")[0] == 403
+    by_header = raw(server, "GET", ANALYST, "SELECT 1", headers={"X-ClickHouse-Format": "Protobuf"})
+    assert by_header[0] == 403
