@@ -190,7 +190,7 @@ class ChdbEngine:
     def _check(self, statement: Statement) -> Checked:
         sql = statement.sql
         if statement.insert is not None:
-            sql = f"{statement.insert.query} FORMAT {statement.insert.fmt}"
+            sql = f"{statement.insert.query}\nFORMAT {statement.insert.fmt}"
         try:
             checked = self._guard.check(sql, database=statement.database, writes=statement.writable)
         except StatementInvalid as exc:
@@ -198,8 +198,11 @@ class ChdbEngine:
         except StatementRefused as exc:
             code = READONLY if _is_write(sql) else ACCESS_DENIED
             raise ClickHouseError(code, f"pygate logs serve: {exc}") from None
-        if checked.kind == "insert" and statement.insert is None and not statement.sql:
-            raise ClickHouseError(READONLY, "pygate logs serve: empty INSERT")
+        if statement.insert is not None and (
+            checked.kind != "insert" or (checked.fmt or "").lower() != statement.insert.fmt.lower()
+        ):
+            # The parser did not see the FORMAT where the server cut the data off.
+            raise ClickHouseError(ACCESS_DENIED, "pygate logs serve: cannot check this INSERT")
         return checked
 
     def _reader_rows(self, sql: str) -> list[list]:

@@ -64,9 +64,11 @@ class SqlGuard:
             if values is not None:
                 # Inline VALUES data is not SQL to the parser: check the statement
                 # with the data cut off, as if it were `FORMAT Values`.
-                head = self._parse(sql[:values] + " FORMAT Values")
-                if head.get("select") is not None:
-                    raise StatementRefused("INSERT ... VALUES with a SELECT is not allowed")
+                # On a line of its own, so no comment can swallow it; and it must come
+                # back as the format, or the cut was not where the parser saw VALUES.
+                head = self._parse(sql[:values] + "\nFORMAT Values")
+                if head.get("select") is not None or head.get("format") != "Values":
+                    raise StatementRefused("the statement check cannot tell where VALUES start")
                 return Walk(self, database, writes=True).insert(head)
         ast = self._parse(sql)
         walk = Walk(self, database, writes=writes)
