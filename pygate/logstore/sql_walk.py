@@ -138,8 +138,11 @@ class Walk:
         database = ast.get("database")
         table_name = _identifier_name(table)
         db_name = _identifier_name(database) if database is not None else self.database
-        if table_name is None or db_name is None:
-            raise StatementRefused("INSERT needs a table name")
+        written_out = all(
+            not (isinstance(part, dict) and part.get("children")) for part in (table, database)
+        )
+        if not table_name or not db_name or not written_out:
+            raise StatementRefused("INSERT needs a table name written out")
         if db_name not in WRITABLE_DATABASES:
             raise StatementRefused(
                 f"INSERT may write into pygate's tables only, not {db_name}.{table_name}"
@@ -236,6 +239,9 @@ class Walk:
             self.settings(node)
         elif kind == "Literal":
             return  # data, never evaluated as SQL
+        elif kind == "QueryParameter" and node.get("param_type") == "Identifier":
+            # {t:Identifier} becomes a name after this check: a table it never saw.
+            raise StatementRefused("query parameters of type Identifier are not allowed")
         elif kind in _EXPRESSION_TYPES:
             for key, value in node.items():
                 if key != "type":
@@ -260,6 +266,8 @@ class Walk:
                 self.value(value, scope)
 
     def table(self, node: dict[str, Any], scope: frozenset[str]) -> None:
+        if node.get("children") or not node.get("name"):
+            raise StatementRefused("a table name must be written out, not a parameter")
         parts = node.get("name_parts") or [node.get("name")]
         if len(parts) == 1 and parts[0] in scope:
             return  # a WITH name

@@ -292,3 +292,19 @@ def test_other_ways_of_sending_the_statement_are_checked_too(server: LogsServer,
     assert raw(server, "GET", ANALYST, "SELECT 1", default_format="Template")[0] == 403
     by_header = raw(server, "GET", ANALYST, "SELECT 1", headers={"X-ClickHouse-Format": "Protobuf"})
     assert by_header[0] == 403
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM {t:Identifier}",
+        "SELECT count() FROM pygate.requests WHERE request_id IN {t:Identifier}",
+        "SELECT {t:Identifier}",
+        "INSERT INTO {t:Identifier} VALUES ('x')",
+    ],
+)
+def test_query_parameters_cannot_name_tables(server: LogsServer, sql: str):
+    """{t:Identifier} becomes a name after the check: system.users it never saw."""
+    status, _, answer = raw(server, "POST", WRITER, body=sql.encode(), param_t="system.users")
+    assert status == 403, answer
+    assert "Identifier" in answer or "parameter" in answer or "written out" in answer
