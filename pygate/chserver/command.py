@@ -11,8 +11,10 @@ def add_serve_parser(logs_commands) -> None:
         help="serve the log store over ClickHouse's HTTP interface",
         description=(
             "Serve the embedded chDB log store (log.store: chdb://...) over ClickHouse's "
-            "HTTP interface, for clickhouse-connect, curl or Grafana. chDB lets one "
-            "process use a data directory: stop a gateway that uses the same store first."
+            "HTTP interface, for clickhouse-connect, curl or Grafana. Users come from "
+            "log.serve.users (passwords required; users: [] for none, on loopback only). "
+            "chDB lets one process use a data directory: stop a gateway that uses the same "
+            "store first."
         ),
     )
     serve.add_argument("--config", "-c", required=True, metavar="FILE", help="gateway YAML file")
@@ -22,7 +24,8 @@ def add_serve_parser(logs_commands) -> None:
     serve.add_argument(
         "--allow-writes",
         action="store_true",
-        help="let users without an allow_writes setting of their own INSERT, CREATE, ...",
+        help="let users without an allow_writes setting of their own INSERT into pygate's "
+        "tables (never DDL)",
     )
 
 
