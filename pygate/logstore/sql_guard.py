@@ -25,18 +25,18 @@ import orjson
 
 from pygate.chserver.sqltext import PUNCT, QUOTED_ID, WORD, tokens, top_level
 from pygate.logstore.base import LogStoreError
-from pygate.logstore.sql_policy import COMBINATORS_SQL, FUNCTION_CATALOG_SQL, FunctionCatalog
-from pygate.logstore.sql_store import sql_string
-from pygate.logstore.sql_walk import (
-    READ_ONLY,
-    Checked,
+from pygate.logstore.sql_policy import (
+    COMBINATORS_SQL,
+    FUNCTION_CATALOG_SQL,
+    FunctionCatalog,
     StatementInvalid,
     StatementRefused,
-    Walk,
     query_error_status,
     require_format,
     require_readable,
 )
+from pygate.logstore.sql_store import sql_string
+from pygate.logstore.sql_walk import READ_ONLY, Checked, Walk
 
 # Runs one SELECT on the engine that will run the statement; returns the rows of its
 # JSONCompact answer. Raises the engine's own exception on failure.

@@ -1,4 +1,5 @@
-"""What analysts may touch in log SQL: tables, table functions, functions, formats.
+"""What analysts may touch in log SQL: tables, table functions, functions, formats;
+and the refusal (StatementRefused) when a statement touches anything else.
 
 Allow-lists only: anything not named here is refused, so a function or system table
 added by a later ClickHouse is refused until someone decides it is harmless. The
@@ -8,6 +9,8 @@ reasons behind each list are in the README ("Call logs", "What log SQL may read"
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from pygate.logstore.base import LogStoreError
 
 # Every table of these databases may be read; pygate's own, and the SQL-standard
 # metadata views (names and types of tables and columns, which tools browse).
@@ -217,6 +220,41 @@ INSERT_SETTINGS = frozenset(
         "input_format_allow_errors_ratio",
     }
 )
+
+
+class StatementRefused(LogStoreError):
+    """The statement does something log SQL may not; nothing of it ran."""
+
+
+class StatementInvalid(LogStoreError):
+    """The engine could not parse the statement (its error code and text)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def query_error_status(exc: LogStoreError) -> int:
+    """The HTTP status for a failed log query: 403 for a refused statement, else 400."""
+    return 403 if isinstance(exc, StatementRefused) else 400
+
+
+def require_readable(database: str, table: str) -> None:
+    if database in READABLE_DATABASES:
+        return
+    if database == "system" and table in READABLE_SYSTEM_TABLES:
+        return
+    raise StatementRefused(
+        f"table {database}.{table} is not readable: log queries read the pygate database "
+        "(and system tables with no secrets in them: "
+        + ", ".join(sorted(READABLE_SYSTEM_TABLES))
+        + ")"
+    )
+
+
+def require_format(fmt: str) -> None:
+    if fmt.lower() not in FORMATS:
+        raise StatementRefused(f"format {fmt} is not allowed in log queries")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,33 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pygate.logstore.base import LogStoreError
 from pygate.logstore.sql_policy import (
-    FORMATS,
     INSERT_SETTINGS,
-    READABLE_DATABASES,
-    READABLE_SYSTEM_TABLES,
     TABLE_FUNCTIONS,
     WRITABLE_DATABASES,
     FunctionCatalog,
+    StatementRefused,
+    require_format,
+    require_readable,
 )
-
-
-class StatementRefused(LogStoreError):
-    """The statement does something log SQL may not; nothing of it ran."""
-
-
-class StatementInvalid(LogStoreError):
-    """The engine could not parse the statement (its error code and text)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def query_error_status(exc: LogStoreError) -> int:
-    """The HTTP status for a failed log query: 403 for a refused statement, else 400."""
-    return 403 if isinstance(exc, StatementRefused) else 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,24 +295,6 @@ class Walk:
 
 
 # ----- helpers ---------------------------------------------------------------------------
-
-
-def require_readable(database: str, table: str) -> None:
-    if database in READABLE_DATABASES:
-        return
-    if database == "system" and table in READABLE_SYSTEM_TABLES:
-        return
-    raise StatementRefused(
-        f"table {database}.{table} is not readable: log queries read the pygate database "
-        "(and system tables with no secrets in them: "
-        + ", ".join(sorted(READABLE_SYSTEM_TABLES))
-        + ")"
-    )
-
-
-def require_format(fmt: str) -> None:
-    if fmt.lower() not in FORMATS:
-        raise StatementRefused(f"format {fmt} is not allowed in log queries")
 
 
 def _format_name(ast: dict[str, Any]) -> str | None:
