@@ -24,7 +24,7 @@ import yaml
 from clickhouse_connect.driver.exceptions import DatabaseError
 from support.gateway import START_TIMEOUT
 from support.logs_server import LogsServer
-from test_sec_sql_sandbox import NETWORK, READS, WRITES, Listener
+from support.sql_attacks import NETWORK, READS, WRITES, Listener
 
 WRITER = ("sink", "sink-secret-pw")
 ANALYST = ("analyst", "analyst-secret-pw")
