@@ -308,3 +308,19 @@ def test_query_parameters_cannot_name_tables(server: LogsServer, sql: str):
     status, _, answer = raw(server, "POST", WRITER, body=sql.encode(), param_t="system.users")
     assert status == 403, answer
     assert "Identifier" in answer or "parameter" in answer or "written out" in answer
+
+
+def test_unqualified_names_resolve_in_the_session_database(server: LogsServer):
+    session = {"session_id": uuid.uuid4().hex}
+    assert raw(server, "POST", ANALYST, body=b"USE system", **session)[0] == 200
+    for sql in (
+        b"SELECT * FROM users",
+        b"SELECT * FROM (WITH users AS (SELECT 1) SELECT 1), users",  # a WITH name out of scope
+        b"SELECT * FROM processes",
+        b"DESCRIBE TABLE users",
+    ):
+        status, _, answer = raw(server, "POST", ANALYST, body=sql, **session)
+        assert status == 403, (sql, answer)
+    assert raw(server, "POST", ANALYST, body=b"SELECT dummy FROM one", **session)[2] == "0\n"
+    cte = b"WITH users AS (SELECT 7 AS n) SELECT n FROM users"
+    assert raw(server, "POST", ANALYST, body=cte, **session)[2] == "7\n"

@@ -159,6 +159,7 @@ LEGIT = [
     ),
     ("SELECT number FROM numbers(3)", lambda rows: [r[0] for r in rows] == [0, 1, 2]),
     ("SHOW TABLES FROM pygate", lambda rows: ["requests"] in rows),
+    ("EXPLAIN SELECT count() FROM pygate.requests", lambda rows: len(rows) >= 1),
     ("DESCRIBE TABLE pygate.requests", lambda rows: rows[0][0] == "ts"),
     (
         "SELECT toStartOfMinute(ts) AS m, count() FROM pygate.requests GROUP BY m ORDER BY m "
