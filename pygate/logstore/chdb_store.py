@@ -132,7 +132,7 @@ class ChdbStore(SqlLogStore):
 
     def query(self, sql: str, fmt: str) -> bytes:
         reader = self._require_reader()
-        self._guard.check(sql)  # raises StatementRefused: nothing ran
+        self._guard.check_read(sql)  # raises StatementRefused: nothing ran
         try:
             return reader.query(sql, fmt).bytes()
         except Exception as exc:

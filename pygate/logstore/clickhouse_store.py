@@ -86,7 +86,7 @@ class ClickHouseStore(SqlLogStore):
 
     # ----- reads (admin listener threads) --------------------------------------------
     def query(self, sql: str, fmt: str) -> bytes:
-        self._guard.check(sql)  # raises StatementRefused: nothing ran
+        self._guard.check_read(sql)  # raises StatementRefused: nothing ran
         return self._read(sql, fmt)
 
     def _reader_rows(self, sql: str) -> list[list]:

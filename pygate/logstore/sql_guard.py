@@ -76,6 +76,16 @@ class SqlGuard:
             return walk.insert(ast)
         return walk.read_statement(ast)
 
+    def check_read(self, sql: str) -> Checked:
+        """A read for `logs query`, reports and /logs/query, which choose the format."""
+        checked = self.check(sql)
+        if checked.fmt is not None:
+            raise StatementRefused(
+                f"FORMAT {checked.fmt}: the output format is chosen by pygate "
+                '(logs query --format, or /logs/query\'s "format")'
+            )
+        return checked
+
     @property
     def catalog(self) -> FunctionCatalog:
         if self._catalog is None:

@@ -100,6 +100,11 @@ def test_refusals_say_why_with_403(sandbox_gw: Gateway, bait, template: str):
     assert json.loads(body)["message"]  # the reason, for the analyst
 
 
+def test_a_format_clause_is_refused_with_a_reason(sandbox_gw: Gateway):
+    status, body = logs_query(sandbox_gw, "SELECT 1 FORMAT CSV")
+    assert status == 403 and "--format" in json.loads(body)["message"], body
+
+
 def test_cli_logs_query_through_the_gateway_refuses(sandbox_gw: Gateway, bait):
     target = bait["outside"] / "cli-gw.txt"
     for template in (READS[0], READS[2], WRITES[0], NETWORK[0]):
