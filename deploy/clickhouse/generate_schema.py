@@ -39,7 +39,18 @@ HEADER = """\
 
 def render(retention_days: int = DEFAULT_RETENTION_DAYS) -> str:
     statements: list[str] = []
-    apply_migrations(statements.append, lambda _sql: "", retention_days=retention_days)
+    store_is_new = True
+
+    def read_text(_sql: str) -> str:
+        # A fresh server has no pygate.schema_migrations: the first read fails, which
+        # is what makes apply_migrations create the database and its bookkeeping.
+        nonlocal store_is_new
+        if store_is_new:
+            store_is_new = False
+            raise LookupError("pygate.schema_migrations does not exist yet")
+        return ""
+
+    apply_migrations(statements.append, read_text, retention_days=retention_days)
     body = "".join(f"{statement};\n\n" for statement in statements)
     return HEADER.format(days=retention_days) + "\n" + body.rstrip("\n") + "\n"
 
