@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from pygate.config.units import Duration, ListenAddr, Name, RoutePath
+from pygate.config.units import Duration, ListenAddr, Name, RoutePath, SecretText
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
@@ -40,7 +40,7 @@ class Provider(_Section):
     kind: Literal["openai", "azure", "anthropic", "gemini", "mistral", "openai_compatible"]
     base_url: Text
     # A pool: rotated on 429, a quota error or a refused key (401/403). Use ${ENV} here.
-    keys: list[str] = []
+    keys: list[SecretText] = []
     api_version: str | None = None  # azure: the api-version query parameter
     timeout: Duration = Duration(60_000)  # whole call; for streams: until the first byte
     stream_idle_timeout: Duration = Duration(30_000)  # between two streamed chunks

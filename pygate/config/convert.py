@@ -24,7 +24,7 @@ import msgspec
 
 from pygate.config.errors import ConfigProblem
 from pygate.config.paths import FieldPath, parse_path
-from pygate.config.units import dec_hook, describe
+from pygate.config.units import SECRET_MARK, dec_hook, describe
 from pygate.config.yaml_source import YamlSource
 
 INVALID: Any = object()  # marks a value that failed; its problems are already recorded
@@ -72,7 +72,7 @@ class Converter:
         if item is not None:
             # Element by element, so one bad entry does not hide the next.
             if not isinstance(data, list):
-                self.report(path, f"expected a list, got {describe(data)}")
+                self.report(path, f"expected a list, got {shown(data, kind)}")
                 return INVALID
             minimum = _min_length(kind)
             if len(data) < minimum:
@@ -88,6 +88,7 @@ class Converter:
         return self._leaf(data, kind, path)
 
     def _union(self, data: Any, members: tuple[Any, ...], path: FieldPath) -> Any:
+        # Secrets are strings or lists of them, never in a union with a Struct.
         # msgspec cannot mix Structs and custom types in one union ("addr" or
         # {addr, weight}), so pick the member by the shape of the data.
         if data is None and type(None) in members:
@@ -194,7 +195,7 @@ def _type_words(spec: str) -> str:
 
 
 def _rewrite(message: str, actual: Any, kind: Any, bounds: str) -> str:
-    got = f", got {describe(actual)}"
+    got = f", got {shown(actual, kind)}"
     if match := _EXPECTED_GOT.match(message):
         return f"expected {_type_words(match.group(1))}{bounds}{got}"
     if match := _EXPECTED_LENGTH.match(message):
@@ -213,6 +214,31 @@ def _rewrite(message: str, actual: Any, kind: Any, bounds: str) -> str:
             return f"expected one of {', '.join(map(str, choices))}{got}"
     # Our own dec_hook messages are already phrased for users.
     return message[:1].lower() + message[1:]
+
+
+def shown(value: Any, kind: Any) -> str:
+    """`value` as a message quotes it; only its shape where `kind` holds a secret, since
+    `pygate check`, reload logs and admin API answers must never show one."""
+    if not holds_secret(kind):
+        return describe(value)
+    if isinstance(value, bool) or value is None:
+        return describe(value)
+    for types_, words in ((dict, "a mapping"), (list, "a list"), (str, "a string")):
+        if isinstance(value, types_):
+            return words
+    return "a number" if isinstance(value, int | float) else "a value"
+
+
+def holds_secret(kind: Any) -> bool:
+    """Whether `kind`, or any type inside it (list items, union members, a Struct's
+    fields), is a secret."""
+    if typing.get_origin(kind) is typing.Annotated:
+        for meta in typing.get_args(kind)[1:]:
+            if isinstance(meta, msgspec.Meta) and (meta.extra or {}).get(SECRET_MARK):
+                return True
+    if _is_struct(kind):
+        return any(holds_secret(f.type) for f in msgspec.structs.fields(kind))
+    return any(holds_secret(arg) for arg in typing.get_args(kind))
 
 
 def _bounds(kind: Any) -> str:

@@ -15,12 +15,14 @@ import msgspec
 # package may be imported first (annotations are resolved when first used).
 import pygate.ai.config as ai_config
 from pygate.config.units import (
+    SECRET_MARK,
     Duration,
     HostPattern,
     HttpMethod,
     ListenAddr,
     Name,
     RoutePath,
+    SecretText,
     Size,
     TargetAddr,
 )
@@ -34,7 +36,7 @@ Secret = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
-        extra={"secret": True},
+        extra={SECRET_MARK: True},
         # Not writeOnly: reads do return the field, holding the fingerprint.
         description='a secret: reads show its fingerprint "sha256:<12 hex>"; '
         "writing a fingerprint keeps the secret that has it",
@@ -94,7 +96,7 @@ class AdminToken(_Section):
     """A named admin token: the name is the actor recorded in the audit log."""
 
     name: Name
-    token: Key
+    token: Secret
 
 
 AllowedHost = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")]
@@ -108,7 +110,7 @@ class Admin(_Section):
     auth: Literal["token", "none"] = "token"
     # An empty string counts as "no token" so `token: ${ADMIN_TOKEN:-}` works.
     # Its holder is audited as actor "admin"; `tokens` adds named ones.
-    token: str | None = None
+    token: SecretText | None = None
     tokens: list[AdminToken] = []
     # The generated token (mode 0600), read by the CLI too; relative to the config
     # file. null: pygate-admin.token in the directory of `state`.
@@ -122,7 +124,7 @@ class Admin(_Section):
 
 class LogServeUser(_Section):
     name: Key
-    password: str = ""  # required (an empty one is refused), usually ${ENV}
+    password: SecretText = ""  # required (an empty one is refused), usually ${ENV}
     # null: follow log.serve.allow_writes (or `pygate logs serve --allow-writes`).
     allow_writes: bool | None = None
 

@@ -20,8 +20,8 @@ import msgspec
 
 from pygate.config.convert import _is_struct, _list_item_type, _strip_annotated, _union_members
 from pygate.config.paths import FieldPath
+from pygate.config.units import SECRET_MARK
 
-SECRET_MARK = "secret"
 FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{12}$")
 
 # (value, path) -> replacement; called for every value found at a secret field.

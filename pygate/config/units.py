@@ -11,7 +11,16 @@ import ipaddress
 import json
 import math
 import re
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
+
+# Marks a field whose value is a secret: config errors never quote it (convert.py), and
+# the admin API shows a fingerprint instead (pygate/config/secrets.py).
+SECRET_MARK = "secret"
+# A secret setting (an admin token, a password, a provider key): may be empty, so that
+# `${ENV:-}` works. Entities use schema.Secret, which also must not be empty.
+SecretText = Annotated[str, msgspec.Meta(extra={SECRET_MARK: True})]
 
 
 def describe(value: Any) -> str:
