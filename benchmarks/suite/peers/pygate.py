@@ -94,13 +94,23 @@ def config(scenario: Scenario, upstream: str, port: int, admin_port: int) -> dic
     return cfg
 
 
-def start(scenario: Scenario, upstream: str, workdir: Path, python: str = sys.executable):
+def start(
+    scenario: Scenario,
+    upstream: str,
+    workdir: Path,
+    python: str = sys.executable,
+    admin_auth_field: bool = True,
+):
     """Returns (process, base URL, status URL). `python`: the interpreter (and so the pygate
-    install) to run; pygate_base.py passes another one for an A/B between builds."""
+    install) to run; pygate_base.py passes another one for an A/B between builds, and
+    `admin_auth_field=False` for builds older than `admin.auth` (their admin was open)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port, admin_port = procs.free_port(), procs.free_port()
     conf = workdir / "gateway.yaml"
-    conf.write_text(yaml.safe_dump(config(scenario, upstream, port, admin_port)))
+    cfg = config(scenario, upstream, port, admin_port)
+    if not admin_auth_field:
+        del cfg["admin"]["auth"]
+    conf.write_text(yaml.safe_dump(cfg))
     cmd = [python, "-m", "pygate", "serve", "--config", str(conf)]
     env = None
     if scenario.name == "py_access":
