@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import signal
 import sys
@@ -15,6 +14,7 @@ from pygate.browser_guard import SiteRules
 from pygate.chserver.app import ServerState, create_app
 from pygate.chserver.auth import DEFAULT_USER, Authenticator, User
 from pygate.config import ConfigError, LoadedConfig, load_config
+from pygate.config.units import is_loopback_listen
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -88,7 +88,7 @@ def configured_users(loaded: LoadedConfig, allow_writes_flag: bool, listen: str)
             ]
         )
     if not serve.users:
-        if not _is_loopback(listen):
+        if not is_loopback_listen(listen):
             raise ConfigError(
                 [
                     loaded.source.problem(
@@ -120,16 +120,6 @@ def configured_users(loaded: LoadedConfig, allow_writes_flag: bool, listen: str)
     if problems:
         raise ConfigError(problems)
     return users
-
-
-def _is_loopback(listen: str) -> bool:
-    host = listen.rpartition(":")[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _placeholder_bound(listen: str) -> str:

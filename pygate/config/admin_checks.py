@@ -7,23 +7,13 @@ Host and Origin rules (pygate/browser_guard.py), which apply whatever `auth` say
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 
 from pygate.config.paths import FieldPath
 from pygate.config.schema import GatewayConfig
+from pygate.config.units import is_loopback_listen
 
 Finding = tuple[FieldPath, str]
-
-
-def is_loopback_listen(listen: str) -> bool:
-    host = listen.rpartition(":")[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def admin_problems(config: GatewayConfig) -> Iterator[Finding]:

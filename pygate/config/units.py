@@ -113,6 +113,17 @@ def _split_host_port(value: Any, *, allow_port_zero: bool) -> tuple[str, int]:
     return host, port
 
 
+def is_loopback_listen(listen: str) -> bool:
+    """Whether a `host:port` listen address only accepts connections from this machine."""
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class ListenAddr(str):
     """An address to bind, HOST:PORT; port 0 asks the OS for a free port."""
 

@@ -24,7 +24,8 @@ import yaml
 from clickhouse_connect.driver.exceptions import DatabaseError
 from support.gateway import START_TIMEOUT
 from support.logs_server import LogsServer
-from support.sql_attacks import NETWORK, READS, WRITES, Listener
+from support.sql_attacks import NETWORK, READS, WRITES
+from support.sql_attacks import bait as make_bait
 
 WRITER = ("sink", "sink-secret-pw")
 ANALYST = ("analyst", "analyst-secret-pw")
@@ -33,13 +34,8 @@ TABLE = "pygate.sec_notes"
 
 @pytest.fixture(scope="module")
 def bait(tmp_path_factory):
-    outside = tmp_path_factory.mktemp("serve-outside")
-    secret = outside / "secret.txt"
-    token = f"SECRET-{uuid.uuid4().hex}"
-    secret.write_text(token + "\n")
-    listener = Listener()
-    yield {"secret": secret, "token": token, "outside": outside, "listener": listener}
-    listener.close()
+    with make_bait(tmp_path_factory.mktemp("serve-outside")) as found:
+        yield found
 
 
 @pytest.fixture(scope="module")

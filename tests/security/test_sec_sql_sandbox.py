@@ -20,19 +20,14 @@ from pathlib import Path
 import pytest
 from support.configs import simple_config
 from support.gateway import Gateway, run_cli, running
-from support.sql_attacks import NETWORK, READS, WRITES, Listener
+from support.sql_attacks import NETWORK, READS, WRITES
+from support.sql_attacks import bait as make_bait
 
 
 @pytest.fixture(scope="module")
 def bait(tmp_path_factory):
-    """A secret file outside every store, a path to try to write, a listener to reach."""
-    outside = tmp_path_factory.mktemp("outside")
-    secret = outside / "secret.txt"
-    token = f"SECRET-{uuid.uuid4().hex}"
-    secret.write_text(token + "\n")
-    listener = Listener()
-    yield {"secret": secret, "token": token, "outside": outside, "listener": listener}
-    listener.close()
+    with make_bait(tmp_path_factory.mktemp("outside")) as found:
+        yield found
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,24 @@ from __future__ import annotations
 
 import socket
 import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def bait(outside: Path) -> Iterator[dict]:
+    """A secret file in `outside` (a folder no store uses), that folder for paths to try
+    to write, and a listener to try to reach."""
+    secret = outside / "secret.txt"
+    token = f"SECRET-{uuid.uuid4().hex}"
+    secret.write_text(token + "\n")
+    listener = Listener()
+    try:
+        yield {"secret": secret, "token": token, "outside": outside, "listener": listener}
+    finally:
+        listener.close()
 
 
 class Listener:
