@@ -28,24 +28,15 @@ def to_core(config: BasicAuthConfig) -> dict[str, Any]:
 def check(_config: BasicAuthConfig, context: RouteContext) -> Iterable[tuple[tuple, str]]:
     if not any(c.basic_auth for c in context.config.consumers):
         yield (), "basic-auth needs a consumer with `basic_auth` credentials"
-    yield from one_authentication_plugin(context)
-
-
-AUTH_PLUGINS = ("key-auth", "basic-auth", "jwt")
-
-
-def one_authentication_plugin(context: RouteContext) -> Iterable[tuple[tuple, str]]:
-    enabled = [name for name in AUTH_PLUGINS if name in context.route.plugins]
-    if len(enabled) > 1 and context.path[-1] == enabled[-1]:
-        yield (), f"a route takes one authentication plugin; this one has {', '.join(enabled)}"
 
 
 PLUGIN = register(
     BuiltinPlugin(
         name="basic-auth",
+        kind="auth",
         schema=BasicAuthConfig,
         core_field="basic_auth",
         to_core=to_core,
-        check=check,
+        checks=check,
     )
 )

@@ -55,9 +55,10 @@ def check(config: CorsConfig, context: RouteContext) -> Iterable[tuple[tuple, st
 PLUGIN = register(
     BuiltinPlugin(
         name="cors",
+        kind="guard",
         schema=CorsConfig,
         core_field="cors",
         to_core=to_core,
-        check=check,
+        checks=check,
     )
 )

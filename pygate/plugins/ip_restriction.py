@@ -38,9 +38,10 @@ def check(config: IpRestrictionConfig, _context: RouteContext) -> Iterable[tuple
 PLUGIN = register(
     BuiltinPlugin(
         name="ip-restriction",
+        kind="guard",
         schema=IpRestrictionConfig,
         core_field="ip_restriction",
         to_core=to_core,
-        check=check,
+        checks=check,
     )
 )

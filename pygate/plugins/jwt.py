@@ -23,7 +23,6 @@ import msgspec
 
 from pygate.config.schema import Secret
 from pygate.config.units import Duration
-from pygate.plugins.basic_auth import one_authentication_plugin
 from pygate.plugins.registry import BuiltinPlugin, RouteContext, register
 
 FETCH_TIMEOUT_S = 5
@@ -114,7 +113,6 @@ def to_core(config: JwtConfig) -> dict[str, Any]:
 
 
 def check(config: JwtConfig, context: RouteContext) -> Iterable[tuple[tuple, str]]:
-    yield from one_authentication_plugin(context)
     if config.jwks_file is not None:
         # Made absolute here so compiling later does not depend on the working directory.
         config.jwks_file = os.path.join(context.base_dir, config.jwks_file)
@@ -145,9 +143,10 @@ def check(config: JwtConfig, context: RouteContext) -> Iterable[tuple[tuple, str
 PLUGIN = register(
     BuiltinPlugin(
         name="jwt",
+        kind="auth",
         schema=JwtConfig,
         core_field="jwt",
         to_core=to_core,
-        check=check,
+        checks=check,
     )
 )

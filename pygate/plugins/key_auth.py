@@ -13,7 +13,6 @@ from typing import Any
 
 import msgspec
 
-from pygate.plugins.basic_auth import one_authentication_plugin
 from pygate.plugins.registry import BuiltinPlugin, RouteContext, register
 
 
@@ -30,15 +29,15 @@ def to_core(config: KeyAuthConfig) -> dict[str, Any]:
 def check(_config: KeyAuthConfig, context: RouteContext) -> Iterable[tuple[tuple, str]]:
     if not any(c.keys for c in context.config.consumers):
         yield (), "key-auth needs at least one consumer with `keys`"
-    yield from one_authentication_plugin(context)
 
 
 PLUGIN = register(
     BuiltinPlugin(
         name="key-auth",
+        kind="auth",
         schema=KeyAuthConfig,
         core_field="key_auth",
         to_core=to_core,
-        check=check,
+        checks=check,
     )
 )

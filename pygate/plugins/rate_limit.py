@@ -14,14 +14,20 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from pygate.config.units import Duration
-from pygate.plugins.registry import BuiltinPlugin, RouteContext, register
+from pygate.plugins.registry import (
+    BuiltinPlugin,
+    RouteContext,
+    names_of_kind,
+    register,
+    route_has_kind,
+)
 
 
 class RateLimitConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     rate: Annotated[int, msgspec.Meta(ge=1)]
     per: Duration = Duration(1_000)
     burst: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    # "ip" is the default because it works on every route; "consumer" needs key-auth.
+    # "ip" is the default because it works on every route; "consumer" needs an auth plugin.
     by: Literal["consumer", "ip", "route"] = "ip"
 
 
@@ -37,20 +43,17 @@ def to_core(config: RateLimitConfig) -> dict[str, Any]:
 def check(config: RateLimitConfig, context: RouteContext) -> Iterable[tuple[tuple, str]]:
     if config.per <= 0:
         yield ("per",), "expected a duration greater than 0"
-    authenticated = any(a in context.route.plugins for a in ("key-auth", "basic-auth", "jwt"))
-    if config.by == "consumer" and not authenticated:
-        yield (
-            ("by",),
-            "limiting by consumer needs key-auth, basic-auth or jwt on the same route",
-        )
+    if config.by == "consumer" and not route_has_kind(context.route, "auth"):
+        yield ("by",), f"limiting by consumer needs {names_of_kind('auth')} on the same route"
 
 
 PLUGIN = register(
     BuiltinPlugin(
         name="rate-limit",
+        kind="limit",
         schema=RateLimitConfig,
         core_field="rate_limit",
         to_core=to_core,
-        check=check,
+        checks=check,
     )
 )

@@ -3,7 +3,9 @@
 Two kinds of plugins share one lookup and one config check (msgspec schema + `check`):
 
 - `BuiltinPlugin`: runs inside the Rust core. Python's part is its config schema, its
-  cross-field checks and the fragment `to_core` adds to the core route config.
+  cross-field checks and the fragment `to_core` adds to the core route config. Each
+  declares a `kind` (see `PluginKind`); the rules between plugins are written here, once,
+  by kind, and the core trusts the config they passed (core-rs/src/state.rs).
 - `PythonPlugin`: runs in Python on the asyncio loop, called by the core through
   `pygate.plugins.python.dispatch` in the phases it implements (access, response, log).
 
@@ -33,7 +35,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -60,15 +62,26 @@ def _no_checks(_config: Any, _context: RouteContext) -> Iterable[tuple[FieldPath
     return ()
 
 
+# What a native plugin does for a route, in the order the core runs them (pipeline/mod.rs):
+# "guard" (phase 3: who may call at all, CORS preflights), "auth" (phase 4: finds the
+# consumer; a route takes one), "limit" (phase 5: rate limits).
+PluginKind = Literal["guard", "auth", "limit"]
+
+
 @dataclass(frozen=True, slots=True)
 class BuiltinPlugin:
-    """A plugin implemented by the Rust core."""
+    """A plugin implemented by the Rust core (core-rs/src/plugins/<name>.rs)."""
 
     name: str
+    kind: PluginKind
     schema: type[msgspec.Struct]
     core_field: str  # key of this plugin's object in a core route config
     to_core: Callable[[Any], dict[str, Any]]
-    check: PluginCheck = _no_checks
+    checks: PluginCheck = _no_checks  # the plugin's own; `check` adds its kind's rules
+
+    def check(self, config: Any, context: RouteContext) -> Iterable[tuple[FieldPath, str]]:
+        yield from _KIND_RULES.get(self.kind, _no_checks)(config, context)
+        yield from self.checks(config, context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +174,35 @@ def python_phases(plugins: dict[str, Any]) -> frozenset[str]:
     return phases
 
 
+def plugins_of_kind(kind: PluginKind) -> list[BuiltinPlugin]:
+    """The native plugins of `kind`, in the order the core tries them."""
+    _load_builtins()
+    return [p for p in _native_plugins() if p.kind == kind]
+
+
+def names_of_kind(kind: PluginKind) -> str:
+    """The names of the plugins of `kind` for messages, e.g. "key-auth, basic-auth or jwt"."""
+    names = [p.name for p in plugins_of_kind(kind)]
+    return " or ".join(filter(None, (", ".join(names[:-1]), names[-1])))
+
+
+def route_has_kind(route: Route, kind: PluginKind) -> bool:
+    return any(p.name in route.plugins for p in plugins_of_kind(kind))
+
+
+def _one_authentication_plugin(
+    _config: Any, context: RouteContext
+) -> Iterable[tuple[FieldPath, str]]:
+    # The core would use the first it tries: said once, on the last of them.
+    enabled = [p.name for p in plugins_of_kind("auth") if p.name in context.route.plugins]
+    if len(enabled) > 1 and context.path[-1] == enabled[-1]:
+        yield (), f"a route takes one authentication plugin; this one has {', '.join(enabled)}"
+
+
+# Rules a plugin's kind brings along: the rules between native plugins, each in one place.
+_KIND_RULES: dict[str, PluginCheck] = {"auth": _one_authentication_plugin}
+
+
 def plugin_names() -> list[str]:
     _load_builtins()
     return sorted(_REGISTRY)
@@ -181,13 +223,18 @@ def python_plugins() -> list[PythonPlugin]:
 # Modules under pygate/plugins/ that register built-in plugins (native and Python).
 # Listed, not discovered: a plugin file that is still being written must not break
 # config loading for every other route. Adding a built-in plugin = one file + one name.
-BUILTIN_MODULES = (
-    "basic_auth",
-    "cors",
+# Native ones in the order the core runs them (auth: the order it tries them), which is
+# the order `plugins_of_kind` and its messages give.
+NATIVE_MODULES = (
     "ip_restriction",
-    "jwt",
+    "cors",
     "key_auth",
+    "basic_auth",
+    "jwt",
     "rate_limit",
+)
+BUILTIN_MODULES = (
+    *NATIVE_MODULES,
     # Python built-ins
     "circuit_breaker",
     "mock",
@@ -199,6 +246,11 @@ BUILTIN_MODULES = (
 )
 
 _loaded = False
+
+
+def _native_plugins() -> list[BuiltinPlugin]:
+    # By module, not by registration: a module imported early must not change the order.
+    return [importlib.import_module(f"pygate.plugins.{name}").PLUGIN for name in NATIVE_MODULES]
 
 
 def _load_builtins() -> None:
