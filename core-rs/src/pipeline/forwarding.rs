@@ -90,6 +90,11 @@ fn joined(h: &HeaderMap, name: &str) -> Option<String> {
 /// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1),
 /// plus any header the peer listed in `Connection`, except those the gateway owns.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Runs on every request and response, and most carry none of these: one pass over the
+    // names (no hashing) says whether there is anything to remove.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -114,6 +119,17 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     headers.remove("keep-alive");
     headers.remove("proxy-connection");
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::PROXY_AUTHORIZATION
+        || name == header::PROXY_AUTHENTICATE
+        || matches!(name.as_str(), "keep-alive" | "proxy-connection")
 }
 
 pub fn set_request_id(headers: &mut HeaderMap, id: &str) {

@@ -91,7 +91,7 @@ pub fn own_request_headers(
     let refused = |name: &HeaderName| {
         let name = name.as_str();
         always_owned(name)
-            || (!rules.underscores_in_headers && name.contains('_'))
+            || (!rules.underscores_in_headers && name.as_bytes().contains(&b'_'))
             || (!trusted && is_forwarding_header(name))
     };
     // Collected only when there is something to drop: a clean request allocates nothing.
