@@ -5,6 +5,16 @@
 
 use serde::Deserialize;
 
+// Each native plugin's config sits in its own file, with its validation and phase code;
+// the route (and `limits`) only name them. Re-exported: this file is the config's shape.
+pub use crate::plugins::auth_failures::AuthFailureConfig;
+pub use crate::plugins::basic_auth::{BasicAuthConfig, BasicCredential};
+pub use crate::plugins::cors::CorsConfig;
+pub use crate::plugins::ip_restriction::IpRestrictionConfig;
+pub use crate::plugins::jwt::JwtConfig;
+pub use crate::plugins::key_auth::KeyAuthConfig;
+pub use crate::plugins::rate_limit::{RateLimitConfig, RateLimitKey};
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CoreConfig {
@@ -45,21 +55,6 @@ pub struct Limits {
     /// Failed authentications allowed per client address (plugins/auth_failures.rs);
     /// None: unlimited.
     pub auth_failures: Option<AuthFailureConfig>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AuthFailureConfig {
-    pub rate: u64,
-    pub per_ms: u64,
-    pub burst: u64,
-    /// Client addresses tracked at most; past that they share one bucket.
-    #[serde(default = "default_auth_failure_addresses")]
-    pub max_tracked: usize,
-}
-
-fn default_auth_failure_addresses() -> usize {
-    65_536
 }
 
 impl Default for Limits {
@@ -163,13 +158,6 @@ pub struct ConsumerConfig {
     pub basic_auth: Vec<BasicCredential>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct BasicCredential {
-    pub username: String,
-    pub password: String,
-}
-
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
@@ -214,96 +202,6 @@ pub struct PythonPhasesConfig {
     pub timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct IpRestrictionConfig {
-    /// When not empty, only these addresses or CIDR blocks may call the route.
-    #[serde(default)]
-    pub allow: Vec<String>,
-    /// Always refused, even when also allowed.
-    #[serde(default)]
-    pub deny: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct CorsConfig {
-    /// Exact origins ("https://app.example.com") or "*".
-    pub allow_origins: Vec<String>,
-    #[serde(default)]
-    pub allow_methods: Vec<String>,
-    #[serde(default)]
-    pub allow_headers: Vec<String>,
-    #[serde(default)]
-    pub expose_headers: Vec<String>,
-    #[serde(default)]
-    pub allow_credentials: bool,
-    #[serde(default)]
-    pub max_age_s: Option<u64>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct KeyAuthConfig {
-    #[serde(default = "default_true")]
-    pub hide_credentials: bool,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuthConfig {
-    #[serde(default = "default_true")]
-    pub hide_credentials: bool,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct JwtConfig {
-    /// Shared secrets for HS256.
-    #[serde(default)]
-    pub secrets: Vec<String>,
-    /// Public keys (JWK objects, as in a JWKS document's "keys") for RS256.
-    #[serde(default)]
-    pub jwks: Vec<serde_json::Value>,
-    /// The claim that names the consumer.
-    #[serde(default = "default_consumer_claim")]
-    pub consumer_claim: String,
-    #[serde(default)]
-    pub issuer: Option<String>,
-    #[serde(default)]
-    pub audience: Option<String>,
-    #[serde(default)]
-    pub leeway_s: u64,
-    #[serde(default = "default_true")]
-    pub require_exp: bool,
-    #[serde(default = "default_true")]
-    pub hide_credentials: bool,
-}
-
-fn default_consumer_claim() -> String {
-    "sub".into()
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {
-    pub rate: u64,
-    pub per_ms: u64,
-    #[serde(default)]
-    pub burst: Option<u64>,
-    #[serde(default)]
-    pub by: RateLimitKey,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum RateLimitKey {
-    #[default]
-    Consumer,
-    Ip,
-    Route,
-}
-
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -331,7 +229,8 @@ fn default_keepalive() -> usize {
 fn default_weight() -> u32 {
     1
 }
-fn default_true() -> bool {
+/// For the `#[serde(default = ...)]` of flags that are on unless set (plugins use it too).
+pub(crate) fn default_true() -> bool {
     true
 }
 

@@ -4,6 +4,14 @@
 //! Each request loads the state once, so a request in flight finishes on the config it started
 //! with. Things that must survive a reload (connection pools, target health, rate-limit buckets
 //! of an unchanged limit) are carried over from the previous state while compiling.
+//!
+//! Compiling trusts what Python validated (pygate/config/, with file:line errors) for the
+//! rules between plugins: one auth plugin per route, rate-limit by consumer needs one,
+//! basic-auth needs a consumer with credentials. They are Python's alone, written once by
+//! plugin kind (pygate/plugins/registry.py); a config that broke them would still be served
+//! fail-closed (the first auth plugin the core tries decides, one shared bucket, every call
+//! refused). Each plugin's own `build` / `validate` (plugins/<name>.rs) checks the values the
+//! core parses or relies on: addresses, origins, JWKs, header values, a rate > 0.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,7 +23,6 @@ use http::{HeaderName, HeaderValue};
 use crate::bridge::Bridge;
 use crate::config::{
     BasicAuthConfig, ConfigError, CoreConfig, KeyAuthConfig, Limits, PythonPhasesConfig,
-    RateLimitKey,
 };
 use crate::pipeline::ownership::RequestRules;
 use crate::plugins::auth_failures::AuthFailures;
@@ -183,24 +190,7 @@ impl GatewayState {
             let rate_limit = match &r.rate_limit {
                 None => None,
                 Some(rl) => {
-                    let field = format!("routes[{ri}].rate_limit");
-                    if rl.rate == 0 {
-                        return Err(ConfigError::new(field + ".rate", "expected a rate >= 1"));
-                    }
-                    if rl.per_ms == 0 {
-                        return Err(ConfigError::new(field + ".per", "expected a period > 0"));
-                    }
-                    if rl.burst == Some(0) {
-                        return Err(ConfigError::new(field + ".burst", "expected a burst >= 1"));
-                    }
-                    let authenticated =
-                        r.key_auth.is_some() || r.basic_auth.is_some() || r.jwt.is_some();
-                    if rl.by == RateLimitKey::Consumer && !authenticated {
-                        return Err(ConfigError::new(
-                            field + ".by",
-                            "limiting by consumer needs key-auth, basic-auth or jwt on the route; use by: ip or by: route",
-                        ));
-                    }
+                    rl.validate(&format!("routes[{ri}].rate_limit"))?;
                     // Same route, same limit: keep the buckets so a reload is not a free reset.
                     Some(match old_limiters.get(&*r.name) {
                         Some(old) if old.config == *rl => old.clone(),
@@ -208,28 +198,8 @@ impl GatewayState {
                     })
                 }
             };
-            if r.key_auth.is_some() && keys.is_empty() {
-                return Err(ConfigError::new(
-                    format!("routes[{ri}].key_auth"),
-                    "key-auth needs at least one consumer with a key",
-                ));
-            }
-            let auth_plugins = [
-                r.key_auth.is_some(),
-                r.basic_auth.is_some(),
-                r.jwt.is_some(),
-            ];
-            if auth_plugins.iter().filter(|on| **on).count() > 1 {
-                return Err(ConfigError::new(
-                    format!("routes[{ri}]"),
-                    "a route takes one authentication plugin: key-auth, basic-auth or jwt",
-                ));
-            }
-            if r.basic_auth.is_some() && basic_credentials.is_empty() {
-                return Err(ConfigError::new(
-                    format!("routes[{ri}].basic_auth"),
-                    "basic-auth needs at least one consumer with basic_auth credentials",
-                ));
+            if let Some(key_auth) = &r.key_auth {
+                key_auth.validate(&keys, &format!("routes[{ri}].key_auth"))?;
             }
             let jwt = match &r.jwt {
                 Some(c) => Some(Jwt::build(c, &format!("routes[{ri}].jwt"))?),
@@ -342,11 +312,11 @@ mod tests {
     }
 
     #[test]
-    fn consumer_limit_needs_key_auth() {
-        let e = compile(&BASE.replace(r#""key_auth":{"hide_credentials":true},"#, ""))
+    fn key_auth_needs_a_consumer_key() {
+        let e = compile(&BASE.replace(r#""keys":["k"]"#, r#""keys":[]"#))
             .err()
             .unwrap();
-        assert_eq!(e.path, "routes[0].rate_limit.by");
+        assert_eq!(e.path, "routes[0].key_auth");
     }
 
     #[test]

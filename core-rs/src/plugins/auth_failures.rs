@@ -16,10 +16,26 @@ use std::net::IpAddr;
 
 use http::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use http::StatusCode;
+use serde::Deserialize;
 
-use super::rate_limit::RateLimiter;
-use crate::config::{AuthFailureConfig, RateLimitConfig, RateLimitKey};
+use super::rate_limit::{RateLimitConfig, RateLimitKey, RateLimiter};
 use crate::errors::{PluginRefusal, Reject};
+
+/// `limits.auth_failures` of the core config.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFailureConfig {
+    pub rate: u64,
+    pub per_ms: u64,
+    pub burst: u64,
+    /// Client addresses tracked at most; past that they share one bucket.
+    #[serde(default = "default_auth_failure_addresses")]
+    pub max_tracked: usize,
+}
+
+fn default_auth_failure_addresses() -> usize {
+    65_536
+}
 
 /// A client address as a bucket key: IPv4 as is, IPv6 cut to its /64.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

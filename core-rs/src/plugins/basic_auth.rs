@@ -7,8 +7,26 @@ use std::collections::HashMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::header::{HeaderMap, AUTHORIZATION};
+use serde::Deserialize;
 
-use crate::config::{ConfigError, ConsumerConfig};
+use crate::config::{default_true, ConfigError, ConsumerConfig};
+
+/// `routes[].basic_auth` of the core config. (That a consumer has credentials is checked in
+/// Python: pygate/plugins/basic_auth.py; without any, the route refuses every call.)
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    #[serde(default = "default_true")]
+    pub hide_credentials: bool,
+}
+
+/// One of `consumers[].basic_auth`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BasicCredential {
+    pub username: String,
+    pub password: String,
+}
 
 #[derive(Default)]
 pub struct BasicCredentials {
@@ -90,7 +108,6 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BasicCredential;
     use http::HeaderValue;
 
     fn creds() -> BasicCredentials {

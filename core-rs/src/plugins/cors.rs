@@ -5,8 +5,27 @@ use std::collections::HashSet;
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::Method;
+use serde::Deserialize;
 
-use crate::config::{ConfigError, CorsConfig};
+use crate::config::ConfigError;
+
+/// `routes[].cors` of the core config.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins ("https://app.example.com") or "*".
+    pub allow_origins: Vec<String>,
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default)]
+    pub allow_credentials: bool,
+    #[serde(default)]
+    pub max_age_s: Option<u64>,
+}
 
 pub struct Cors {
     any_origin: bool,

@@ -4,8 +4,21 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use serde::Deserialize;
 
-use crate::config::{ConfigError, IpRestrictionConfig};
+use crate::config::ConfigError;
+
+/// `routes[].ip_restriction` of the core config.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IpRestrictionConfig {
+    /// When not empty, only these addresses or CIDR blocks may call the route.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Always refused, even when also allowed.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
 
 pub struct IpRestriction {
     allow: Vec<IpNet>,

@@ -12,11 +12,41 @@ use dashmap::DashMap;
 use http::header::{HeaderMap, AUTHORIZATION};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::jwt_time::TimeWindow;
 use crate::clock::unix_ms;
-use crate::config::{ConfigError, JwtConfig};
+use crate::config::{default_true, ConfigError};
+
+/// `routes[].jwt` of the core config (Python has read `jwks_file` / `jwks_url` into `jwks`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Shared secrets for HS256.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Public keys (JWK objects, as in a JWKS document's "keys") for RS256.
+    #[serde(default)]
+    pub jwks: Vec<serde_json::Value>,
+    /// The claim that names the consumer.
+    #[serde(default = "default_consumer_claim")]
+    pub consumer_claim: String,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub audience: Option<String>,
+    #[serde(default)]
+    pub leeway_s: u64,
+    #[serde(default = "default_true")]
+    pub require_exp: bool,
+    #[serde(default = "default_true")]
+    pub hide_credentials: bool,
+}
+
+fn default_consumer_claim() -> String {
+    "sub".into()
+}
 
 struct Key {
     kid: Option<String>,

@@ -1,5 +1,11 @@
-//! Plugins that run natively in the core. Each file holds one plugin with its logic and tests;
-//! the config schema users write lives beside its Python twin in `pygate/plugins/`.
+//! Plugins that run natively in the core. Each file is one plugin: the serde config the core
+//! reads (re-exported by config.rs), its validation (`build` / `validate`), its phase code and
+//! its tests. What users write (schema, defaults, file:line errors, the rules between plugins
+//! by kind) is its Python twin, `pygate/plugins/<name>.py`.
+//!
+//! Adding one: this directory (the file and its `pub mod`), a field on `RouteConfig`
+//! (config.rs) and `Route` (state.rs), its call in its phase (pipeline/mod.rs), and
+//! `pygate/plugins/<name>.py` plus its name in `NATIVE_MODULES` (pygate/plugins/registry.py).
 
 pub mod auth_failures;
 pub mod basic_auth;

@@ -20,8 +20,57 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use http::header::{HeaderMap, HeaderValue};
+use serde::Deserialize;
 
-use crate::config::{RateLimitConfig, RateLimitKey};
+use crate::config::ConfigError;
+
+/// `routes[].rate_limit` of the core config.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub rate: u64,
+    pub per_ms: u64,
+    #[serde(default)]
+    pub burst: Option<u64>,
+    #[serde(default)]
+    pub by: RateLimitKey,
+}
+
+/// What a route's buckets are keyed by.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitKey {
+    #[default]
+    Consumer,
+    Ip,
+    Route,
+}
+
+impl RateLimitConfig {
+    /// `field` is the config path of the plugin, for errors. (That limiting by consumer
+    /// needs an auth plugin on the route is checked in Python: pygate/plugins/rate_limit.py.)
+    pub fn validate(&self, field: &str) -> Result<(), ConfigError> {
+        if self.rate == 0 {
+            return Err(ConfigError::new(
+                format!("{field}.rate"),
+                "expected a rate >= 1",
+            ));
+        }
+        if self.per_ms == 0 {
+            return Err(ConfigError::new(
+                format!("{field}.per"),
+                "expected a period > 0",
+            ));
+        }
+        if self.burst == Some(0) {
+            return Err(ConfigError::new(
+                format!("{field}.burst"),
+                "expected a burst >= 1",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Buckets by key: a route's consumer, IP or name (`Box<str>`), or a client address
 /// (plugins/auth_failures.rs).
