@@ -19,7 +19,6 @@ from pygate.admin_token import AdminCredentials, AdminTokenError, server_credent
 from pygate.adminapi import AdminService
 from pygate.adminapi.statedb import AdminStateError
 from pygate.ai.lifecycle import AiRuntime
-from pygate.ai.lifecycle import current as current_ai
 from pygate.config import ConfigError, LoadedConfig, load_config
 from pygate.core import CoreUnavailable, load_core
 from pygate.logstore import LogStore, LogStoreError, StoreUnavailable, open_store
@@ -65,12 +64,12 @@ def serve(config_file: str, *, watch: bool = False) -> int:
         log.error("%s", exc)
         return 1
     try:
-        AiRuntime.bind(loaded)  # the AI listener's port goes into the core's config
+        ai = AiRuntime.bind(loaded)  # the AI listener's port goes into the core's config
     except OSError as exc:
         log.error("cannot listen on %s (ai): %s", loaded.config.ai.listen, exc.strerror or exc)
         return 1
     try:
-        gateway = core.Gateway(loaded.core_json())
+        gateway = core.Gateway(_core_json(loaded, ai))
     except ValueError as exc:
         print("\n".join(loaded.core_error(exc).lines()), file=sys.stderr)
         return 2
@@ -89,10 +88,15 @@ def serve(config_file: str, *, watch: bool = False) -> int:
 
     import uvloop
 
-    server = _Server(loaded, gateway, plugins, watch=watch)
+    server = _Server(loaded, gateway, plugins, ai, watch=watch)
     server.admin_api = admin_api
     server.credentials = credentials
     return uvloop.run(server.run())
+
+
+def _core_json(loaded: LoadedConfig, ai: AiRuntime | None) -> str:
+    """The core config for `loaded`, its AI routes pointing at the bound AI listener."""
+    return loaded.core_json(ai.listener if ai is not None else None)
 
 
 def shipper_settings(loaded: LoadedConfig) -> ShipperSettings:
@@ -105,11 +109,18 @@ def shipper_settings(loaded: LoadedConfig) -> ShipperSettings:
 
 class _Server:
     def __init__(
-        self, loaded: LoadedConfig, gateway: Any, plugins: PluginRuntime, *, watch: bool
+        self,
+        loaded: LoadedConfig,
+        gateway: Any,
+        plugins: PluginRuntime,
+        ai: AiRuntime | None,
+        *,
+        watch: bool,
     ) -> None:
         self.loaded = loaded
         self.gateway = gateway
         self.plugins = plugins
+        self.ai = ai  # the AI gateway (None without an `ai:` section)
         self.watch = watch
         self.stopping = asyncio.Event()
         self.store: LogStore | None = None
@@ -140,8 +151,8 @@ class _Server:
 
         self.plugins.start()
         shipper.start()
-        if (ai := current_ai()) is not None:
-            await ai.start(self.store, spool_directory(self.loaded))
+        if self.ai is not None:
+            await self.ai.start(self.store, spool_directory(self.loaded))
         admin = AdminState(
             core=self.gateway,
             shipper=shipper,
@@ -151,7 +162,7 @@ class _Server:
             store_url=self.loaded.store.url,
             allowed_hosts=list(config.admin.allowed_hosts),
             api=self.admin_api,
-            more_counters=_ai_counters,
+            more_counters=self._ai_counters,
         )
         try:
             runner, admin_addr = await start_admin(admin, config.admin.listen)
@@ -181,7 +192,7 @@ class _Server:
             watcher = asyncio.create_task(
                 watch_file(self.loaded.file, lambda: reloader.reload("file changed"))
             )
-        jwks_refresher = asyncio.create_task(refresh_jwks_forever(reloader, self.gateway))
+        jwks_refresher = asyncio.create_task(refresh_jwks_forever(reloader, self._reload_core))
         log.info("serving on %s (admin %s)", self.gateway.local_addr, admin_addr)
         await self.stopping.wait()
 
@@ -196,8 +207,8 @@ class _Server:
         await runner.cleanup()
         if self.admin_api is not None:
             await self.admin_api.close()
-        if (ai := current_ai()) is not None:
-            await ai.stop()
+        if self.ai is not None:
+            await self.ai.stop()
         await loop.run_in_executor(None, shipper.stop)
         self.store.close()
         log.info(
@@ -230,10 +241,14 @@ class _Server:
         grace_ms = int(self.loaded.config.shutdown_grace)
         return await loop.run_in_executor(None, self.gateway.shutdown, grace_ms)
 
+    def _reload_core(self, loaded: LoadedConfig) -> None:
+        """Compile `loaded` and swap it into the core (blocking; raises ValueError)."""
+        self.gateway.reload(_core_json(loaded, self.ai))
+
     def _swap_config(self, new: LoadedConfig) -> None:
         """Switch the plugin chains and the core to `new` (on a reload thread)."""
         try:
-            self.plugins.swap(new, lambda new: self.gateway.reload(new.core_json()))
+            self.plugins.swap(new, self._reload_core)
         except ConfigError as exc:
             raise ReloadRefused("; ".join(str(p) for p in exc.problems)) from exc
 
@@ -251,10 +266,17 @@ class _Server:
             if credentials.generated_now:
                 _announce_generated_token(new, credentials.token or "", admin.bound)
         admin.set_allowed_hosts(list(new.config.admin.allowed_hosts))
-        if (ai := current_ai()) is not None:
-            ai.reload(new)
+        if self.ai is not None:
+            self.ai.reload(new)
         if new.config.log.retention_days != old_days and self.store is not None:
             asyncio.get_running_loop().run_in_executor(None, self._set_retention, new)
+
+    def _ai_counters(self) -> dict[str, Any]:
+        """The AI gateway's counters (call log shipper, provider auth failures), prefixed
+        ai_ (empty without an `ai:` section)."""
+        if self.ai is None:
+            return {}
+        return {f"ai_{name}": value for name, value in self.ai.counters().items()}
 
     def _set_retention(self, new: LoadedConfig) -> None:
         try:
@@ -274,15 +296,6 @@ class _Server:
         loop.add_signal_handler(
             signal.SIGHUP, lambda: asyncio.ensure_future(reloader.reload("SIGHUP"))
         )
-
-
-def _ai_counters() -> dict[str, Any]:
-    """The AI gateway's counters (call log shipper, provider auth failures), prefixed ai_
-    (empty without an `ai:` section)."""
-    ai = current_ai()
-    if ai is None:
-        return {}
-    return {f"ai_{name}": value for name, value in ai.counters().items()}
 
 
 def _announce_generated_token(loaded: LoadedConfig, token: str, admin_addr: str) -> None:

@@ -4,9 +4,12 @@ Design
 ------
 Where it runs. An aiohttp app in the `pygate serve` process, on the same uvloop loop as
 the admin listener, bound to an internal loopback listener (`ai.listen`, port 0 by
-default; the socket is bound before the core's config is compiled, see `address.py`).
-The config compiler (`pygate.ai.core_routes`) adds an internal upstream `pygate-ai`
-pointing at it and core routes for the AI paths (/v1/chat/completions, /v1/embeddings,
+default; the socket is bound before the core's config is compiled, see `lifecycle.py`:
+serve keeps the `AiRuntime` and compiles every core config with its `listener`).
+The `ai:` section's schema, checks and core routes are data in pygate/config
+(`ai_schema.py`, `ai_checks.py`, `ai_routes.py`): loading a config never imports this
+package. The config compiler adds an internal upstream `pygate-ai`
+pointing at the listener and core routes for the AI paths (/v1/chat/completions, /v1/embeddings,
 /v1/models, /v1/messages, each template's path, /mcp). So the Rust core does what it
 does for every route: key-auth (callers use their pygate consumer keys), rate limits
 and the per-call record in pygate.requests. The AI app reads the consumer from

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pygate.ai.config import Price
 from pygate.ai.providers.base import Usage, text_of
+from pygate.config.ai_schema import Price
 
 CHARS_PER_TOKEN = 4
 

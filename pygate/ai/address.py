@@ -1,10 +1,9 @@
-"""The AI listener's address, known before the core's config is compiled.
+"""The AI listener's socket, bound before the core's config is compiled.
 
-`pygate serve` binds the AI listener's socket first (port 0 picks a free port) and
-records the address here; the config compiler points the internal upstream at it, on
-the first compile and on every reload. Processes that only check a config (`pygate
-check`) never bind: they compile with the configured address, or a fixed stand-in
-port when it is 0, which is enough for the core to validate the rest.
+`pygate serve` binds the AI listener's socket first (port 0 picks a free port); the
+runtime keeps the address (`AiRuntime.listener`) and serve compiles every core config,
+the first and each reload's, with it. Processes that only check a config never bind
+(see pygate.config.ai_routes).
 """
 
 from __future__ import annotations
@@ -13,16 +12,11 @@ import socket
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pygate.ai.config import AiSettings
+    from pygate.config.ai_schema import AiSettings
 
 
-_bound: str | None = None
-_CHECK_ONLY_PORT = 9
-
-
-def bind_listener(settings: AiSettings) -> socket.socket:
-    """Bind (and listen on) the AI listener's socket; remember its address."""
-    global _bound
+def bind_listener(settings: AiSettings) -> tuple[socket.socket, str]:
+    """Bind (and listen on) the AI listener's socket; returns it and its address."""
     host, _, port = settings.listen.rpartition(":")
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -35,16 +29,9 @@ def bind_listener(settings: AiSettings) -> socket.socket:
         raise
     sock.setblocking(False)
     bound_host, bound_port = sock.getsockname()[:2]
-    _bound = (
+    address = (
         f"[{bound_host}]:{bound_port}"
         if family == socket.AF_INET6
         else (f"{bound_host}:{bound_port}")
     )
-    return sock
-
-
-def upstream_target(settings: AiSettings) -> str:
-    if _bound is not None:
-        return _bound
-    host, _, port = settings.listen.rpartition(":")
-    return f"{host}:{port if port != '0' else _CHECK_ONLY_PORT}"
+    return sock, address

@@ -13,16 +13,16 @@ from aiohttp import web
 
 from pygate.ai.calllog import AiCallBuffer
 from pygate.ai.chat import Renderer, run_chat
-from pygate.ai.config import AiSettings
 from pygate.ai.engine import Engine, EngineCounters
 from pygate.ai.errors import AiError, anthropic_error, openai_error
-from pygate.ai.guard import came_through_core
+from pygate.ai.guard import INTERNAL_SECRET, came_through_core
 from pygate.ai.messages import AnthropicRenderer, to_unified
 from pygate.ai.providers.base import Unsupported
 from pygate.ai.request_shapes import check_chat, check_embeddings, check_messages
 from pygate.ai.secrets import install_log_filter
 from pygate.ai.secrets import remember as remember_secrets
 from pygate.ai.service import AiService, read_json, usage_of
+from pygate.config.ai_schema import AiSettings
 
 log = logging.getLogger("pygate.ai")
 SERVICE = web.AppKey("service", AiService)
@@ -162,11 +162,17 @@ class AiGateway:
     """Owns the AI listener, the provider HTTP session and the ai_calls buffer."""
 
     def __init__(
-        self, settings: AiSettings, sock: socket.socket, gateway_url: str, body_limit: int
+        self,
+        settings: AiSettings,
+        sock: socket.socket,
+        secret: str,
+        gateway_url: str,
+        body_limit: int,
     ) -> None:
         self.settings = settings
         self.gateway_url = gateway_url
         self.sock = sock
+        self.secret = secret  # what the core sends in the internal header (guard.py)
         self.body_limit = body_limit  # the core's limits.max_body_bytes: one limit, not two
         self.counters = EngineCounters()
         self.buffer = AiCallBuffer(settings.buffer)
@@ -186,6 +192,7 @@ class AiGateway:
         self.service.gateway_url = self.gateway_url
         app = web.Application(middlewares=[_gateway_errors], client_max_size=self.body_limit)
         app[SERVICE] = self.service
+        app[INTERNAL_SECRET] = self.secret
         app[BODY_LIMIT] = self.body_limit
         app.on_response_prepare.append(_no_server_banner)
         for path, methods in _endpoints().items():
@@ -196,7 +203,7 @@ class AiGateway:
             # Any other method: 405 here, not the template catch-all below.
             app.router.add_route("*", path, _wrong_method(list(methods)))
         from pygate.ai.mcp import handle_mcp
-        from pygate.ai.templates import handle_template
+        from pygate.ai.template_handler import handle_template
 
         app.router.add_route("*", "/mcp", handle_mcp)
         app.router.add_post("/{path:.*}", handle_template)

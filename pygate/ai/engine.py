@@ -26,7 +26,6 @@ import aiohttp
 import orjson
 
 from pygate.ai.calllog import AiCall
-from pygate.ai.config import AiSettings
 from pygate.ai.errors import AiError
 from pygate.ai.keys import KeyPool
 from pygate.ai.providers import ADAPTERS
@@ -42,6 +41,7 @@ from pygate.ai.providers.base import (
 from pygate.ai.router import Candidate, ModelRouter
 from pygate.ai.secrets import scrub
 from pygate.ai.sse import read_events
+from pygate.config.ai_schema import AiSettings
 
 T = TypeVar("T")
 _SCRUB_WINDOW = 65_536  # of a provider's error text, searched for secrets

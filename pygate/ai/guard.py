@@ -3,21 +3,23 @@
 The AI listener is on loopback and only the core should talk to it: the core has done
 key-auth and set X-Consumer-Username (stripping any client-sent copy) and X-Request-Id.
 The compiled AI routes carry `inject_headers` with a secret made fresh by each
-process (core_routes.with_ai_secret), so a local process that finds the listener's
-port still cannot call it directly and pose as a consumer.
+runtime (`AiRuntime.bind`, compiled in by pygate.config.ai_routes.with_ai_secret), so a
+local process that finds the listener's port still cannot call it directly and pose as
+a consumer.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-import secrets
 
 from aiohttp import web
 
+from pygate.config.ai_routes import SECRET_HEADER
+
 CORE_INJECTS_HEADERS = True
-SECRET_HEADER = "X-Pygate-Internal"
-PROCESS_SECRET = secrets.token_urlsafe(32)
+# The secret the core sends in SECRET_HEADER (set on the app by AiGateway).
+INTERNAL_SECRET = web.AppKey("internal_secret", str)
 
 
 def came_through_core(request: web.Request) -> bool:
@@ -30,5 +32,5 @@ def came_through_core(request: web.Request) -> bool:
         return False
     if CORE_INJECTS_HEADERS:
         sent = request.headers.get(SECRET_HEADER, "")
-        return hmac.compare_digest(sent.encode(), PROCESS_SECRET.encode())
+        return hmac.compare_digest(sent.encode(), request.app[INTERNAL_SECRET].encode())
     return True

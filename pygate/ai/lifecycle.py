@@ -1,8 +1,11 @@
 """Starting and stopping the AI gateway inside `pygate serve` (called from serve.py).
 
     ai = AiRuntime.bind(loaded)          # before the core's config is compiled
+    loaded.core_json(ai.listener)        # every core config serve compiles points there
     await ai.start(store, spool_dir)     # after the log store is open
     await ai.stop()                      # after the core has drained its requests
+
+serve keeps the runtime on its server object; nothing here is process state.
 
 A reload (`ai.reload`) swaps in providers, aliases, prices, limits (usage so far
 is kept), templates and the cache settings. `ai.listen`, and adding or removing the
@@ -13,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+import socket
 from typing import TYPE_CHECKING
 
 from pygate.ai.address import bind_listener
+from pygate.config.ai_routes import AiListener
 from pygate.logstore.base import LogStoreError
 
 if TYPE_CHECKING:
@@ -25,18 +31,14 @@ if TYPE_CHECKING:
     from pygate.shipper import LogShipper
 
 log = logging.getLogger("pygate")
-_current: AiRuntime | None = None
-
-
-def current() -> AiRuntime | None:
-    """The runtime bound by this process (serve binds at most one)."""
-    return _current
 
 
 class AiRuntime:
-    def __init__(self, loaded: LoadedConfig, sock) -> None:
+    def __init__(self, loaded: LoadedConfig, sock: socket.socket, listener: AiListener) -> None:
         self.loaded = loaded
         self.sock = sock
+        # Where the core reaches the listener, with the secret it must send (guard.py).
+        self.listener = listener
         self.gateway: AiGateway | None = None
         self.shipper: LogShipper | None = None
 
@@ -46,9 +48,8 @@ class AiRuntime:
         settings = loaded.config.ai
         if settings is None:
             return None
-        global _current
-        _current = cls(loaded, bind_listener(settings))
-        return _current
+        sock, address = bind_listener(settings)
+        return cls(loaded, sock, AiListener(address=address, secret=secrets.token_urlsafe(32)))
 
     async def start(self, store: LogStore, spool_dir: str) -> None:
         from pygate.ai.app import AiGateway
@@ -58,7 +59,11 @@ class AiRuntime:
         assert settings is not None
         config = self.loaded.config
         self.gateway = AiGateway(
-            settings, self.sock, _loopback_url(config.listen), int(config.limits.max_body_bytes)
+            settings,
+            self.sock,
+            self.listener.secret,
+            _loopback_url(config.listen),
+            int(config.limits.max_body_bytes),
         )
         log_settings = self.loaded.config.log
         self.shipper = build_ai_shipper(

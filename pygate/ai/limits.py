@@ -12,8 +12,8 @@ import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
-from pygate.ai.config import Limit
 from pygate.ai.errors import AiError
+from pygate.config.ai_schema import Limit
 
 WINDOW_S = 60.0
 

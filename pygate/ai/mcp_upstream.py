@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from pygate.ai.config import McpServer
 from pygate.ai.secrets import scrub
+from pygate.config.ai_schema import McpServer
 
 log = logging.getLogger("pygate.ai")
 CLIENT_VERSION = "2025-06-18"

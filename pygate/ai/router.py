@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from pygate.ai.config import AiSettings, Alias, Provider
+from pygate.config.ai_schema import AiSettings, Alias, Provider
 
 
 class UnknownModel(Exception):

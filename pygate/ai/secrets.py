@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 import orjson
 
 if TYPE_CHECKING:
-    from pygate.ai.config import AiSettings
+    from pygate.config.ai_schema import AiSettings
 
 BLANK = "***"
 _SHORTEST_SECRET = 4  # blanking shorter strings would mangle every text for no gain

@@ -13,11 +13,11 @@ from aiohttp import web
 from pygate.ai.accounting import PriceTable, estimated_usage
 from pygate.ai.cache import ResponseCache
 from pygate.ai.calllog import AiCall, AiCallBuffer
-from pygate.ai.config import AiSettings
 from pygate.ai.engine import Engine
 from pygate.ai.errors import AiError
 from pygate.ai.limits import Limits
 from pygate.ai.providers.base import Usage
+from pygate.config.ai_schema import AiSettings
 
 
 @dataclass(slots=True)

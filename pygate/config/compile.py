@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from pygate.ai.core_routes import ai_routes, ai_upstreams, with_ai_secret
+from pygate.config.ai_routes import AiListener, ai_routes, ai_upstreams, with_ai_secret
 from pygate.config.paths import FieldPath
 from pygate.config.schema import (
     AuthFailureLimit,
@@ -27,7 +27,10 @@ from pygate.plugins import BuiltinPlugin, builtin_plugins, get_plugin
 from pygate.plugins.registry import python_phases
 
 
-def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
+def compile_core_config(
+    config: GatewayConfig, ai_listener: AiListener | None = None
+) -> dict[str, Any]:
+    """`ai_listener`: the AI listener `pygate serve` bound (None: only checking)."""
     limits = config.limits
     return {
         "listen": str(config.listen),
@@ -49,10 +52,13 @@ def compile_core_config(config: GatewayConfig) -> dict[str, Any]:
         },
         "log_buffer_capacity": config.log.buffer,
         "record_calls": config.log.enabled,
-        "upstreams": [_upstream(u) for u in [*config.upstreams, *ai_upstreams(config)]],
+        "upstreams": [
+            _upstream(u) for u in [*config.upstreams, *ai_upstreams(config, ai_listener)]
+        ],
         "consumers": [_consumer(c) for c in config.consumers],
         "routes": with_ai_secret(
-            [_route(r, int(config.plugin_timeout)) for r in [*config.routes, *ai_routes(config)]]
+            [_route(r, int(config.plugin_timeout)) for r in [*config.routes, *ai_routes(config)]],
+            ai_listener,
         ),
     }
 
@@ -68,8 +74,8 @@ def _auth_failures(limit: AuthFailureLimit | None) -> dict[str, Any] | None:
     }
 
 
-def core_config_json(config: GatewayConfig) -> str:
-    return msgspec.json.encode(compile_core_config(config)).decode()
+def core_config_json(config: GatewayConfig, ai_listener: AiListener | None = None) -> str:
+    return msgspec.json.encode(compile_core_config(config, ai_listener)).decode()
 
 
 def default_workers() -> int:

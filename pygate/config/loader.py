@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pygate.config.ai_routes import AiListener
 from pygate.config.compile import core_config_json
 from pygate.config.convert import INVALID, Converter
 from pygate.config.core_check import core_problem, core_problems
@@ -38,10 +39,11 @@ class LoadedConfig:
     def abspath(self) -> str:
         return os.path.abspath(self.file)
 
-    def core_json(self) -> str:
+    def core_json(self, ai_listener: AiListener | None = None) -> str:
+        """`ai_listener`: the AI listener serve bound; None compiles for checking."""
         if not self.plugins_loaded:
             raise RuntimeError("loaded with import_plugins=False: not fit to serve")
-        return core_config_json(self.config)
+        return core_config_json(self.config, ai_listener)
 
     def summary(self) -> str:
         c = self.config

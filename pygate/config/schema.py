@@ -11,9 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-# A module import, not a name: pygate.ai.config imports pygate.config.units, so either
-# package may be imported first (annotations are resolved when first used).
-import pygate.ai.config as ai_config
+from pygate.config.ai_schema import AiSettings
 from pygate.config.units import (
     SECRET_MARK,
     Duration,
@@ -216,4 +214,4 @@ class GatewayConfig(_Section):
     consumers: list[Consumer] = []
     routes: list[Route] = []
     # The AI gateway (pygate/ai): null = off.
-    ai: ai_config.AiSettings | None = None
+    ai: AiSettings | None = None

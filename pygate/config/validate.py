@@ -13,8 +13,8 @@ from collections.abc import Collection, Iterator
 
 import msgspec
 
-from pygate.ai.validate import ai_problems
 from pygate.config.admin_checks import admin_problems
+from pygate.config.ai_checks import ai_problems
 from pygate.config.paths import FieldPath, names_uncertain
 from pygate.config.schema import BasicCredential, Consumer, GatewayConfig, Target
 from pygate.config.secrets import fingerprint_problems

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pygate.plugins import jwt
@@ -30,8 +31,9 @@ def _jwks_urls(config: Any) -> tuple[list[str], float]:
     return sorted(set(urls)), interval or 0.0
 
 
-async def refresh_jwks_forever(reloader: Any, gateway: Any) -> None:
-    """Run until cancelled; `reloader.current` is the config being served."""
+async def refresh_jwks_forever(reloader: Any, reload_core: Callable[[Any], None]) -> None:
+    """Run until cancelled; `reloader.current` is the config being served and
+    `reload_core(loaded)` compiles one and swaps it into the core (blocking)."""
     loop = asyncio.get_running_loop()
     while True:
         urls, interval = _jwks_urls(reloader.current.config)
@@ -50,7 +52,7 @@ async def refresh_jwks_forever(reloader: Any, gateway: Any) -> None:
         async with reloader.lock:
             current = reloader.current
             try:
-                await loop.run_in_executor(None, gateway.reload, current.core_json())
+                await loop.run_in_executor(None, reload_core, current)
             except ValueError as exc:
                 log.error("jwks refresh: the new keys were refused: %s", exc)
                 continue

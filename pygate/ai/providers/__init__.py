@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from pygate.ai.config import PROVIDER_KINDS
 from pygate.ai.providers.base import Adapter
+from pygate.config.ai_schema import PROVIDER_KINDS
 
 ADAPTERS: dict[str, Adapter] = {
     kind: import_module(f"pygate.ai.providers.{kind}").ADAPTER for kind in PROVIDER_KINDS

@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 
-from pygate.ai.config import Provider
 from pygate.ai.providers.base import (
     RETRYABLE,
     Adapter,
@@ -25,6 +24,7 @@ from pygate.ai.providers.base import (
     parsed_arguments,
     text_of,
 )
+from pygate.config.ai_schema import Provider
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from pygate.ai.config import Provider
 from pygate.ai.providers.base import join_url
 from pygate.ai.providers.openai import OpenAIAdapter
+from pygate.config.ai_schema import Provider
 
 DEFAULT_API_VERSION = "2024-10-21"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from pygate.ai.config import Provider
+from pygate.config.ai_schema import Provider
 
 
 @dataclass(slots=True)

@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 import orjson
 
-from pygate.ai.config import Provider
 from pygate.ai.providers.base import (
     AUTH_REFUSED,
     Adapter,
@@ -26,6 +25,7 @@ from pygate.ai.providers.base import (
     parsed_arguments,
     text_of,
 )
+from pygate.config.ai_schema import Provider
 
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter"}
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 
-from pygate.ai.config import Provider
 from pygate.ai.providers.base import (
     RATE_LIMITED,
     Adapter,
@@ -21,6 +20,7 @@ from pygate.ai.providers.base import (
     Usage,
     join_url,
 )
+from pygate.config.ai_schema import Provider
 
 
 class OpenAIStream(StreamTranslator):

@@ -17,6 +17,7 @@ ai:
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 import msgspec
@@ -73,6 +74,10 @@ class Limit(_Section):
     tokens_per_minute: Positive | None = None
     cost_per_day: Money | None = None
     cost_per_month: Money | None = None
+
+
+# A variable in a template's prompt or system text: {{name}}.
+TEMPLATE_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 class TemplateVersion(_Section):

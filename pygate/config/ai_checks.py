@@ -1,11 +1,15 @@
-"""Checks on the `ai:` section that span fields (run with the other semantic checks)."""
+"""Checks on the `ai:` section that span fields (run with the other semantic checks).
+
+Pure data checks: nothing here imports the AI runtime (pygate.ai), so checking a config
+stays free of aiohttp and the log shipper (tests/test_imports.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING
 
-from pygate.ai.templates import template_problems
+from pygate.config.ai_schema import TEMPLATE_PLACEHOLDER, AiSettings
 from pygate.config.paths import names_uncertain
 
 if TYPE_CHECKING:
@@ -66,3 +70,29 @@ def ai_problems(config: GatewayConfig, invalid: Collection[tuple] = ()) -> Itera
     yield from template_problems(settings)
     if settings.require_key and not config.consumers:
         yield ("ai", "require_key"), "key-auth on the AI routes needs at least one consumer"
+
+
+def template_problems(settings: AiSettings) -> list[Finding]:
+    """Versions exist, split adds up to 100, placeholders are declared."""
+    problems: list[Finding] = []
+    for t_index, template in enumerate(settings.templates):
+        path = ("ai", "templates", t_index)
+        numbers = [v.version for v in template.versions]
+        if len(set(numbers)) != len(numbers):
+            problems.append(((*path, "versions"), "version numbers must be unique"))
+        if template.active is not None and template.active not in numbers:
+            problems.append(((*path, "active"), f"no version {template.active}"))
+        if template.split:
+            unknown = [n for n in template.split if n not in numbers]
+            if unknown:
+                problems.append(((*path, "split"), f"no version {unknown[0]}"))
+            if sum(template.split.values()) != 100:
+                problems.append(((*path, "split"), "percentages must add up to 100"))
+        for v_index, version in enumerate(template.versions):
+            text = version.prompt + (version.system or "")
+            for name in TEMPLATE_PLACEHOLDER.findall(text):
+                if name not in version.variables:
+                    problems.append(
+                        ((*path, "versions", v_index, "prompt"), f"{{{{{name}}}}} is not declared")
+                    )
+    return problems
