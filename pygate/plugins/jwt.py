@@ -29,7 +29,9 @@ FETCH_TIMEOUT_S = 5
 MAX_JWKS_BYTES = 1024 * 1024
 
 
-class JwtConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+# dict=True: the keys check() reads from jwks_file / jwks_url are kept on the config
+# itself (see resolved_keys), not in a field the YAML or the admin API could set.
+class JwtConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=True):
     secrets: list[Secret] = []  # write-only in the admin API
     jwks: list[dict[str, Any]] = []
     jwks_file: str | None = None
@@ -47,9 +49,10 @@ class JwksError(Exception):
     pass
 
 
-# Keys read from files and URLs while checking the config, by absolute path or URL.
-# check() always runs before to_core() (config loading validates, then compiles).
-_loaded_keys: dict[str, list[dict[str, Any]]] = {}
+def resolved_keys(config: JwtConfig) -> dict[str, list[dict[str, Any]]]:
+    """The keys read from `jwks_file` / `jwks_url` (by absolute path or URL) when the
+    config was checked, or refetched since (jwks_refresh.py); to_core compiles them."""
+    return config.__dict__.setdefault("resolved_keys", {})
 
 
 def _parse_jwks(raw: bytes, source: str) -> list[dict[str, Any]]:
@@ -84,20 +87,18 @@ def _fetch(url: str) -> list[dict[str, Any]]:
     return _parse_jwks(raw, url)
 
 
-def refetch(url: str) -> bool:
-    """Fetch `url` again; True if its keys changed (they are then used by to_core)."""
-    keys = _fetch(url)
-    if keys == _loaded_keys.get(url):
-        return False
-    _loaded_keys[url] = keys
-    return True
+def fetch_jwks(url: str) -> list[dict[str, Any]]:
+    """The keys `url` serves now; raises JwksError."""
+    return _fetch(url)
 
 
 def to_core(config: JwtConfig) -> dict[str, Any]:
     keys = list(config.jwks)
+    resolved = resolved_keys(config)
     for source in (config.jwks_file, config.jwks_url):
         if source is not None:
-            keys += _loaded_keys.get(source) or (
+            # A config that was not checked (or whose read failed) reads them now.
+            keys += resolved.get(source) or (
                 _read_file(source) if source == config.jwks_file else _fetch(source)
             )
     return {
@@ -117,7 +118,7 @@ def check(config: JwtConfig, context: RouteContext) -> Iterable[tuple[tuple, str
         # Made absolute here so compiling later does not depend on the working directory.
         config.jwks_file = os.path.join(context.base_dir, config.jwks_file)
         try:
-            _loaded_keys[config.jwks_file] = _read_file(config.jwks_file)
+            resolved_keys(config)[config.jwks_file] = _read_file(config.jwks_file)
         except JwksError as exc:
             yield ("jwks_file",), str(exc)
     if config.jwks_url is not None:
@@ -125,7 +126,7 @@ def check(config: JwtConfig, context: RouteContext) -> Iterable[tuple[tuple, str
             yield ("jwks_url",), f'expected an http:// or https:// URL, got "{config.jwks_url}"'
         else:
             try:
-                _loaded_keys[config.jwks_url] = _fetch(config.jwks_url)
+                resolved_keys(config)[config.jwks_url] = _fetch(config.jwks_url)
             except JwksError as exc:
                 yield ("jwks_url",), str(exc)
     has_keys = config.secrets or config.jwks or config.jwks_file or config.jwks_url
