@@ -45,10 +45,9 @@ Core config (JSON object; every duration is in milliseconds):
 `python`: which phases the route's Python plugins implement (null: the route never
 calls Python). `inject_headers`: set on every request the route sends upstream.
 
-Call records (JSONEachRow keys, or RowBinary columns) in this order:
-ts (unix seconds with ms fraction), request_id, route, consumer, method, host,
-path, status, latency_ms, upstream_latency_ms, bytes_in, bytes_out, client_ip,
-upstream_addr, error_kind, rate_limited.
+Call records (JSONEachRow keys, or RowBinary columns) are the columns of
+pygate.requests in the order `requests_columns()` returns; JSONEachRow writes `ts` as
+unix seconds with a millisecond fraction.
 """
 
 from typing import Any
@@ -57,6 +56,11 @@ def requests_row_binary_to_native(rows: bytes) -> bytes:
     """Whole `pygate.requests` rows in RowBinary -> one Native block (same rows, same
     order). chDB inserts Native for about two thirds of RowBinary's CPU. Raises ValueError
     when the data ends inside a row."""
+
+def requests_columns() -> list[tuple[str, str]]:
+    """(name, ClickHouse type) of each column of pygate.requests, in the order the
+    RowBinary, JSONEachRow and Native encoders and `PluginCall.record` use (one table in
+    core-rs/src/records/columns.rs)."""
 
 def version() -> str:
     """Version of the Rust core."""
@@ -176,6 +180,9 @@ class HotPaths:
     def encode_record(self, format: str) -> int:
         """Encode one typical call record ("RowBinary" or "JSONEachRow"); its size."""
 
+    def sample_record(self, format: str) -> bytes:
+        """That typical record's bytes (the same record on every call)."""
+
 class PluginCall:
     """A call waiting for a route's Python plugins, in one phase.
 
@@ -200,7 +207,9 @@ class PluginCall:
     status: int
     response_headers: list[tuple[str, str]]
     response_body: bytes | None
-    # The finished call record (log phase): the columns of pygate.requests.
+    # The finished call record (log phase): the columns of pygate.requests by name (`ts`
+    # in unix seconds with a millisecond fraction, `client_ip` None when unknown), plus
+    # `ts_ms`: the same start in integer milliseconds.
     record: dict[str, object]
 
     def continue_request(

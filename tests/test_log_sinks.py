@@ -2,14 +2,13 @@
 
 Real stores only: chDB data directories under tmp_path, and `pygate logs serve`
 processes for the server sink, reached with the real clickhouse-connect client.
-Rows are RowBinary exactly as the core encodes them (see `encode_row`).
+Rows are RowBinary laid out by the core's column table (see `encode_row`).
 """
 
 from __future__ import annotations
 
 import array
 import json
-import struct
 import time
 import uuid
 from pathlib import Path
@@ -20,42 +19,49 @@ from support.configs import simple_config
 from support.log_store_server import LogStoreServer, logs_serve_available
 from support.net import wait_until
 
+from pygate import _core
 from pygate.logstore import BatchRejected, open_store
 from pygate.logstore.batch import Batch
 from pygate.logstore.dead_letter import INDEX_FILE, ROWS_FILE, DeadLetter
 from pygate.logstore.delivery import deliver
+from pygate.logstore.rowbinary import RowBinaryTable, put_string
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "pygate" / "logstore" / "migrations"
 
 
+# The core's own column table: these rows are laid out as the core lays out its records.
+REQUESTS_ROWS = RowBinaryTable("pygate.requests", _core.requests_columns())
+
+
 def _string(value: str) -> bytes:
-    raw = value.encode()
-    assert len(raw) < 128  # one-byte LEB128 length is enough for test values
-    return bytes([len(raw)]) + raw
+    out = bytearray()
+    put_string(out, value)
+    return bytes(out)
 
 
 def encode_row(
     request_id: str, *, status: int = 200, route: str = "r", consumer: str = "c"
 ) -> bytes:
-    """One pygate.requests row in RowBinary, column order as in the migrations."""
-    return b"".join(
-        [
-            struct.pack("<q", int(time.time() * 1000)),
-            _string(request_id),
-            _string(route),
-            _string(consumer),
-            _string("GET"),
-            _string("example.test"),
-            _string("/p"),
-            struct.pack("<H", status),
-            struct.pack("<ff", 1.5, 1.0),
-            struct.pack("<QQ", 100, 200),
-            _string("127.0.0.1"),
-            _string("127.0.0.1:9"),
-            _string(""),
-            b"\x00",
-        ]
-    )
+    """One pygate.requests row in RowBinary."""
+    row = {
+        "ts": int(time.time() * 1000),
+        "request_id": request_id,
+        "route": route,
+        "consumer": consumer,
+        "method": "GET",
+        "host": "example.test",
+        "path": "/p",
+        "status": status,
+        "latency_ms": 1.5,
+        "upstream_latency_ms": 1.0,
+        "bytes_in": 100,
+        "bytes_out": 200,
+        "client_ip": "127.0.0.1",
+        "upstream_addr": "127.0.0.1:9",
+        "error_kind": "",
+        "rate_limited": False,
+    }
+    return bytes(REQUESTS_ROWS.encode(row))
 
 
 def make_batch(rows: list[bytes]) -> Batch:

@@ -10,46 +10,14 @@
 
 use std::collections::HashMap;
 
+use crate::records::columns::{columns, Layout};
 use crate::records::{put_string, put_varuint};
 
-/// How one column's values are laid out, in both formats alike.
-#[derive(Clone, Copy)]
-enum Kind {
-    /// A LEB128 length, then the bytes.
-    Str,
-    /// A fixed number of little-endian bytes.
-    Fixed(usize),
-    /// A String in RowBinary; LowCardinality(String) in Native: a dictionary and indexes.
-    Dict,
-}
-
-const LC: &str = "LowCardinality(String)";
-
-/// `pygate.requests`, in the order `records::encode_row_binary` writes a row.
-const COLUMNS: [(&str, &str, Kind); 16] = [
-    ("ts", "DateTime64(3)", Kind::Fixed(8)),
-    ("request_id", "String", Kind::Str),
-    ("route", LC, Kind::Dict),
-    ("consumer", LC, Kind::Dict),
-    ("method", LC, Kind::Dict),
-    ("host", LC, Kind::Dict),
-    ("path", "String", Kind::Str),
-    ("status", "UInt16", Kind::Fixed(2)),
-    ("latency_ms", "Float32", Kind::Fixed(4)),
-    ("upstream_latency_ms", "Float32", Kind::Fixed(4)),
-    ("bytes_in", "UInt64", Kind::Fixed(8)),
-    ("bytes_out", "UInt64", Kind::Fixed(8)),
-    ("client_ip", "String", Kind::Str),
-    ("upstream_addr", LC, Kind::Dict),
-    ("error_kind", LC, Kind::Dict),
-    ("rate_limited", "Bool", Kind::Fixed(1)),
-];
-
 /// Length of the value at `pos` (prefix included), or None if the data ends inside it.
-fn value_len(data: &[u8], pos: usize, kind: Kind) -> Option<usize> {
-    match kind {
-        Kind::Fixed(n) => (pos + n <= data.len()).then_some(n),
-        Kind::Str | Kind::Dict => {
+fn value_len(data: &[u8], pos: usize, layout: Layout) -> Option<usize> {
+    match layout {
+        Layout::Fixed(n) => (pos + n <= data.len()).then_some(n),
+        Layout::Str | Layout::Dict => {
             let mut len = 0u64;
             let mut shift = 0;
             let mut i = pos;
@@ -95,21 +63,22 @@ type Dictionary<'a> = HashMap<&'a [u8], u32, foldhash::fast::RandomState>;
 /// One Native block holding every row of `rows` (whole `pygate.requests` rows in
 /// RowBinary), left in `scratch.out`.
 pub fn requests_to_native(rows: &[u8], scratch: &mut NativeScratch) -> Result<(), String> {
+    let columns = columns();
     let NativeScratch {
-        columns,
+        columns: values,
         indexes,
         out,
     } = scratch;
-    columns.resize_with(COLUMNS.len(), Vec::new);
-    indexes.resize_with(COLUMNS.len(), Vec::new);
-    let mut dictionaries: Vec<Dictionary> = Vec::with_capacity(COLUMNS.len());
-    for (i, (_, _, kind)) in COLUMNS.iter().enumerate() {
-        columns[i].clear();
+    values.resize_with(columns.len(), Vec::new);
+    indexes.resize_with(columns.len(), Vec::new);
+    let mut dictionaries: Vec<Dictionary> = Vec::with_capacity(columns.len());
+    for (i, column) in columns.iter().enumerate() {
+        values[i].clear();
         indexes[i].clear();
         let mut dictionary = Dictionary::default();
-        if let Kind::Dict = kind {
+        if column.layout == Layout::Dict {
             // Index 0 is the type's default value, "" (a zero length), as ClickHouse writes it.
-            columns[i].push(0);
+            values[i].push(0);
             dictionary.insert(&[0], 0);
         }
         dictionaries.push(dictionary);
@@ -117,13 +86,14 @@ pub fn requests_to_native(rows: &[u8], scratch: &mut NativeScratch) -> Result<()
     let mut count: u64 = 0;
     let mut pos = 0;
     while pos < rows.len() {
-        for (i, (name, _, kind)) in COLUMNS.iter().enumerate() {
-            let n = value_len(rows, pos, *kind).ok_or_else(|| {
+        for (i, column) in columns.iter().enumerate() {
+            let n = value_len(rows, pos, column.layout).ok_or_else(|| {
+                let name = column.name;
                 format!("row {count}: the data ends inside column {name} (byte {pos})")
             })?;
             let value = &rows[pos..pos + n];
-            if let Kind::Dict = kind {
-                let keys = &mut columns[i];
+            if column.layout == Layout::Dict {
+                let keys = &mut values[i];
                 let next = dictionaries[i].len() as u32;
                 let index = *dictionaries[i].entry(value).or_insert_with(|| {
                     keys.extend_from_slice(value);
@@ -131,22 +101,22 @@ pub fn requests_to_native(rows: &[u8], scratch: &mut NativeScratch) -> Result<()
                 });
                 indexes[i].push(index);
             } else {
-                columns[i].extend_from_slice(value);
+                values[i].extend_from_slice(value);
             }
             pos += n;
         }
         count += 1;
     }
     out.clear();
-    put_varuint(out, COLUMNS.len() as u64);
+    put_varuint(out, columns.len() as u64);
     put_varuint(out, count);
-    for (i, (name, ty, kind)) in COLUMNS.iter().enumerate() {
-        put_string(out, name.as_bytes());
-        put_string(out, ty.as_bytes());
-        if let Kind::Dict = kind {
-            write_low_cardinality(out, &columns[i], dictionaries[i].len(), &indexes[i]);
+    for (i, column) in columns.iter().enumerate() {
+        put_string(out, column.name.as_bytes());
+        put_string(out, column.clickhouse_type.as_bytes());
+        if column.layout == Layout::Dict {
+            write_low_cardinality(out, &values[i], dictionaries[i].len(), &indexes[i]);
         } else {
-            out.extend_from_slice(&columns[i]);
+            out.extend_from_slice(&values[i]);
         }
     }
     Ok(())

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import struct
 import time
 import uuid
 from collections.abc import Callable
@@ -27,13 +26,11 @@ import orjson
 from pygate.adminapi.document import KINDS, Entities
 from pygate.adminapi.statedb import AdminStateDB, AdminStateError
 from pygate.logstore import LogStore, LogStoreError
+from pygate.logstore.tables import AUDIT_LOG
 
 log = logging.getLogger("pygate")
 
-AUDIT_TABLE = "pygate.audit_log"
-# Column order of pygate.audit_log (migration 005); `seq` comes from the admin state.
-COLUMNS = ("ts", "seq", "change_id", "actor", "client", "action", "entity_kind",
-           "entity_name", "before", "after", "request")  # fmt: skip
+AUDIT_TABLE = AUDIT_LOG.name
 _RETRY_S = 1.0
 _BATCH = 1000
 
@@ -80,21 +77,10 @@ def _entity_json(section: str, entity: dict[str, Any] | None, redact: Redact) ->
 
 
 def encode_rows(rows: list[tuple[int, dict[str, Any]]]) -> bytes:
-    """RowBinary for pygate.audit_log: DateTime64(3) and UInt64 as little-endian
-    8-byte integers, strings as a LEB128 length and UTF-8 bytes."""
+    """RowBinary for pygate.audit_log; `seq` comes from the admin state's queue."""
     out = bytearray()
     for seq, row in rows:
-        out += struct.pack("<qQ", int(row["ts"]), seq)
-        for column in COLUMNS[2:]:
-            data = str(row.get(column, "")).encode()
-            size = len(data)
-            while True:
-                byte = size & 0x7F
-                size >>= 7
-                out.append(byte | (0x80 if size else 0))
-                if not size:
-                    break
-            out += data
+        AUDIT_LOG.encode({**row, "seq": seq}, out)
     return bytes(out)
 
 

@@ -1,6 +1,6 @@
 """pygate.ai_calls rows: encoded as RowBinary on the loop, shipped by a LogShipper thread.
 
-Encoding a row is a few struct.pack calls, cheap enough for the event loop. The
+Encoding a row (pygate.logstore.rowbinary) is cheap enough for the event loop. The
 buffer looks to the shipper like the core's record buffer (`RecordSource`), and the
 store adapter sends batches to pygate.ai_calls, so these rows get the same batching,
 disk spool, in-order replay, dedup tokens and bad-row quarantine as call records.
@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pygate.logstore.base import LogStore
 from pygate.logstore.dead_letter import DeadLetter
 from pygate.logstore.spool import Spool
+from pygate.logstore.tables import AI_CALLS
 from pygate.shipper import LogShipper, ShipperSettings
 
-AI_CALLS_TABLE = "pygate.ai_calls"
+AI_CALLS_TABLE = AI_CALLS.name
 
 
 @dataclass(slots=True)
@@ -45,50 +46,11 @@ class AiCall:
     attempts: int = 0
 
 
-def _string(value: str) -> bytes:
-    data = value.encode()
-    length = len(data)
-    prefix = bytearray()
-    while True:  # LEB128, as ClickHouse's RowBinary wants for string lengths
-        byte = length & 0x7F
-        length >>= 7
-        if length:
-            prefix.append(byte | 0x80)
-        else:
-            prefix.append(byte)
-            return bytes(prefix) + data
-
-
-_NUMBERS = struct.Struct("<IIBdffB")
-_TAIL = struct.Struct("<BH")
-
-
 def encode_row(call: AiCall) -> bytes:
-    """One row in pygate.ai_calls column order (see migration 006)."""
-    return b"".join(
-        (
-            _string(call.request_id),
-            struct.pack("<q", int(call.started * 1000)),
-            _string(call.consumer),
-            _string(call.alias),
-            _string(call.provider),
-            _string(call.model),
-            _NUMBERS.pack(
-                min(call.prompt_tokens, 0xFFFFFFFF),
-                min(call.completion_tokens, 0xFFFFFFFF),
-                call.tokens_estimated,
-                call.cost_usd,
-                call.ttft_ms,
-                call.latency_ms,
-                call.streamed,
-            ),
-            _string(call.fallback_used),
-            _TAIL.pack(call.cache_hit, call.status),
-            _string(call.error),
-            _string(call.endpoint),
-            bytes((min(call.attempts, 255),)),
-        )
-    )
+    """One pygate.ai_calls row (columns: pygate.logstore.tables.AI_CALLS)."""
+    row = {field: getattr(call, field) for field in AiCall.__slots__}
+    row["ts"] = int(call.started * 1000)
+    return bytes(AI_CALLS.encode(row))
 
 
 class AiCallBuffer:

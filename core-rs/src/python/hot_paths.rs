@@ -6,12 +6,24 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 use crate::clock::{now_ns, unix_ms};
 use crate::config;
+use crate::records::columns::columns;
 use crate::records::{encode_json_row, encode_row_binary, CallRecord};
 use crate::router::RouteMatch;
 use crate::state::GatewayState;
+
+/// (name, ClickHouse type) of each column of `pygate.requests`, in the order every encoder
+/// writes them: what tests compare with `DESCRIBE TABLE` on a migrated store.
+#[pyfunction]
+pub fn requests_columns() -> Vec<(&'static str, &'static str)> {
+    columns()
+        .iter()
+        .map(|c| (c.name, c.clickhouse_type))
+        .collect()
+}
 
 #[pyclass(module = "pygate._core", frozen)]
 pub struct HotPaths {
@@ -80,15 +92,29 @@ impl HotPaths {
     /// Encode one typical call record; returns its size in bytes.
     fn encode_record(&self, format: &str) -> PyResult<usize> {
         let mut out = Vec::with_capacity(256);
+        self.encode_sample(format, &mut out)?;
+        Ok(out.len())
+    }
+
+    /// The same record's bytes, for tests that insert it into a store.
+    fn sample_record<'py>(&self, py: Python<'py>, format: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let mut out = Vec::with_capacity(256);
+        self.encode_sample(format, &mut out)?;
+        Ok(PyBytes::new(py, &out))
+    }
+}
+
+impl HotPaths {
+    fn encode_sample(&self, format: &str, out: &mut Vec<u8>) -> PyResult<()> {
         match format {
-            "RowBinary" => encode_row_binary(&self.sample, &mut out),
-            "JSONEachRow" => encode_json_row(&self.sample, &mut out),
+            "RowBinary" => encode_row_binary(&self.sample, out),
+            "JSONEachRow" => encode_json_row(&self.sample, out),
             other => {
                 return Err(PyValueError::new_err(format!(
                     "format: expected RowBinary or JSONEachRow, got {other:?}"
                 )))
             }
         }
-        Ok(out.len())
+        Ok(())
     }
 }

@@ -14,6 +14,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gateway::version, m)?)?;
     m.add_function(wrap_pyfunction!(gateway::check_config, m)?)?;
     m.add_function(wrap_pyfunction!(gateway::requests_row_binary_to_native, m)?)?;
+    m.add_function(wrap_pyfunction!(hot_paths::requests_columns, m)?)?;
     m.add_class::<gateway::Gateway>()?;
     m.add_class::<bench::Bench>()?;
     m.add_class::<hot_paths::HotPaths>()?;

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::bridge::{HeaderList, Phase, PluginCall as Call, Verdict};
+use crate::records::columns::{for_each_column, ColumnSink, Value};
 use crate::records::CallRecord;
 
 #[pyclass(module = "pygate._core", name = "PluginCall", frozen)]
@@ -87,25 +88,45 @@ fn header_list(pairs: Vec<(String, String)>) -> PyResult<HeaderList> {
         .collect()
 }
 
+/// The record as a log plugin sees it: the columns of `pygate.requests` by name (`ts` in
+/// seconds with a millisecond fraction, as in JSONEachRow; latency in unrounded
+/// milliseconds; `client_ip` None when unknown), plus `ts_ms`, the start in integer
+/// milliseconds, the name log plugins were given before `ts`.
+struct RecordDict<'py> {
+    dict: Bound<'py, PyDict>,
+    failed: Option<PyErr>,
+}
+
+impl ColumnSink for RecordDict<'_> {
+    fn column(&mut self, name: &'static str, value: Value<'_>) {
+        if self.failed.is_some() {
+            return;
+        }
+        let d = &self.dict;
+        let set = match value {
+            Value::DateTime64Ms(ms) => d.set_item(name, ms as f64 / 1000.0),
+            Value::String(s) | Value::LowCardinality(s) => d.set_item(name, s),
+            Value::Ip(ip) => d.set_item(name, ip.map(|ip| ip.to_string())),
+            Value::UInt16(n) => d.set_item(name, n),
+            Value::UInt64(n) => d.set_item(name, n),
+            Value::MillisFromMicros(us) => d.set_item(name, us as f64 / 1000.0),
+            Value::Bool(b) => d.set_item(name, b),
+        };
+        self.failed = set.err();
+    }
+}
+
 fn record_dict<'py>(py: Python<'py>, r: &CallRecord) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("ts_ms", r.ts_ms)?;
-    d.set_item("request_id", &r.request_id)?;
-    d.set_item("route", r.route.as_deref().unwrap_or(""))?;
-    d.set_item("consumer", r.consumer.as_deref().unwrap_or(""))?;
-    d.set_item("method", r.method.as_ref().map_or("", |m| m.as_str()))?;
-    d.set_item("host", &r.host)?;
-    d.set_item("path", &r.path)?;
-    d.set_item("status", r.status)?;
-    d.set_item("latency_ms", r.latency_us as f64 / 1000.0)?;
-    d.set_item("upstream_latency_ms", r.upstream_latency_us as f64 / 1000.0)?;
-    d.set_item("bytes_in", r.bytes_in)?;
-    d.set_item("bytes_out", r.bytes_out)?;
-    d.set_item("client_ip", r.client_ip.map(|ip| ip.to_string()))?;
-    d.set_item("upstream_addr", r.upstream_addr.as_deref().unwrap_or(""))?;
-    d.set_item("error_kind", r.error_kind)?;
-    d.set_item("rate_limited", r.rate_limited)?;
-    Ok(d)
+    let mut view = RecordDict {
+        dict: PyDict::new(py),
+        failed: None,
+    };
+    for_each_column(r, &mut view);
+    if let Some(e) = view.failed {
+        return Err(e);
+    }
+    view.dict.set_item("ts_ms", r.ts_ms)?;
+    Ok(view.dict)
 }
 
 #[pymethods]

@@ -1,5 +1,5 @@
 -- Call records shipped from the core, one row per request.
--- Column order matches the keys of the core's JSONEachRow records.
+-- Column order is the core's column table (core-rs/src/records/columns.rs).
 -- The TTL is (re)applied from log.retention_days at every start, see chdb_store.py.
 CREATE TABLE IF NOT EXISTS pygate.requests
 (

@@ -1,7 +1,7 @@
 -- One row per call through the AI gateway (pygate/ai), written by the gateway process.
 -- Join with pygate.requests on request_id for the HTTP side of the same call
 -- (route, client, bytes, the status the core sent).
--- Column order is the RowBinary order of pygate/ai/calllog.py.
+-- Column order is the RowBinary order of AI_CALLS in pygate/logstore/tables.py.
 CREATE TABLE IF NOT EXISTS pygate.ai_calls
 (
     request_id String COMMENT 'X-Request-Id of the call; pygate.requests has the same id.',
