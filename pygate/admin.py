@@ -36,10 +36,10 @@ from pygate.browser_guard import SiteRules
 from pygate.dashboard import register as register_dashboard
 from pygate.logstore import LogStore, LogStoreError, QueryResult
 from pygate.logstore.render import FORMATS, render
+from pygate.logstore.shipper import LogShipper
 from pygate.logstore.sql_guard import query_error_status
 from pygate.metrics import register as register_metrics
 from pygate.reports.http import register as register_reports
-from pygate.shipper import LogShipper
 
 _STATE = STATE
 _CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "table": "text/plain"}

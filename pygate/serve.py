@@ -22,11 +22,16 @@ from pygate.ai.lifecycle import AiRuntime
 from pygate.config import ConfigError, LoadedConfig, load_config
 from pygate.core import CoreUnavailable, load_core
 from pygate.logstore import LogStore, LogStoreError, StoreUnavailable, open_store
+from pygate.logstore.shipper import (
+    LogShipper,
+    ShipperSettings,
+    build_log_shipper,
+    spool_directory,
+)
 from pygate.logstore.spool import SpoolError
 from pygate.plugins.jwks_refresh import refresh_jwks_forever
 from pygate.plugins.python.runtime import PluginRuntime
 from pygate.reload import Reloader, ReloadRefused, watch_file
-from pygate.shipper import LogShipper, ShipperSettings, build_log_shipper, spool_directory
 
 log = logging.getLogger("pygate")
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from pygate.logstore.base import LogStore
 from pygate.logstore.dead_letter import DeadLetter
+from pygate.logstore.shipper import LogShipper, ShipperSettings, TableSink
 from pygate.logstore.spool import Spool
 from pygate.logstore.tables import AI_CALLS
-from pygate.shipper import LogShipper, ShipperSettings
 
 AI_CALLS_TABLE = AI_CALLS.name
 
@@ -90,16 +90,6 @@ class AiCallBuffer:
         return {"records_dropped": self.dropped}
 
 
-class _AiCallsTable:
-    """The part of LogStore the delivery code uses, aimed at pygate.ai_calls."""
-
-    def __init__(self, store: LogStore) -> None:
-        self._store = store
-
-    def insert_row_binary(self, data: bytes, dedup_token: str) -> None:
-        self._store.insert_row_binary(data, dedup_token, table=AI_CALLS_TABLE)
-
-
 def build_ai_shipper(
     buffer: AiCallBuffer, store: LogStore, spool_dir: str, spool_max_bytes: int, flush_s: float
 ) -> LogShipper:
@@ -107,7 +97,8 @@ def build_ai_shipper(
     directory = os.path.join(spool_dir, "ai_calls")
     spool = Spool(directory, spool_max_bytes)
     settings = ShipperSettings(batch_size=10_000, flush_interval_s=flush_s)
-    return LogShipper(buffer, _AiCallsTable(store), spool, DeadLetter(directory), settings)  # type: ignore[arg-type]
+    sink = TableSink(store, AI_CALLS_TABLE)
+    return LogShipper(buffer, sink, spool, DeadLetter(directory), settings)
 
 
 def now() -> float:

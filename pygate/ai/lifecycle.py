@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pygate.ai.app import AiGateway
     from pygate.config import LoadedConfig
     from pygate.logstore.base import LogStore
-    from pygate.shipper import LogShipper
+    from pygate.logstore.shipper import LogShipper
 
 log = logging.getLogger("pygate")
 

@@ -11,9 +11,18 @@ first time are deduplicated by the store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from pygate.logstore.base import BatchRejected, LogStore, StoreUnavailable
+from pygate.logstore.base import BatchRejected, StoreUnavailable
 from pygate.logstore.batch import Batch
+
+
+class RowSink(Protocol):
+    """Where batches go: one table's RowBinary inserts (a LogStore is one for
+    pygate.requests; shipper.TableSink aims a store at another table)."""
+
+    def insert_row_binary(self, data: bytes, dedup_token: str) -> None:
+        """Insert whole rows once per token; raises BatchRejected or StoreUnavailable."""
 
 
 @dataclass(slots=True)
@@ -30,7 +39,7 @@ class Outcome:
         return len(self.refused)
 
 
-def deliver(store: LogStore, batch: Batch) -> Outcome:
+def deliver(sink: RowSink, batch: Batch) -> Outcome:
     outcome = Outcome()
     # A stack of pieces still to insert, the next one on top, so rows go in order.
     pending = [batch]
@@ -38,7 +47,7 @@ def deliver(store: LogStore, batch: Batch) -> Outcome:
         piece = pending.pop()
         outcome.inserts += 1
         try:
-            store.insert_row_binary(piece.data, piece.token)
+            sink.insert_row_binary(piece.data, piece.token)
         except BatchRejected as exc:
             outcome.error = str(exc)
             if piece.count == 1:

@@ -1,4 +1,8 @@
-"""The log shipper: moves call records from the core's buffer into the log store.
+"""The log shipper: moves rows from a buffer into one table of the log store.
+
+One shipper type serves every table written from a buffer: the core's call records
+(pygate.requests) and the AI call log (pygate.ai_calls, pygate/ai/calllog.py). It sees
+its source through `RecordSource` and its table through `RowSink`, nothing more.
 
 It runs on its own thread because store inserts block; the asyncio loop never waits
 for it. Records travel as the RowBinary bytes the core produced, in batches of up to
@@ -27,10 +31,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from pygate.logstore.base import LogStore
+from pygate.logstore.base import REQUESTS_TABLE, LogStore
 from pygate.logstore.batch import Batch
 from pygate.logstore.dead_letter import DeadLetter
-from pygate.logstore.delivery import deliver
+from pygate.logstore.delivery import RowSink, deliver
 from pygate.logstore.spool import Spool, default_spool_dir
 
 if TYPE_CHECKING:
@@ -56,6 +60,17 @@ class RecordSource(Protocol):
     def stats(self) -> dict[str, int]: ...
 
 
+class TableSink:
+    """A store's inserts aimed at one table: the `RowSink` a shipper writes to."""
+
+    def __init__(self, store: LogStore, table: str = REQUESTS_TABLE) -> None:
+        self.store = store
+        self.table = table
+
+    def insert_row_binary(self, data: bytes, dedup_token: str) -> None:
+        self.store.insert_row_binary(data, dedup_token, self.table)
+
+
 @dataclass(slots=True)
 class ShipperSettings:
     batch_size: int
@@ -66,13 +81,13 @@ class LogShipper:
     def __init__(
         self,
         source: RecordSource,
-        store: LogStore,
+        sink: RowSink,
         spool: Spool,
         dead_letter: DeadLetter,
         settings: ShipperSettings,
     ) -> None:
         self._source = source
-        self._store = store
+        self._sink = sink
         self._spool = spool
         self._dead_letter = dead_letter
         self._settings = settings
@@ -208,7 +223,7 @@ class LogShipper:
                 return True
 
     def _deliver(self, batch: Batch, *, replay: bool = False) -> bool:
-        outcome = deliver(self._store, batch)
+        outcome = deliver(self._sink, batch)
         if not outcome.delivered:
             self._note_unavailable(outcome.error or "store unavailable")
             return False
@@ -312,4 +327,4 @@ def build_log_shipper(loaded: LoadedConfig, source: RecordSource, store: LogStor
     spool = Spool(directory, loaded.config.log.spool_max_bytes)
     log_settings = loaded.config.log
     settings = ShipperSettings(log_settings.batch_size, log_settings.flush_interval / 1000)
-    return LogShipper(source, store, spool, DeadLetter(directory), settings)
+    return LogShipper(source, TableSink(store), spool, DeadLetter(directory), settings)
