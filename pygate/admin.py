@@ -31,7 +31,7 @@ from aiohttp import web
 from pygate import __version__
 from pygate.admin_guard import MIDDLEWARES, STATE
 from pygate.admin_token import AdminCredentials
-from pygate.adminapi import register as register_admin_api
+from pygate.adminapi.routes import register as register_admin_api
 from pygate.browser_guard import SiteRules
 from pygate.dashboard import register as register_dashboard
 from pygate.logstore import LogStore, LogStoreError, QueryResult
@@ -65,7 +65,7 @@ class AdminState:
     site: SiteRules | None = None
     # admin.tokens as token -> name; the name is the actor recorded in the audit log.
     named_tokens: dict[str, str] = field(default_factory=dict)
-    api: Any = None  # pygate.adminapi.AdminService: entity CRUD, when serving
+    api: Any = None  # pygate.adminapi.service.AdminService: entity CRUD, when serving
     # More counters for /status and /metrics (the AI gateway's call-log shipper).
     more_counters: Callable[[], dict[str, Any]] | None = None
     started_at: float = field(default_factory=time.monotonic)

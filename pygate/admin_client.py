@@ -17,9 +17,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from pygate.admin_guard import expectation_headers
 from pygate.admin_token import AdminTokenError, client_token, token_file_path
 from pygate.config import LoadedConfig
+from pygate.gateway_identity import expectation_headers
 
 
 class AdminUnreachable(Exception):

@@ -15,15 +15,13 @@ Every refusal is a JSON object `{"error": "<code>", "message": "..."}`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
 
 import orjson
 from aiohttp import web
 
-from pygate.adminapi import ACTOR_KEY
+from pygate.adminapi.http_common import ACTOR_KEY
 from pygate.browser_guard import (
     JSON_TYPES,
     YAML_TYPES,
@@ -31,13 +29,12 @@ from pygate.browser_guard import (
     fetch_site_problem,
 )
 from pygate.dashboard import DASHBOARD_PATH
+from pygate.gateway_identity import wrong_gateway
 
 if TYPE_CHECKING:
     from pygate.admin import AdminState
 
 STATE = web.AppKey("state", Any)  # the AdminState (typed Any: admin.py imports us)
-EXPECT_CONFIG = "Pygate-Expect-Config"
-EXPECT_STORE = "Pygate-Expect-Store"
 # Where an imported document may be YAML; everywhere else a body is JSON.
 _YAML_PATHS = {("POST", "/config")}
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -73,32 +70,12 @@ async def browser_guard(request: web.Request, handler: Handler) -> web.StreamRes
     return await handler(request)
 
 
-def expectation_headers(config_file: str, store_url: str) -> dict[str, str]:
-    """What a CLI command sends so that only the gateway serving its config acts."""
-    return {
-        EXPECT_CONFIG: quote(os.path.realpath(config_file), safe="/"),
-        EXPECT_STORE: quote(store_url, safe="/:@"),
-    }
-
-
 @web.middleware
 async def expected_gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     state: AdminState = request.app[STATE]
-    wanted_config = request.headers.get(EXPECT_CONFIG)
-    wanted_store = request.headers.get(EXPECT_STORE)
-    ours_config = os.path.realpath(state.config_file)
-    mismatch = (wanted_config is not None and unquote(wanted_config) != ours_config) or (
-        wanted_store is not None and unquote(wanted_store) != state.store_url
-    )
-    if mismatch:
-        asked = unquote(wanted_config or "") or "(not said)"
-        return refusal(
-            409,
-            "wrong_gateway",
-            f"the gateway answering here serves {ours_config} (log store "
-            f"{state.store_url}), not {asked} (log store {unquote(wanted_store or '')}): "
-            "another gateway holds this admin port",
-        )
+    problem = wrong_gateway(request.headers, state.config_file, state.store_url)
+    if problem is not None:
+        return refusal(409, "wrong_gateway", problem)
     return await handler(request)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pygate.admin import AdminState, start_admin
 from pygate.admin_token import AdminCredentials, AdminTokenError, server_credentials
-from pygate.adminapi import AdminService
+from pygate.adminapi.service import AdminService
 from pygate.adminapi.statedb import AdminStateError
 from pygate.ai.lifecycle import AiRuntime
 from pygate.config import ConfigError, LoadedConfig, load_config

@@ -97,9 +97,10 @@ def test_checking_a_config_imports_no_ai_runtime_no_aiohttp_no_shipper(tmp_path)
     assert "pygate.plugins.key_auth" in loaded_modules  # and the routes' plugins
     assert _ai_runtime_or_shipper(loaded_modules) == []
     assert [m for m in loaded_modules if m.split(".")[0] == "aiohttp"] == []
-    # The command as a whole (its parser knows every command) still starts no AI
-    # runtime and no shipper.
+    # The command as a whole (its parser knows every command) loads no server code:
+    # no AI runtime, no shipper, no aiohttp.
     assert _ai_runtime_or_shipper(report["cli"]) == []
+    assert [m for m in report["cli"] if m.split(".")[0] == "aiohttp"] == []
 
 
 def _module_name(path: Path, root: Path) -> str:

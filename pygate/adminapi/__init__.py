@@ -25,23 +25,7 @@ side, then stored with its audit rows in one transaction. Changes and reloads ta
 the same lock, one at a time.
 
 Endpoints: http_entities.py (CRUD), http_subresources.py (keys, plugins),
-http_config.py (export/import, audit, plugins, OpenAPI). Errors: errors.py.
+http_config.py (export/import, audit, plugins, OpenAPI), added to the listener by
+routes.py. Errors: errors.py. This package file imports nothing, so `pygate.adminapi.cli`
+(the `pygate admin` commands) loads no server code.
 """
-
-from __future__ import annotations
-
-from aiohttp import web
-
-from pygate.adminapi import http_config, http_entities, http_subresources
-from pygate.adminapi.http_common import ACTOR_KEY, SERVICE
-from pygate.adminapi.service import AdminService
-
-__all__ = ["ACTOR_KEY", "AdminService", "register"]
-
-
-def register(app: web.Application, service: AdminService) -> None:
-    """Add the admin API's routes to the admin listener's app."""
-    app[SERVICE] = service
-    http_entities.register(app)
-    http_subresources.register(app)
-    http_config.register(app)

@@ -1,0 +1,17 @@
+"""Where the admin API's endpoints are added to the admin listener (pygate/admin.py)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pygate.adminapi import http_config, http_entities, http_subresources
+from pygate.adminapi.http_common import SERVICE
+from pygate.adminapi.service import AdminService
+
+
+def register(app: web.Application, service: AdminService) -> None:
+    """Add the admin API's routes to the admin listener's app."""
+    app[SERVICE] = service
+    http_entities.register(app)
+    http_subresources.register(app)
+    http_config.register(app)
