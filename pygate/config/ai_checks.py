@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from pygate.config.ai_schema import TEMPLATE_PLACEHOLDER, AiSettings
 from pygate.config.paths import names_uncertain
+from pygate.config.providers import BY_KIND
 
 if TYPE_CHECKING:
     from pygate.config.schema import GatewayConfig
@@ -43,7 +44,7 @@ def ai_problems(config: GatewayConfig, invalid: Collection[tuple] = ()) -> Itera
         if provider.name in seen:
             yield ("ai", "providers", index, "name"), f"duplicate provider {provider.name!r}"
         seen.add(provider.name)
-        if not provider.keys and provider.kind != "openai_compatible":
+        if not provider.keys and BY_KIND[provider.kind].needs_keys:
             yield ("ai", "providers", index, "keys"), f"{provider.kind} needs at least one key"
     for index, alias in enumerate(settings.models):
         if "/" in alias.name:

@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from pygate.config.providers import PROVIDER_KINDS
 from pygate.config.units import Duration, ListenAddr, Name, RoutePath, SecretText
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
@@ -29,7 +30,8 @@ NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Money = Annotated[float, msgspec.Meta(ge=0)]
 Text = Annotated[str, msgspec.Meta(min_length=1)]
 
-PROVIDER_KINDS = ("openai", "azure", "anthropic", "gemini", "mistral", "openai_compatible")
+# The accepted `kind` values come from the provider declarations (config/providers.py).
+ProviderKindName = Literal[PROVIDER_KINDS]  # type: ignore[valid-type]
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -38,11 +40,11 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class Provider(_Section):
     name: Name
-    kind: Literal["openai", "azure", "anthropic", "gemini", "mistral", "openai_compatible"]
+    kind: ProviderKindName
     base_url: Text
     # A pool: rotated on 429, a quota error or a refused key (401/403). Use ${ENV} here.
     keys: list[SecretText] = []
-    api_version: str | None = None  # azure: the api-version query parameter
+    api_version: str | None = None  # api-version query parameter (kinds that declare one)
     timeout: Duration = Duration(60_000)  # whole call; for streams: until the first byte
     stream_idle_timeout: Duration = Duration(30_000)  # between two streamed chunks
     retries: NonNegative = 1  # same provider again on 5xx, timeout, connection error

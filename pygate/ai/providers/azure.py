@@ -13,8 +13,9 @@ from urllib.parse import quote
 from pygate.ai.providers.base import join_url
 from pygate.ai.providers.openai import OpenAIAdapter
 from pygate.config.ai_schema import Provider
+from pygate.config.providers import BY_KIND
 
-DEFAULT_API_VERSION = "2024-10-21"
+DEFAULT_API_VERSION = BY_KIND["azure"].default_api_version
 
 
 class AzureAdapter(OpenAIAdapter):

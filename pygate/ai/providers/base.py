@@ -3,8 +3,9 @@
 The unified format is OpenAI's: requests arrive as OpenAI chat/embeddings bodies and
 answers leave as OpenAI objects (chat.completion, chat.completion.chunk, list of
 embeddings). An adapter translates the request for its provider, and the provider's
-answer, streamed events and errors back. Adding a provider = one module defining an
-`Adapter` subclass and registering it in `pygate.ai.providers.ADAPTERS`.
+answer, streamed events and errors back. Adding a provider = one module
+`pygate/ai/providers/<kind>.py` defining `ADAPTER` (an `Adapter` subclass instance), and
+its declaration (kind, needs) in pygate/config/providers.py.
 """
 
 from __future__ import annotations
