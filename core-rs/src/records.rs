@@ -120,11 +120,15 @@ pub struct DrainedBatch {
     pub row_ends: Vec<u32>,
 }
 
+/// One record with every kind of value (quotes in the path, an empty consumer), shared by
+/// the encoders' tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixture {
+    use std::sync::Arc;
 
-    fn record(id: &str) -> CallRecord {
+    use super::CallRecord;
+
+    pub fn record(id: &str) -> CallRecord {
         CallRecord {
             ts_ms: 1_764_000_000_123,
             request_id: id.into(),
@@ -144,6 +148,12 @@ mod tests {
             rate_limited: false,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::record;
+    use super::*;
 
     #[test]
     fn full_buffer_drops_and_counts() {

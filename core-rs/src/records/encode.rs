@@ -121,31 +121,9 @@ pub fn encode_json_row(r: &CallRecord, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::super::columns::{columns, Layout};
+    use super::super::fixture::record;
     use super::*;
-
-    fn record(id: &str) -> CallRecord {
-        CallRecord {
-            ts_ms: 1_764_000_000_123,
-            request_id: id.into(),
-            route: Some(Arc::from("items")),
-            consumer: None,
-            method: Some(http::Method::GET),
-            host: "example.com".into(),
-            path: "/a\"b".into(),
-            status: 200,
-            latency_us: 1500,
-            upstream_latency_us: 1000,
-            bytes_in: 78,
-            bytes_out: 12,
-            client_ip: Some("127.0.0.1".parse().unwrap()),
-            upstream_addr: Some(Arc::from("127.0.0.1:9001")),
-            error_kind: "",
-            rate_limited: false,
-        }
-    }
 
     #[test]
     fn encodes_valid_json_with_escaping() {
