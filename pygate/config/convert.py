@@ -229,13 +229,21 @@ def shown(value: Any, kind: Any) -> str:
     return "a number" if isinstance(value, int | float) else "a value"
 
 
-def holds_secret(kind: Any) -> bool:
-    """Whether `kind`, or any type inside it (list items, union members, a Struct's
-    fields), is a secret."""
-    if typing.get_origin(kind) is typing.Annotated:
+def is_secret(kind: Any) -> bool:
+    """Whether `kind` is (an Annotated type carrying) the secret mark itself."""
+    while typing.get_origin(kind) is typing.Annotated:
         for meta in typing.get_args(kind)[1:]:
             if isinstance(meta, msgspec.Meta) and (meta.extra or {}).get(SECRET_MARK):
                 return True
+        kind = typing.get_args(kind)[0]
+    return False
+
+
+def holds_secret(kind: Any) -> bool:
+    """Whether `kind`, or any type inside it (list items, union members, a Struct's
+    fields), is a secret."""
+    if is_secret(kind):
+        return True
     if _is_struct(kind):
         return any(holds_secret(f.type) for f in msgspec.structs.fields(kind))
     return any(holds_secret(arg) for arg in typing.get_args(kind))

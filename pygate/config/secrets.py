@@ -12,30 +12,24 @@ could otherwise present it).
 from __future__ import annotations
 
 import re
-import typing
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
 
-from pygate.config.convert import _is_struct, _list_item_type, _strip_annotated, _union_members
+from pygate.config.convert import (
+    _is_struct,
+    _list_item_type,
+    _strip_annotated,
+    _union_members,
+    is_secret,
+)
 from pygate.config.paths import FieldPath
-from pygate.config.units import SECRET_MARK
 
 FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{12}$")
 
 # (value, path) -> replacement; called for every value found at a secret field.
 SecretFn = Callable[[Any, FieldPath], Any]
-
-
-def is_secret(kind: Any) -> bool:
-    """Whether `kind` is (an Annotated type carrying) the Secret mark."""
-    while typing.get_origin(kind) is typing.Annotated:
-        for meta in typing.get_args(kind)[1:]:
-            if isinstance(meta, msgspec.Meta) and (meta.extra or {}).get(SECRET_MARK):
-                return True
-        kind = typing.get_args(kind)[0]
-    return False
 
 
 def map_secrets(raw: Any, kind: Any, fn: SecretFn, path: FieldPath = ()) -> Any:
