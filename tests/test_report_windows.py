@@ -11,33 +11,17 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import yaml
-from support.configs import route, upstream
 from support.gateway import run_cli
-from support.net import free_port
+from support.seeded_store import seeded_store
 
 # Seconds after a whole minute T0 at which a request was logged, and its latency.
 # The window asked for is [T0+20s, T0+3m40s): two partial minutes at the edges
 # (T0+0:20..1:00 and T0+3:00..3:40) and two whole minutes between them.
 OFFSETS = (5.0, 19.999, 20.0, 25.0, 50.5, 70.0, 95.0, 130.0, 179.9, 180.0, 200.0, 219.5, 220.0)
 WINDOW = (20.0, 220.0)
-
-_POPULATE = """
-import sys
-from chdb import session
-from pygate.logstore import open_store
-path, data_file = sys.argv[1], sys.argv[2]
-with open_store("chdb://" + path) as store:
-    store.migrate()
-writer = session.Session(path)
-writer.query("INSERT INTO pygate.requests FORMAT JSONEachRow " + open(data_file).read())
-writer.cleanup()
-"""
 
 
 def _row(t0: datetime, index: int, offset: float) -> dict:
@@ -67,25 +51,7 @@ def edge_store(tmp_path_factory) -> dict:
     # Recent, so the retention TTL keeps the rows; on a whole minute.
     t0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
     rows = [_row(t0, i, offset) for i, offset in enumerate(OFFSETS)]
-    data_file = root / "rows.jsonl"
-    data_file.write_text("\n".join(json.dumps(r) for r in rows))
-    subprocess.run(
-        [sys.executable, "-c", _POPULATE, str(root / "data"), str(data_file)],
-        check=True,
-        timeout=120,
-    )
-    config = root / "gateway.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "listen": f"127.0.0.1:{free_port()}",
-                "admin": {"listen": f"127.0.0.1:{free_port()}"},
-                "log": {"store": "chdb://./data"},
-                "upstreams": [upstream("u", ["127.0.0.1:9"])],
-                "routes": [route("r", ["/r"], "u")],
-            }
-        )
-    )
+    config = seeded_store(root, rows)
     start, end = (t0 + timedelta(seconds=s) for s in WINDOW)
     inside = [r for r in rows if start.timestamp() <= r["ts"] < end.timestamp()]
     return {"config": config, "t0": t0, "start": start, "end": end, "inside": inside}

@@ -22,11 +22,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from support.client import get
 from support.configs import route, upstream
 from support.gateway import run_cli
-from support.net import free_port
+from support.seeded_store import seeded_store
 
 QUANTILES = (0.5, 0.95, 0.99)
 
@@ -111,47 +110,13 @@ def _row(ts, rid, route_name, consumer, status, kind, limited, latency, i) -> di
     }
 
 
-_POPULATE = """
-import sys
-from chdb import session
-from pygate.logstore import open_store
-path, data_file = sys.argv[1], sys.argv[2]
-with open_store("chdb://" + path) as store:
-    store.migrate()
-writer = session.Session(path)
-data = open(data_file).read()
-writer.query("INSERT INTO pygate.requests FORMAT JSONEachRow " + data)
-writer.cleanup()
-"""
-
-
 @pytest.fixture(scope="module")
 def known_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A migrated store holding known_rows(), and a config whose admin nobody answers."""
     root = tmp_path_factory.mktemp("known-store")
     t0 = _window_start()
     rows = known_rows(t0)
-    data_file = root / "rows.jsonl"
-    data_file.write_text("\n".join(json.dumps(r) for r in rows))
-    # chDB lets a process use one data directory: write it from a child process, so
-    # this test process never holds it and the CLI can open it.
-    subprocess.run(
-        [sys.executable, "-c", _POPULATE, str(root / "data"), str(data_file)],
-        check=True,
-        timeout=120,
-    )
-    config = root / "gateway.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "listen": f"127.0.0.1:{free_port()}",
-                "admin": {"listen": f"127.0.0.1:{free_port()}"},
-                "log": {"store": "chdb://./data"},
-                "upstreams": [upstream("u", ["127.0.0.1:9"])],
-                "routes": [route("r", ["/r"], "u")],
-            }
-        )
-    )
+    config = seeded_store(root, rows)
     in_window = [r for r in rows if r["request_id"].startswith("known-")]
     return {"config": config, "t0": t0, "rows": in_window, "all_rows": rows}
 
