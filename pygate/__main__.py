@@ -2,6 +2,6 @@
 
 import sys
 
-from pygate.cli import main
+from pygate.cli.main import main
 
 sys.exit(main())

@@ -20,7 +20,7 @@ from support.configs import route, upstream
 
 TOKEN = "dash-token"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# Colours from pygate/dashboard/dashboard.css: 2xx columns and 5xx columns.
+# Colours from pygate/server/dashboard/dashboard.css: 2xx columns and 5xx columns.
 GREEN_2XX = (0x2E, 0x9D, 0x5B)
 RED_5XX = (0xD6, 0x45, 0x45)
 

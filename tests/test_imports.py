@@ -62,7 +62,7 @@ CHECK_THEN_LIST_MODULES = textwrap.dedent(
     assert '"pygate-ai"' in loaded.core_json()
     after_config = sorted(sys.modules)
 
-    from pygate.cli import main
+    from pygate.cli.main import main
 
     status = main(["check", "--config", sys.argv[1]])
     print(json.dumps({"config": after_config, "cli": sorted(sys.modules), "status": status}))

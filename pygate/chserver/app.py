@@ -6,7 +6,7 @@ POST /?query=SQL  with or without a body      the body is appended to `query`
 POST /            with the SQL in the body    (and INSERT data after it)
 
 Every request must come to one of the server's own names (Host), and not from a web
-page of another site (Origin, Sec-Fetch-Site): see pygate/browser_guard.py. ClickHouse
+page of another site (Origin, Sec-Fetch-Site): see pygate/server/browser_guard.py. ClickHouse
 clients send neither Origin nor Sec-Fetch-Site, whatever their Content-Type.
 """
 
@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from pygate.browser_guard import SiteRules, fetch_site_problem
 from pygate.chserver.auth import Authenticator, User, credentials_of
 from pygate.chserver.compression import choose_encoding, compress, decompress_body
 from pygate.chserver.dispatch import QueryContext, Result, execute
@@ -35,6 +34,7 @@ from pygate.chserver.errors import (
 from pygate.chserver.formats import DEFAULT_FORMAT, content_type
 from pygate.chserver.params import setting_value, split_params
 from pygate.chserver.sessions import HttpSession, SessionRegistry
+from pygate.server.browser_guard import SiteRules, fetch_site_problem
 
 _log = logging.getLogger("pygate.chserver")
 _STATE = web.AppKey("state", "ServerState")

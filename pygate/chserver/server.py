@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from pygate.browser_guard import SiteRules
 from pygate.chserver.app import ServerState, create_app
 from pygate.chserver.auth import DEFAULT_USER, Authenticator, User
 from pygate.config import ConfigError, LoadedConfig, load_config
 from pygate.config.units import is_loopback_listen
+from pygate.server.browser_guard import SiteRules
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

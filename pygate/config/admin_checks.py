@@ -2,7 +2,7 @@
 
 `auth: none` turns the admin token off. That is only allowed where nobody else can
 connect: a loopback listen. A browser on the same machine is still kept out by the
-Host and Origin rules (pygate/browser_guard.py), which apply whatever `auth` says.
+Host and Origin rules (pygate/server/browser_guard.py), which apply whatever `auth` says.
 """
 
 from __future__ import annotations

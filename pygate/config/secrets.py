@@ -2,7 +2,7 @@
 
 A field is a secret when its type is `Secret` (schema.py: consumer keys, basic-auth
 passwords; plugins mark theirs the same way, e.g. jwt `secrets`). The admin API never
-returns one: reads show a fingerprint "sha256:<12 hex>" instead (pygate/adminapi/
+returns one: reads show a fingerprint "sha256:<12 hex>" instead (pygate/server/admin_api/
 secrets.py), and a write may give such a fingerprint to mean "the secret I already
 have with this fingerprint". So a real secret must never look like a fingerprint:
 `fingerprint_problems` refuses one in a config file (anyone who can read an export

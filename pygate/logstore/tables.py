@@ -38,7 +38,7 @@ AI_CALLS = RowBinaryTable(
 )
 
 # One row per entity changed through the admin API or a file import (migration 005;
-# rows built in pygate/adminapi/audit.py).
+# rows built in pygate/server/admin_api/audit.py).
 AUDIT_LOG = RowBinaryTable(
     "pygate.audit_log",
     (

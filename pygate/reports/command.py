@@ -1,6 +1,6 @@
 """`pygate logs report`: canned reports over a window, as a table, CSV or JSON.
 
-Runs through `pygate.commands.run_query`, the same path as `pygate logs query`: the
+Runs through `pygate.cli.commands.run_query`, the same path as `pygate logs query`: the
 running gateway's admin listener when it answers (chDB lets one process own the data
 directory), else the store opened read-only.
 """
@@ -12,7 +12,7 @@ import sys
 
 import orjson
 
-from pygate.admin_client import AdminError
+from pygate.cli.admin_client import AdminError
 from pygate.logstore import LogStoreError, QueryResult
 from pygate.logstore.render import render
 from pygate.reports.catalog import REPORTS
@@ -48,7 +48,7 @@ def add_report_parser(logs_commands: argparse._SubParsersAction) -> None:
 
 
 def logs_report(args: argparse.Namespace) -> int:
-    from pygate.commands import client_failure, load_for_client, run_query
+    from pygate.cli.commands import client_failure, load_for_client, run_query
 
     names = _report_names(args)
     options = ReportOptions(

@@ -1,4 +1,4 @@
--- The admin API's audit log: one row per entity changed (pygate/adminapi/audit.py;
+-- The admin API's audit log: one row per entity changed (pygate/server/admin_api/audit.py;
 -- column order: AUDIT_LOG in pygate/logstore/tables.py).
 -- Rows are shipped by the gateway from its admin state (SQLite), where they wait
 -- until the store took them, so a store that is down loses none.

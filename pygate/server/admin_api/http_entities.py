@@ -10,7 +10,7 @@
 
 An entity is what the YAML file holds under its section, as JSON. Secrets (keys,
 passwords, jwt secrets) are shown as fingerprints; a write may give a fingerprint to
-keep the secret that has it (pygate/adminapi/secrets.py).
+keep the secret that has it (pygate/server/admin_api/secrets.py).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
-from pygate.adminapi.document import KINDS, Entities, find, index_of, merge_patch
-from pygate.adminapi.errors import conflict, invalid_at, not_found
-from pygate.adminapi.http_common import (
+from pygate.server.admin_api.document import KINDS, Entities, find, index_of, merge_patch
+from pygate.server.admin_api.errors import conflict, invalid_at, not_found
+from pygate.server.admin_api.http_common import (
     api_errors,
     json_response,
     no_content,

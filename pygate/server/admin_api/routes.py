@@ -1,12 +1,13 @@
-"""Where the admin API's endpoints are added to the admin listener (pygate/admin.py)."""
+"""Where the admin API's endpoints are added to the admin listener
+(pygate/server/admin_listener.py)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from pygate.adminapi import http_config, http_entities, http_subresources
-from pygate.adminapi.http_common import SERVICE
-from pygate.adminapi.service import AdminService
+from pygate.server.admin_api import http_config, http_entities, http_subresources
+from pygate.server.admin_api.http_common import SERVICE
+from pygate.server.admin_api.service import AdminService
 
 
 def register(app: web.Application, service: AdminService) -> None:

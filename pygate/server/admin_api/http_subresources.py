@@ -20,9 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
-from pygate.adminapi.document import Entities, find, index_of
-from pygate.adminapi.errors import conflict, invalid_at, not_found
-from pygate.adminapi.http_common import (
+from pygate.server.admin_api.document import Entities, find, index_of
+from pygate.server.admin_api.errors import conflict, invalid_at, not_found
+from pygate.server.admin_api.http_common import (
     api_errors,
     json_response,
     no_content,

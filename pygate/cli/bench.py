@@ -149,8 +149,8 @@ def run_bench(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     if args.save:
-        from pygate.admin_client import AdminError
-        from pygate.commands import save_bench_run
+        from pygate.cli.admin_client import AdminError
+        from pygate.cli.commands import save_bench_run
         from pygate.config import ConfigError
         from pygate.logstore import LogStoreError
 

@@ -15,8 +15,8 @@ both, for listeners that speak to operators and scripts, not to browsers elsewhe
 - Bodies must be of a type no HTML form can send (application/json, or YAML where a
   document is imported); see `body_type_problem`.
 
-Pure functions over header values: the admin listener (pygate/admin.py) and any other
-aiohttp listener wrap them in a middleware.
+Pure functions over header values: the admin listener (pygate/server/admin_listener.py)
+and any other aiohttp listener wrap them in a middleware.
 """
 
 from __future__ import annotations

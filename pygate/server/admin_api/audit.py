@@ -2,7 +2,7 @@
 
 A change is recorded as one row per entity it created, updated or deleted, with the
 entity as JSON before and after. Secrets (keys, passwords, jwt secrets) are written as
-their keyed fingerprints ("sha256:<12 hex>", pygate/adminapi/secrets.py): enough to
+their keyed fingerprints ("sha256:<12 hex>", pygate/server/admin_api/secrets.py): enough to
 tell them apart, useless to a reader.
 
 Rows are first written to the admin state (SQLite) in the same transaction as the
@@ -23,10 +23,10 @@ from typing import Any
 
 import orjson
 
-from pygate.adminapi.document import KINDS, Entities
-from pygate.adminapi.statedb import AdminStateDB, AdminStateError
 from pygate.logstore import LogStore, LogStoreError
 from pygate.logstore.tables import AUDIT_LOG
+from pygate.server.admin_api.document import KINDS, Entities
+from pygate.server.admin_api.statedb import AdminStateDB, AdminStateError
 
 log = logging.getLogger("pygate")
 

@@ -4,8 +4,8 @@ Plain urllib on purpose: CLI commands should start fast and not spin up an event
 
 Every request is made for one config file (`AdminTarget.of(loaded)`): it carries the
 admin token of that config (admin.token, the first of admin.tokens, or the generated
-token file, pygate/admin_token.py) and names the config and log store it expects
-(pygate/admin_guard.py). A gateway that serves another config, because it holds this
+token file, pygate/server/admin_token.py) and names the config and log store it expects
+(pygate/server/admin_guard.py). A gateway that serves another config, because it holds this
 config's admin port, refuses with 409 and the command fails with `WrongGateway`.
 """
 
@@ -17,9 +17,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from pygate.admin_token import AdminTokenError, client_token, token_file_path
 from pygate.config import LoadedConfig
-from pygate.gateway_identity import expectation_headers
+from pygate.server.admin_token import AdminTokenError, client_token, token_file_path
+from pygate.server.gateway_identity import expectation_headers
 
 
 class AdminUnreachable(Exception):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pygate.admin_client import (
+from pygate.cli.admin_client import (
     AdminError,
     AdminTarget,
     AdminUnreachable,

@@ -14,10 +14,6 @@ import signal
 import sys
 from typing import Any
 
-from pygate.admin import AdminState, start_admin
-from pygate.admin_token import AdminCredentials, AdminTokenError, server_credentials
-from pygate.adminapi.service import AdminService
-from pygate.adminapi.statedb import AdminStateError
 from pygate.ai.lifecycle import AiRuntime
 from pygate.config import ConfigError, LoadedConfig, load_config
 from pygate.core import CoreUnavailable, load_core
@@ -31,7 +27,11 @@ from pygate.logstore.shipper import (
 from pygate.logstore.spool import SpoolError
 from pygate.plugins.jwks_refresh import refresh_jwks_forever
 from pygate.plugins.python.runtime import PluginRuntime
-from pygate.reload import Reloader, ReloadRefused, watch_file
+from pygate.server.admin_api.service import AdminService
+from pygate.server.admin_api.statedb import AdminStateError
+from pygate.server.admin_listener import AdminState, start_admin
+from pygate.server.admin_token import AdminCredentials, AdminTokenError, server_credentials
+from pygate.server.reload import Reloader, ReloadRefused, watch_file
 
 log = logging.getLogger("pygate")
 
@@ -305,8 +305,8 @@ class _Server:
 
 def _announce_generated_token(loaded: LoadedConfig, token: str, admin_addr: str) -> None:
     """Shown once, at the start that made the token; later starts only read the file."""
-    from pygate.admin_client import admin_url
-    from pygate.admin_token import token_file_path
+    from pygate.cli.admin_client import admin_url
+    from pygate.server.admin_token import token_file_path
 
     path = token_file_path(loaded)
     print(

@@ -22,16 +22,16 @@ import orjson
 import yaml
 from aiohttp import web
 
-from pygate.adminapi.audit import AUDIT_TABLE
-from pygate.adminapi.document import KINDS, Entities
-from pygate.adminapi.errors import invalid_at, unavailable
-from pygate.adminapi.http_common import api_errors, json_response, service, who
-from pygate.adminapi.jsonschema import plugin_schema
-from pygate.adminapi.openapi import openapi_document
 from pygate.logstore import LogStoreError
 from pygate.logstore.sql_store import sql_string
 from pygate.plugins import get_plugin, plugin_names
 from pygate.plugins.registry import BuiltinPlugin
+from pygate.server.admin_api.audit import AUDIT_TABLE
+from pygate.server.admin_api.document import KINDS, Entities
+from pygate.server.admin_api.errors import invalid_at, unavailable
+from pygate.server.admin_api.http_common import api_errors, json_response, service, who
+from pygate.server.admin_api.jsonschema import plugin_schema
+from pygate.server.admin_api.openapi import openapi_document
 
 YAML_TYPE = "application/yaml"
 YAML_TYPES = ("application/yaml", "application/x-yaml")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pygate.config import ConfigError, LoadedConfig, load_config
 
 # The config file as read -> the config to serve, plus what to persist once the core
-# took it (the admin API's entity state, see pygate.adminapi); raises ConfigError.
+# took it (the admin API's entity state, see pygate.server.admin_api); raises ConfigError.
 Resolve = Callable[[LoadedConfig], tuple[LoadedConfig, Callable[[], None] | None]]
 
 log = logging.getLogger("pygate")

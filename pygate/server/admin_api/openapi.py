@@ -14,9 +14,9 @@ from typing import Any
 import msgspec
 
 from pygate import __version__
-from pygate.adminapi import models
-from pygate.adminapi.document import KINDS
-from pygate.adminapi.jsonschema import mirror
+from pygate.server.admin_api import models
+from pygate.server.admin_api.document import KINDS
+from pygate.server.admin_api.jsonschema import mirror
 
 _REF = "#/components/schemas/{name}"
 _JSON = "application/json"

@@ -19,10 +19,10 @@ import hashlib
 import hmac
 from typing import Any
 
-from pygate.adminapi.document import KINDS, Entities
-from pygate.adminapi.errors import invalid, problem
 from pygate.config.paths import FieldPath
 from pygate.config.secrets import FINGERPRINT, map_secrets, secrets_in
+from pygate.server.admin_api.document import KINDS, Entities
+from pygate.server.admin_api.errors import invalid, problem
 
 REDACTED = "***"
 

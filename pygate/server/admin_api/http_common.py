@@ -9,15 +9,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pygate.adminapi.audit import Who
-from pygate.adminapi.errors import ApiError, invalid_at
-from pygate.adminapi.service import AdminService
 from pygate.config.secrets import FINGERPRINT
+from pygate.server.admin_api.audit import Who
+from pygate.server.admin_api.errors import ApiError, invalid_at
+from pygate.server.admin_api.service import AdminService
 
 log = logging.getLogger("pygate")
 
-SERVICE = web.AppKey("adminapi.service", AdminService)
-# Set by the admin listener's token check (pygate/admin.py): who is calling.
+SERVICE = web.AppKey("admin_api.service", AdminService)
+# Set by the admin listener's token check (pygate/server/admin_listener.py): who is calling.
 ACTOR_KEY = "pygate.actor"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

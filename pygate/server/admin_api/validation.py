@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pygate.adminapi.document import Entities, merged
 from pygate.config import LoadedConfig
 from pygate.config.loader import config_from_source
 from pygate.config.yaml_source import YamlSource
+from pygate.server.admin_api.document import Entities, merged
 
 
 def effective_config(

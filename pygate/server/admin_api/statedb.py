@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from pygate.adminapi.document import KINDS, Entities
+from pygate.server.admin_api.document import KINDS, Entities
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS entities (section TEXT NOT NULL, position INTEGER NOT NULL,"
@@ -74,7 +74,7 @@ class AdminStateDB:
         return row[0] if row else None
 
     def fingerprint_key(self) -> bytes:
-        """The key of secret fingerprints (pygate/adminapi/secrets.py), made at first use.
+        """The key of secret fingerprints (pygate/server/admin_api/secrets.py), made at first use.
 
         The state file holds the secrets themselves, so it is made readable by its
         owner only."""

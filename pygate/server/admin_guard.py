@@ -1,6 +1,6 @@
 """The admin listener's gatekeepers, in the order a request meets them.
 
-1. `browser_guard`: Host and Origin must be the listener's own (pygate.browser_guard):
+1. `browser_guard`: Host and Origin must be the listener's own (pygate.server.browser_guard):
    no page on another site, and no DNS-rebound name, gets an answer or makes a change.
 2. `bearer_token`: `Authorization: Bearer <token>` unless `admin.auth: none`. The
    dashboard page (static: it holds no data) is the one path served without it.
@@ -21,18 +21,18 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from pygate.adminapi.http_common import ACTOR_KEY
-from pygate.browser_guard import (
+from pygate.server.admin_api.http_common import ACTOR_KEY
+from pygate.server.browser_guard import (
     JSON_TYPES,
     YAML_TYPES,
     body_type_problem,
     fetch_site_problem,
 )
-from pygate.dashboard import DASHBOARD_PATH
-from pygate.gateway_identity import wrong_gateway
+from pygate.server.dashboard import DASHBOARD_PATH
+from pygate.server.gateway_identity import wrong_gateway
 
 if TYPE_CHECKING:
-    from pygate.admin import AdminState
+    from pygate.server.admin_listener import AdminState
 
 STATE = web.AppKey("state", Any)  # the AdminState (typed Any: admin.py imports us)
 # Where an imported document may be YAML; everywhere else a body is JSON.

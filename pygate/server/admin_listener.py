@@ -3,11 +3,11 @@
     GET  /status       core counters + shipper counters + uptime, as JSON
     POST /logs/query   {"sql": "...", "format": "json|table|csv"}
     GET  /logs/reports, /logs/report/{name}   canned reports (pygate.reports.http)
-    GET  /dashboard    the reports as self-refreshing charts (pygate.dashboard)
+    GET  /dashboard    the reports as self-refreshing charts (pygate.server.dashboard)
     /upstreams, /routes, /consumers, /config, /audit, /plugins, /openapi.json
-                       the admin API (pygate.adminapi)
+                       the admin API (pygate.server.admin_api)
 
-Every request passes pygate.admin_guard first: its own Host and Origin only (no
+Every request passes pygate.server.admin_guard first: its own Host and Origin only (no
 cross-site requests, no DNS rebinding), the admin token (`Authorization: Bearer`,
 unless `admin.auth: none`), the config the CLI expects, JSON (or YAML) bodies only.
 The token's name ("admin" for `admin.token` and the generated one) is the actor in
@@ -29,17 +29,17 @@ import orjson
 from aiohttp import web
 
 from pygate import __version__
-from pygate.admin_guard import MIDDLEWARES, STATE
-from pygate.admin_token import AdminCredentials
-from pygate.adminapi.routes import register as register_admin_api
-from pygate.browser_guard import SiteRules
-from pygate.dashboard import register as register_dashboard
 from pygate.logstore import LogStore, LogStoreError, QueryResult
 from pygate.logstore.render import FORMATS, render
 from pygate.logstore.shipper import LogShipper
 from pygate.logstore.sql_guard import query_error_status
-from pygate.metrics import register as register_metrics
 from pygate.reports.http import register as register_reports
+from pygate.server.admin_api.routes import register as register_admin_api
+from pygate.server.admin_guard import MIDDLEWARES, STATE
+from pygate.server.admin_token import AdminCredentials
+from pygate.server.browser_guard import SiteRules
+from pygate.server.dashboard import register as register_dashboard
+from pygate.server.metrics import register as register_metrics
 
 _STATE = STATE
 _CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "table": "text/plain"}
@@ -65,7 +65,7 @@ class AdminState:
     site: SiteRules | None = None
     # admin.tokens as token -> name; the name is the actor recorded in the audit log.
     named_tokens: dict[str, str] = field(default_factory=dict)
-    api: Any = None  # pygate.adminapi.service.AdminService: entity CRUD, when serving
+    api: Any = None  # pygate.server.admin_api.service.AdminService: entity CRUD, when serving
     # More counters for /status and /metrics (the AI gateway's call-log shipper).
     more_counters: Callable[[], dict[str, Any]] | None = None
     started_at: float = field(default_factory=time.monotonic)

@@ -47,10 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_parser(logs_commands)
 
-    from pygate.bench import add_bench_parser
+    from pygate.cli.bench import add_bench_parser
 
     add_bench_parser(commands)
-    from pygate.adminapi.cli import add_admin_parser
+    from pygate.cli.admin_entities import add_admin_parser
 
     add_admin_parser(commands)
 
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
-            from pygate.serve import serve
+            from pygate.server.serve import serve
 
             return serve(args.config, watch=args.watch)
         if args.command == "check":
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "version":
             return _version()
         if args.command == "status":
-            from pygate.commands import status
+            from pygate.cli.commands import status
 
             return status(args.config, as_json=args.json)
         if args.command == "logs" and args.logs_command == "serve":
@@ -87,19 +87,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return logs_report(args)
         if args.command == "logs":
-            from pygate.commands import logs_query
+            from pygate.cli.commands import logs_query
 
             return logs_query(args.config, args.sql, args.format)
         if args.command == "admin":
-            from pygate.adminapi.cli import run_admin_command
+            from pygate.cli.admin_entities import run_admin_command
 
             return run_admin_command(args)
         if args.command == "bench":
-            from pygate.bench import run_bench
+            from pygate.cli.bench import run_bench
 
             return run_bench(args)
         if args.command == "demo-upstream":
-            from pygate.demo_upstream import run_demo_upstream
+            from pygate.cli.demo_upstream import run_demo_upstream
 
             return run_demo_upstream(args.listen)
     except KeyboardInterrupt:

@@ -17,8 +17,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from pygate.adminapi.audit import AuditShipper, Who, change_rows
-from pygate.adminapi.document import (
+from pygate.config import ConfigError, LoadedConfig
+from pygate.logstore import LogStore
+from pygate.server.admin_api.audit import AuditShipper, Who, change_rows
+from pygate.server.admin_api.document import (
     KINDS,
     Entities,
     canonical,
@@ -26,13 +28,11 @@ from pygate.adminapi.document import (
     entities_of,
     settings_of,
 )
-from pygate.adminapi.errors import ApiError, conflict, invalid, problems_of, unavailable
-from pygate.adminapi.secrets import Fingerprints, all_secrets, scrub
-from pygate.adminapi.statedb import AdminStateDB, AdminStateError
-from pygate.adminapi.validation import effective_config
-from pygate.config import ConfigError, LoadedConfig
-from pygate.logstore import LogStore
-from pygate.reload import Reloader, ReloadRefused
+from pygate.server.admin_api.errors import ApiError, conflict, invalid, problems_of, unavailable
+from pygate.server.admin_api.secrets import Fingerprints, all_secrets, scrub
+from pygate.server.admin_api.statedb import AdminStateDB, AdminStateError
+from pygate.server.admin_api.validation import effective_config
+from pygate.server.reload import Reloader, ReloadRefused
 
 log = logging.getLogger("pygate")
 

@@ -1,7 +1,7 @@
 """`pygate admin export|import`: the entities of a running gateway as declarative YAML.
 
 Both talk to the gateway's admin listener (admin.listen in the config file, with its
-admin token: pygate/admin_client.py): the gateway owns its admin state. A gateway
+admin token: pygate/cli/admin_client.py): the gateway owns its admin state. A gateway
 that serves another config refuses (exit code 2), so an import never replaces the
 entities of the wrong gateway. Secrets are exported as fingerprints ("sha256:..."); an
 import that gives a fingerprint keeps the secret the gateway has with it.
@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from pygate.admin_client import AdminError, AdminTarget, AdminUnreachable
-from pygate.commands import admin_target, client_failure, load_for_client
+from pygate.cli.admin_client import AdminError, AdminTarget, AdminUnreachable
+from pygate.cli.commands import admin_target, client_failure, load_for_client
 
 _TIMEOUT_S = 60.0
 

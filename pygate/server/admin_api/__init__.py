@@ -1,5 +1,6 @@
 """The admin API: live CRUD over upstreams, routes, consumers (and their keys) and
-route plugin configs, on the admin listener (pygate/admin.py, same token check).
+route plugin configs, on the admin listener (pygate/server/admin_listener.py, same token
+check).
 
 Where the entities live, and who wins
 -------------------------------------
@@ -26,6 +27,6 @@ the same lock, one at a time.
 
 Endpoints: http_entities.py (CRUD), http_subresources.py (keys, plugins),
 http_config.py (export/import, audit, plugins, OpenAPI), added to the listener by
-routes.py. Errors: errors.py. This package file imports nothing, so `pygate.adminapi.cli`
-(the `pygate admin` commands) loads no server code.
+routes.py. Errors: errors.py. Its client, the `pygate admin export|import` commands, is
+pygate/cli/admin_entities.py.
 """

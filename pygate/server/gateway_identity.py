@@ -3,7 +3,7 @@
 A command names the config file (its real path) and the log store it was given in two
 headers; a gateway serving another config (one that took this config's admin port)
 refuses instead of acting for it. Plain functions with no server imports, so the CLI
-(pygate/admin_client.py) does not load aiohttp to build two headers.
+(pygate/cli/admin_client.py) does not load aiohttp to build two headers.
 """
 
 from __future__ import annotations
