@@ -10,7 +10,7 @@ import yaml
 from support.admin_api import AdminApi
 from support.client import get
 from support.gateway import run_cli
-from support.log_store_server import LogStoreServer
+from support.logs_server import LogsServer
 from support.net import wait_until
 from test_admin_api import admin_config
 
@@ -119,10 +119,10 @@ def test_export_then_import_round_trip(make_gateway, upstreams, tmp_path):
 
 
 def test_audit_rows_wait_while_the_log_store_is_down(make_gateway, upstreams, tmp_path):
-    server = LogStoreServer(tmp_path / "store").start()
+    server = LogsServer(tmp_path / "store", allow_writes=True).start()
     try:
         cfg = admin_config(upstreams)
-        cfg["log"] = {"store": server.url, "flush_interval": "100ms"}
+        cfg["log"] = {"store": server.sink_url, "flush_interval": "100ms"}
         gw = make_gateway(cfg)
         api = AdminApi(gw)
         api.ok("POST", "/routes", {"name": "a0", "paths": ["/a0"], "upstream": "echo"}, 201)

@@ -19,7 +19,7 @@ import pytest
 from support.client import get
 from support.configs import simple_config
 from support.gateway import cli_env
-from support.log_store_server import LogStoreServer, logs_serve_available
+from support.logs_server import LogsServer
 from support.net import free_port, wait_until
 
 
@@ -147,13 +147,12 @@ def test_metrics_endpoint_shows_pipeline_counters(make_gateway, upstreams):
     assert spooled_files(gateway.workdir / "pygate-spool")
 
 
-@pytest.mark.skipif(not logs_serve_available(), reason="pygate logs serve is not available yet")
 def test_store_restarted_under_load_loses_and_duplicates_nothing(make_gateway, upstreams, tmp_path):
-    server = LogStoreServer(tmp_path / "store").start()
+    server = LogsServer(tmp_path / "store", allow_writes=True).start()
     try:
         # A bounded load (open loop at 3,000 req/s): the test is about every record arriving
         # once, and an unbounded one makes the replay's length depend on the machine's speed.
-        log = {"store": server.url, "batch_size": 2000, "flush_interval": "100ms"}
+        log = {"store": server.sink_url, "batch_size": 2000, "flush_interval": "100ms"}
         gateway = make_gateway(simple_config(upstreams, log=log), name="gw")
         load = subprocess.Popen(
             [sys.executable, "-m", "pygate", "bench", gateway.url("/echo/load")]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from support.client import get
 from support.configs import simple_config
-from support.log_store_server import LogStoreServer, logs_serve_available
+from support.logs_server import LogsServer
 from support.net import wait_until
 
 from pygate import _core
@@ -258,22 +258,17 @@ def gateway_metrics(gateway) -> str:
 
 # ----- ClickHouse server sink (clickhouse-connect against `pygate logs serve`) ----------
 
-needs_logs_serve = pytest.mark.skipif(
-    not logs_serve_available(), reason="pygate logs serve is not available yet"
-)
-
 
 @pytest.fixture
 def store_server(tmp_path: Path):
-    server = LogStoreServer(tmp_path / "store-server").start()
+    server = LogsServer(tmp_path / "store-server", allow_writes=True).start()
     yield server
     server.stop()
     server.kill()
 
 
-@needs_logs_serve
 def test_server_sink_writes_through_clickhouse_connect(make_gateway, upstreams, store_server):
-    url = store_server.url.replace("?compress=none", "")  # the default: lz4 inserts
+    url = store_server.sink_url.replace("?compress=none", "")  # the default: lz4 inserts
     gateway = make_gateway(simple_config(upstreams, log={"store": url}), name="gw")
     tag = uuid.uuid4().hex[:8]
     for i in range(40):
@@ -292,9 +287,8 @@ def test_server_sink_writes_through_clickhouse_connect(make_gateway, upstreams, 
     assert status["log_rows_written"] == 40 and status["log_rows_spooled"] == 0
 
 
-@needs_logs_serve
 def test_server_sink_bisects_a_malformed_batch(store_server):
-    store = open_store(store_server.url)
+    store = open_store(store_server.sink_url)
     try:
         store.migrate()
         prefix = f"srv-bad-{uuid.uuid4().hex[:6]}-"

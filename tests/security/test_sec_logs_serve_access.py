@@ -12,8 +12,6 @@ from the server.
 from __future__ import annotations
 
 import http.client
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from urllib.parse import urlencode
@@ -22,7 +20,6 @@ import clickhouse_connect
 import pytest
 import yaml
 from clickhouse_connect.driver.exceptions import DatabaseError
-from support.gateway import START_TIMEOUT
 from support.logs_server import LogsServer
 from support.sql_attacks import NETWORK, READS, WRITES
 from support.sql_attacks import bait as make_bait
@@ -242,14 +239,10 @@ def _serve_exit(tmp_path: Path, serve: dict, listen: str = "127.0.0.1:0") -> tup
     config = {"listen": "127.0.0.1:1", "log": {"store": "chdb://./data", "serve": serve}}
     path = tmp_path / "serve.yaml"
     path.write_text(yaml.safe_dump(config))
-    args = [sys.executable, "-m", "pygate", "logs", "serve", "--config", str(path)]
-    done = subprocess.run(
-        [*args, "--listen", listen, "--allow-writes"],
-        capture_output=True,
-        timeout=START_TIMEOUT,
-        cwd=tmp_path,
-    )
-    return done.returncode, done.stderr.decode()
+    # The config is written as it is: LogsServer's defaults would add the users it lacks.
+    refused = LogsServer(tmp_path, allow_writes=True, config_path=path)
+    refused.launch(listen)
+    return refused.wait_exit(), refused.log_text()
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,12 @@
 """Run the real `python -m pygate logs serve` (the ClickHouse HTTP interface) as a process.
 
-The server listens on port 0 and the helper reads the bound port from its ready line,
-so parallel test sessions never race for a port.
+The one helper for every test that starts `logs serve`: its own tests, the attack tests,
+and the log pipeline tests that use it as the gateway's server-mode sink (`sink_url`) and
+stop/start it to play a store that goes away under load.
+
+The server first listens on port 0 and the helper reads the bound port from its ready
+line, so parallel test sessions never race for a port; a restart takes that port again,
+so a gateway configured with `sink_url` finds the store where it was.
 """
 
 from __future__ import annotations
@@ -78,11 +83,26 @@ class LogsServer:
         except FileNotFoundError:
             return ""
 
-    def launch(self) -> subprocess.Popen[bytes]:
+    @property
+    def sink_url(self) -> str:
+        """The gateway's `log.store` for this server (the password-less default user)."""
+        return f"clickhouse://default@127.0.0.1:{self.port}/pygate?compress=none"
+
+    def client(self, **kwargs: Any) -> Any:
+        """A real clickhouse-connect client on this server."""
+        import clickhouse_connect
+
+        kwargs.setdefault("username", "default")
+        kwargs.setdefault("compress", False)
+        return clickhouse_connect.get_client(host="127.0.0.1", port=self.port, **kwargs)
+
+    def launch(self, listen: str | None = None) -> subprocess.Popen[bytes]:
+        """Start the process without waiting for it (`listen` defaults to the port of an
+        earlier start, or a free one)."""
         # Only lines written after this launch count (the log is shared by restarts).
         self._log_offset = len(self.log_text())
         args = [sys.executable, "-m", "pygate", "logs", "serve"]
-        args += ["--config", str(self.config_path), "--listen", "127.0.0.1:0"]
+        args += ["--config", str(self.config_path), "--listen", listen or f"127.0.0.1:{self.port}"]
         if self.allow_writes:
             args.append("--allow-writes")
         self.proc = spawn(args, self.log_path, cwd=self.workdir)
