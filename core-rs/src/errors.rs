@@ -25,7 +25,7 @@ pub enum Reject {
     HeaderTooLarge,
     UpstreamUnavailable,
     UpstreamTimeout,
-    /// A Python plugin refused the call, failed or timed out; see python_phases.rs.
+    /// A Python plugin refused the call, failed or timed out; see python/phases.rs.
     Plugin(Box<PluginRefusal>),
 }
 

@@ -1,21 +1,22 @@
-//! pygate's data plane. `pipeline.rs` shows a request's life phase by phase; `python.rs` is the
-//! whole boundary with Python (see also `pygate/_core.pyi`).
+//! pygate's data plane. `pipeline/mod.rs` shows a request's life phase by phase. `python/` is
+//! the whole boundary with Python: its `bridge.rs` and `phases.rs` (how a route's Python plugins
+//! get a call and how their verdict is applied) are always compiled, because the workers use
+//! them; its `bindings/` (the pyo3 module `pygate._core`, see `pygate/_core.pyi`) only with the
+//! `python` feature, so `cargo test` links without libpython. `records.rs` and `records/` are
+//! the call record from its `CallLog` to its RowBinary, JSONEachRow and ClickHouse Native bytes.
 
 pub mod bench;
 pub mod body;
-pub mod bridge;
 pub mod clock;
 pub mod config;
 pub mod conn_io;
 pub mod errors;
-pub mod native;
 pub mod path_normalise;
 pub mod pipeline;
 pub mod plugins;
 pub mod proxy;
-pub mod python_phases;
+pub mod python;
 pub mod records;
-pub mod request_body;
 pub mod request_id;
 pub mod route_metrics;
 pub mod router;
@@ -23,9 +24,6 @@ pub mod server;
 pub mod state;
 pub mod stats;
 pub mod upstream;
-
-#[cfg(feature = "python")]
-mod python;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -1,9 +1,13 @@
 //! Call records: one per request, held in a bounded lock-free buffer until Python drains them.
 //!
 //! The buffer never blocks traffic: when it is full a new record is dropped and counted.
-//! Draining encodes a batch straight to RowBinary or JSONEachRow bytes (encode.rs, by the
-//! column table in columns.rs) so Python builds no object per row.
+//! Draining encodes a batch straight to RowBinary or JSONEachRow bytes (records/encode.rs, by
+//! the column table in records/columns.rs) so Python builds no object per row;
+//! records/clickhouse_native.rs re-encodes a RowBinary batch into one ClickHouse Native block
+//! for chDB. A record is built as a `CallLog` (records/call_log.rs) while its call runs.
 
+mod call_log;
+pub mod clickhouse_native;
 pub mod columns;
 mod encode;
 
@@ -13,6 +17,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
+pub use call_log::CallLog;
 pub use encode::{encode_json_row, encode_row_binary, put_string, put_varuint};
 
 /// One request's record; `columns::for_each_column` maps it to the columns of

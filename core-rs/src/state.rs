@@ -20,7 +20,6 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use http::{HeaderName, HeaderValue};
 
-use crate::bridge::Bridge;
 use crate::config::{
     BasicAuthConfig, ConfigError, CoreConfig, KeyAuthConfig, Limits, PythonPhasesConfig,
 };
@@ -32,6 +31,7 @@ use crate::plugins::ip_restriction::IpRestriction;
 use crate::plugins::jwt::Jwt;
 use crate::plugins::key_auth::KeyTable;
 use crate::plugins::rate_limit::RateLimiter;
+use crate::python::bridge::Bridge;
 use crate::records::RecordBuffer;
 use crate::route_metrics::RouteMetrics;
 use crate::router::Router;

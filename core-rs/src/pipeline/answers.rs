@@ -6,10 +6,11 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
 use super::forwarding::{set_rate_limit_headers, set_request_id, strip_hop_by_hop};
-use crate::body::{CallLog, ResponseBody};
+use crate::body::ResponseBody;
 use crate::errors::{json_body, Reject};
 use crate::plugins::cors::Cors;
 use crate::plugins::rate_limit::Decision;
+use crate::records::CallLog;
 
 /// Turn a refusal into its JSON response; the call record is finished with it.
 pub fn refuse(

@@ -12,8 +12,9 @@ use super::ownership::{
     X_FORWARDED_PROTO, X_REAL_IP,
 };
 use super::ConnCtx;
-use crate::body::{CallLog, RequestBody};
+use crate::body::RequestBody;
 use crate::plugins::rate_limit::Decision;
+use crate::records::CallLog;
 use crate::request_id;
 use crate::state::Route;
 

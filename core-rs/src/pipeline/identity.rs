@@ -9,12 +9,12 @@ use http::header::{self, HeaderMap, HeaderValue};
 
 use super::ownership::CONSUMER_HEADER;
 use super::ConnCtx;
-use crate::body::CallLog;
 use crate::clock::now_ns;
 use crate::config::RateLimitKey;
 use crate::errors::Reject;
 use crate::plugins::key_auth::{extract_key, hide_keys};
 use crate::plugins::rate_limit::Decision;
+use crate::records::CallLog;
 use crate::state::{GatewayState, Route};
 
 /// Phase 4, with the failed-authentication limit per client address around it

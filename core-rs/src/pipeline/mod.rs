@@ -9,12 +9,12 @@
 //! 4. `authenticate` key-auth, basic-auth or jwt: who is the consumer (identity.rs)
 //! 5. `rate_limit`  token bucket per consumer, client IP or route (identity.rs)
 //! 6. `python access` (routes with Python plugins only) may change the request, pick another
-//!    upstream or answer directly (python_phases.rs, bridge.rs)
+//!    upstream or answer directly (python/phases.rs, python/bridge.rs)
 //! 7. `proxy`       rewrite headers and forward to an upstream target (proxy.rs)
 //! 8. `respond`     stream the upstream's answer back with our headers (and CORS headers);
 //!    `python response` plugins may change it first
-//! 9. `log`         the call record is finished when the response body ends (body.rs), then
-//!    handed to `python log` plugins
+//! 9. `log`         the call record is finished when the response body ends
+//!    (records/call_log.rs), then handed to `python log` plugins
 //!
 //! Any phase may refuse the call with a `Reject`, which becomes a JSON error response
 //! (answers.rs). Headers added and removed on the way are in forwarding.rs.
@@ -42,14 +42,14 @@ use forwarding::{set_rate_limit_headers, set_request_id, strip_hop_by_hop, upstr
 use identity::{authenticate, rate_limit};
 use ownership::own_request_headers;
 
-use crate::body::{CallLog, RequestBody, ResponseBody};
+use crate::body::{RequestBody, ResponseBody};
 use crate::clock::unix_ms;
 use crate::errors::Reject;
 use crate::path_normalise;
 use crate::plugins::cors::Cors;
 use crate::proxy;
-use crate::python_phases::{self, Access, UpstreamSource};
-use crate::records::CallRecord;
+use crate::python::phases::{self as python_phases, Access, UpstreamSource};
+use crate::records::{CallLog, CallRecord};
 use crate::request_id;
 use crate::router::RouteMatch;
 use crate::state::{GatewayState, Route, Shared};

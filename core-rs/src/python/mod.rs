@@ -1,23 +1,15 @@
-//! The Python boundary, typed in `pygate/_core.pyi`. Nothing here runs per request except
-//! `PluginCall`, which exists only for routes with Python plugins; every call that blocks
-//! releases the GIL.
+//! Everything between the core and Python, in two halves:
+//!
+//! - `bridge.rs` and `phases.rs` are the core's side of a route's Python plugins: the queue
+//!   and wakeup socket a worker hands a call over on, and the `access`/`response` phases that
+//!   wait for the verdict and apply it. Workers and the gateway state use them whether or not
+//!   the binding is built, so they hold no pyo3 and are always compiled (`cargo test` links
+//!   without libpython).
+//! - `bindings/` is the `pygate._core` extension module itself (pyo3, typed in
+//!   `pygate/_core.pyi`), built only with the `python` feature that maturin turns on.
 
-mod bench;
-mod gateway;
-mod hot_paths;
-mod plugin_call;
+pub mod bridge;
+pub mod phases;
 
-use pyo3::prelude::*;
-
-#[pymodule]
-fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(gateway::version, m)?)?;
-    m.add_function(wrap_pyfunction!(gateway::check_config, m)?)?;
-    m.add_function(wrap_pyfunction!(gateway::requests_row_binary_to_native, m)?)?;
-    m.add_function(wrap_pyfunction!(hot_paths::requests_columns, m)?)?;
-    m.add_class::<gateway::Gateway>()?;
-    m.add_class::<bench::Bench>()?;
-    m.add_class::<hot_paths::HotPaths>()?;
-    m.add_class::<plugin_call::PyPluginCall>()?;
-    Ok(())
-}
+#[cfg(feature = "python")]
+mod bindings;

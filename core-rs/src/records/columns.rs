@@ -2,8 +2,9 @@
 //! goes into which column, with which ClickHouse type.
 //!
 //! Every view of a record walks `for_each_column` with its own `ColumnSink`: the RowBinary
-//! and JSONEachRow encoders (encode.rs), the Native re-encoder's column list (native.rs) and
-//! the dict a Python log plugin gets (python/plugin_call.rs). The sinks are generic
+//! and JSONEachRow encoders (encode.rs), the Native re-encoder's column list
+//! (clickhouse_native.rs) and the dict a Python log plugin gets
+//! (python/bindings/plugin_call.rs). The sinks are generic
 //! parameters, so each encoder is compiled with the walk inlined: no dynamic dispatch and no
 //! allocation per field. A test compares the list with `DESCRIBE TABLE pygate.requests` on
 //! a freshly migrated store (tests/test_log_columns.py).

@@ -14,9 +14,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::body::{RequestBody, UpstreamConn};
-use crate::bridge::{Bridge, HeaderList, Phase, RequestView, ResponseView, Verdict};
 use crate::config::Limits;
 use crate::errors::{intern_kind, PluginRefusal, Reject};
+use crate::python::bridge::{Bridge, HeaderList, Phase, RequestView, ResponseView, Verdict};
 use crate::upstream::Upstream;
 
 /// Python's own deadline is the plugin timeout; the core waits this much longer before it
@@ -24,7 +24,7 @@ use crate::upstream::Upstream;
 const BACKSTOP: Duration = Duration::from_secs(1);
 
 /// Read a whole request body for the access phase, within the body limit and the client
-/// body timeout (between two reads, as for a streamed upload; see request_body.rs).
+/// body timeout (between two reads, as for a streamed upload; see body/upload.rs).
 pub async fn read_body(body: Incoming, limits: &Limits) -> Result<Bytes, Reject> {
     let (body, meter) = RequestBody::new(body, limits);
     let Some(meter) = meter else {

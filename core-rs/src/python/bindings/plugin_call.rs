@@ -1,6 +1,6 @@
-//! `PluginCall`: one call waiting for the route's Python plugins (see bridge.rs), with the
-//! replies that let it go on. Attributes are built on access, so a plugin that only looks at
-//! one header does not pay for the others.
+//! `PluginCall`: one call waiting for the route's Python plugins (see python/bridge.rs), with
+//! the replies that let it go on. Attributes are built on access, so a plugin that only looks
+//! at one header does not pay for the others.
 
 use std::sync::Mutex;
 
@@ -10,7 +10,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use crate::bridge::{HeaderList, Phase, PluginCall as Call, Verdict};
+use crate::python::bridge::{HeaderList, Phase, PluginCall as Call, Verdict};
 use crate::records::columns::{for_each_column, ColumnSink, Value};
 use crate::records::CallRecord;
 
@@ -26,14 +26,14 @@ impl PyPluginCall {
         PyPluginCall { call, reply }
     }
 
-    fn request(&self) -> PyResult<&crate::bridge::RequestView> {
+    fn request(&self) -> PyResult<&crate::python::bridge::RequestView> {
         self.call
             .request
             .as_deref()
             .ok_or_else(|| PyRuntimeError::new_err("a log call has no request; use .record"))
     }
 
-    fn response_view(&self) -> PyResult<&crate::bridge::ResponseView> {
+    fn response_view(&self) -> PyResult<&crate::python::bridge::ResponseView> {
         self.call
             .response
             .as_ref()

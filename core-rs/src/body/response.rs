@@ -1,87 +1,20 @@
-//! Bodies on both sides of the proxy, streamed frame by frame and never buffered whole.
-//!
-//! `RequestBody` (request_body.rs) meters, limits and times what the client uploads.
-//! `ResponseBody` carries the call's `CallLog`: the record is finished when the last byte has
-//! been handed to the client (or the client went away), so latency and bytes are the real ones.
+//! The response body on its way to the client, streamed frame by frame and never buffered
+//! whole. It holds the upstream's connection until the body has been read to the end (then
+//! checks it back into the pool) and the call's `CallLog` (records/call_log.rs): the record is
+//! finished when the last byte has been handed to the client (or the client went away), so
+//! latency and bytes are the real ones.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use crate::records::CallRecord;
-use crate::state::Shared;
+use crate::records::CallLog;
 use crate::upstream::pool::{ActiveRequest, Sender};
 use crate::upstream::Target;
-
-pub use crate::request_body::{BodyMeter, BoxError, RequestBody};
-
-/// The call record under construction, pushed to the buffer exactly once.
-pub struct CallLog {
-    pub record: CallRecord,
-    started: Instant,
-    shared: Arc<Shared>,
-    worker: usize,
-    /// Off when the config turns call records off; the record then only carries what the
-    /// response itself needs (status, request id).
-    keep: bool,
-    /// The route has Python `log` plugins: they get a copy of the finished record.
-    pub python_log: bool,
-    /// The route's slot in the per-route counters (None: not routed).
-    pub metrics_slot: Option<u16>,
-}
-
-impl CallLog {
-    pub fn new(
-        record: CallRecord,
-        started: Instant,
-        shared: Arc<Shared>,
-        worker: usize,
-        keep: bool,
-    ) -> Self {
-        CallLog {
-            record,
-            started,
-            shared,
-            worker,
-            keep,
-            python_log: false,
-            metrics_slot: None,
-        }
-    }
-
-    /// This worker's live counters.
-    pub fn stats(&self) -> &crate::stats::WorkerStats {
-        self.shared.stats.worker(self.worker)
-    }
-
-    fn finish(mut self) {
-        self.record.latency_us = self.started.elapsed().as_micros() as u64;
-        let stats = self.shared.stats.worker(self.worker);
-        stats.count_response(self.record.status);
-        if let Some(slot) = self.metrics_slot {
-            let upstream_us = self
-                .record
-                .upstream_addr
-                .is_some()
-                .then_some(self.record.upstream_latency_us)
-                .filter(|&us| us > 0);
-            let r = &self.record;
-            let metrics = &self.shared.route_metrics;
-            metrics.observe(slot, self.worker, r.status, r.latency_us, upstream_us);
-        }
-        if self.python_log {
-            self.shared.bridge.tell_log(self.record.clone());
-        }
-        if self.keep {
-            self.shared.records.push(self.record);
-        }
-    }
-}
 
 /// The upstream's keep-alive connection rides along with its response body and goes back to
 /// the pool only once that body has been read to the end.

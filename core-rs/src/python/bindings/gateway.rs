@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use super::plugin_call::PyPluginCall;
 
 use crate::config::{self, ConfigError};
-use crate::native::{requests_to_native, NativeScratch};
+use crate::records::clickhouse_native::{requests_to_native, NativeScratch};
 use crate::records::{DrainedBatch, RecordFormat};
 use crate::server::Server;
 use crate::state::{GatewayState, Shared};
