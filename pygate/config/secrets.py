@@ -17,14 +17,9 @@ from typing import Any
 
 import msgspec
 
-from pygate.config.convert import (
-    _is_struct,
-    _list_item_type,
-    _strip_annotated,
-    _union_members,
-    is_secret,
-)
+from pygate.config.convert import is_secret
 from pygate.config.paths import FieldPath
+from pygate.config.typed_copy import TypedCopy
 
 FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{12}$")
 
@@ -37,52 +32,27 @@ def map_secrets(raw: Any, kind: Any, fn: SecretFn, path: FieldPath = ()) -> Any:
 
     Works on data that is not valid yet, too: a secret list given as one string is
     still a secret (so error messages can be scrubbed of it)."""
-    if is_secret(kind):
-        return fn(raw, path)
-    base = _strip_annotated(kind)
-    if _is_struct(base):
-        return _map_struct(raw, base, fn, path)
-    members = _union_members(base)
-    if members and isinstance(raw, dict):
-        struct = next((m for m in members if _is_struct(m)), None)
-        return _map_struct(raw, struct, fn, path) if struct is not None else raw
-    item = _list_item_type(base)
-    if item is not None:
-        if isinstance(raw, list):
-            return [map_secrets(entry, item, fn, (*path, i)) for i, entry in enumerate(raw)]
-        if is_secret(item) and isinstance(raw, str):
-            return fn(raw, path)
-    return raw
+    return _SecretMap(fn).copy(raw, kind, path)
 
 
-def _map_struct(raw: Any, cls: type[msgspec.Struct], fn: SecretFn, path: FieldPath) -> Any:
-    if not isinstance(raw, dict):
+class _SecretMap(TypedCopy):
+    def __init__(self, fn: SecretFn) -> None:
+        self.fn = fn
+
+    def copy(self, raw: Any, kind: Any, path: FieldPath = ()) -> Any:
+        if is_secret(kind):
+            return self.fn(raw, path)
+        return super().copy(raw, kind, path)
+
+    def other(self, raw: Any, kind: Any, list_item: Any, path: FieldPath) -> Any:
+        if list_item is not None and is_secret(list_item) and isinstance(raw, str):
+            return self.fn(raw, path)
         return raw
-    from pygate.config.schema import Route
 
-    fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        info = fields.get(key)
-        if cls is Route and key == "plugins" and isinstance(value, dict):
-            out[key] = {
-                name: _map_plugin(str(name), config, fn, (*path, key, str(name)))
-                for name, config in value.items()
-            }
-        elif info is None:
-            out[key] = value
-        else:
-            out[key] = map_secrets(value, info.type, fn, (*path, key))
-    return out
-
-
-def _map_plugin(name: str, config: Any, fn: SecretFn, path: FieldPath) -> Any:
-    from pygate.plugins import get_plugin
-
-    plugin = get_plugin(name)
-    if plugin is None or isinstance(config, msgspec.Struct):
-        return config
-    return map_secrets(config, plugin.schema, fn, path)
+    def plugin(self, name: str, config: Any, path: FieldPath) -> Any:
+        if isinstance(config, msgspec.Struct):  # already loaded: no user data to map
+            return config
+        return super().plugin(name, config, path)
 
 
 def secrets_in(raw: Any, kind: Any) -> Iterator[tuple[FieldPath, str]]:

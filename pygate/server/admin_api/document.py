@@ -15,15 +15,10 @@ from typing import Any
 import msgspec
 import orjson
 
-from pygate.config.convert import (
-    _admits_none,
-    _is_struct,
-    _list_item_type,
-    _strip_annotated,
-    _union_members,
-)
+from pygate.config.convert import _admits_none
+from pygate.config.paths import FieldPath
 from pygate.config.schema import Consumer, Route, Upstream
-from pygate.plugins import get_plugin
+from pygate.config.typed_copy import TypedCopy
 
 # Section of the config file -> (singular name used in the audit log, schema).
 KINDS: dict[str, tuple[str, type[msgspec.Struct]]] = {
@@ -90,39 +85,13 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def canonical(raw: Any, kind: Any) -> Any:
     """`raw` (valid for `kind`) without the nulls that stand for a field's default."""
-    base = _strip_annotated(kind)
-    if _is_struct(base):
-        return _canonical_struct(raw, base)
-    members = _union_members(base)
-    if members and isinstance(raw, dict):
-        struct = next((m for m in members if _is_struct(m)), None)
-        return _canonical_struct(raw, struct) if struct is not None else raw
-    item = _list_item_type(base)
-    if item is not None and isinstance(raw, list):
-        return [canonical(entry, item) for entry in raw]
-    return raw
+    return _Canonical().copy(raw, kind)
 
 
-def _canonical_struct(raw: Any, cls: type[msgspec.Struct]) -> Any:
-    if not isinstance(raw, dict):
-        return raw
-    fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        info = fields.get(key)
-        if info is None:
-            out[key] = value
-        elif value is None and not info.required and not _admits_none(info.type):
-            continue
-        elif cls is Route and key == "plugins" and isinstance(value, dict):
-            out[key] = {name: _canonical_plugin(name, cfg) for name, cfg in value.items()}
-        else:
-            out[key] = canonical(value, info.type)
-    return out
+class _Canonical(TypedCopy):
+    def keep_field(self, value: Any, info: msgspec.structs.FieldInfo) -> bool:
+        return not (value is None and not info.required and not _admits_none(info.type))
 
-
-def _canonical_plugin(name: str, config: Any) -> Any:
-    # `key-auth:` with nothing after it means "with its defaults": an empty mapping.
-    config = {} if config is None else config
-    plugin = get_plugin(str(name))
-    return canonical(config, plugin.schema) if plugin is not None else config
+    def plugin(self, name: str, config: Any, path: FieldPath) -> Any:
+        # `key-auth:` with nothing after it means "with its defaults": an empty mapping.
+        return super().plugin(name, {} if config is None else config, path)
