@@ -48,3 +48,21 @@ class PriceTable:
         return (
             usage.prompt_tokens * price.input_per_1m + usage.completion_tokens * price.output_per_1m
         ) / 1_000_000
+
+
+def usage_of(answer: dict[str, Any]) -> Usage | None:
+    """The usage a provider reported in a unified (OpenAI-format) answer, if any."""
+    usage = answer.get("usage")
+    if not usage:
+        return None
+    return Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+
+
+def completion_text_chars(completion: dict[str, Any]) -> int:
+    total = 0
+    for choice in completion.get("choices", []):
+        message = choice.get("message") or {}
+        total += len(message.get("content") or "")
+        for call in message.get("tool_calls") or ():
+            total += len(call.get("function", {}).get("arguments") or "")
+    return total

@@ -6,22 +6,23 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
 
+from pygate.ai.call import EMBEDDINGS, Call
 from pygate.ai.calllog import AiCallBuffer
-from pygate.ai.chat import Renderer, run_chat
+from pygate.ai.chat import Renderer, respond
 from pygate.ai.engine import Engine, EngineCounters
 from pygate.ai.errors import AiError, anthropic_error, openai_error
 from pygate.ai.guard import INTERNAL_SECRET, came_through_core
 from pygate.ai.messages import AnthropicRenderer, to_unified
-from pygate.ai.providers.base import Unsupported
 from pygate.ai.request_shapes import check_chat, check_embeddings, check_messages
 from pygate.ai.secrets import install_log_filter
 from pygate.ai.secrets import remember as remember_secrets
-from pygate.ai.service import AiService, read_json, usage_of
+from pygate.ai.service import AiService, read_json
 from pygate.config.ai_schema import AiSettings
 
 log = logging.getLogger("pygate.ai")
@@ -97,42 +98,31 @@ async def _no_server_banner(request: web.Request, response: web.StreamResponse) 
     response.headers.popall("Server", None)
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    service = request.app[SERVICE]
+async def _begin(
+    request: web.Request, endpoint: str, check: Callable[[dict], None], streams: bool = True
+) -> tuple[Call, dict[str, Any]]:
+    """Read the body and begin its call; a body of the wrong shape is a recorded 400."""
     body = await read_json(request)
-    ctx = service.begin(request, "chat", _label(body.get("model")), body.get("stream") is True)
-    service.check_shape(ctx, body, check_chat)
-    return await run_chat(service, request, ctx, body, Renderer(body))
+    streamed = streams and body.get("stream") is True
+    call = request.app[SERVICE].begin(request, endpoint, _label(body.get("model")), streamed)
+    with call.recorded():
+        check(body)
+    return call, body
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    call, body = await _begin(request, "chat", check_chat)
+    return await respond(request, call, body, Renderer(body))
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    service = request.app[SERVICE]
-    raw = await read_json(request)
-    ctx = service.begin(request, "messages", _label(raw.get("model")), raw.get("stream") is True)
-    service.check_shape(ctx, raw, check_messages)
-    return await run_chat(service, request, ctx, to_unified(raw), AnthropicRenderer(raw))
+    call, raw = await _begin(request, "messages", check_messages)
+    return await respond(request, call, to_unified(raw), AnthropicRenderer(raw))
 
 
 async def embeddings(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    body = await read_json(request)
-    ctx = service.begin(request, "embeddings", _label(body.get("model")), False)
-    service.check_shape(ctx, body, check_embeddings)
-    try:
-        plan = service.plan(body.get("model"))
-        service.check_limits(ctx)
-        _, result = await service.engine.embeddings(ctx.call, plan, body)
-    except Unsupported as exc:
-        error = AiError(400, "unsupported", str(exc))
-        service.finish(ctx, body, None, 0, error)
-        raise error from None
-    except AiError as error:
-        service.finish(ctx, body, None, 0, error)
-        raise
-    usage = usage_of(result)
-    if usage is not None and not usage.prompt_tokens:
-        usage = None  # some providers report no tokens for embeddings: estimate
-    service.finish(ctx, body, usage, 0)
+    call, body = await _begin(request, "embeddings", check_embeddings, streams=False)
+    result = await call.run(EMBEDDINGS, body)
     return web.json_response(result, dumps=lambda o: orjson.dumps(o).decode())
 
 

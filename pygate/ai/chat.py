@@ -1,26 +1,21 @@
-"""One chat call, streamed or not, rendered in the caller's API format.
+"""Chat answers over HTTP, streamed or not, in the caller's API format.
 
-`run_chat` is shared by /v1/chat/completions (OpenAI format), /v1/messages
-(Anthropic format) and prompt templates; a `Renderer` turns the unified answer and
-chunks into the caller's format.
+`respond` runs a chat call (call.py) and answers it; it is shared by
+/v1/chat/completions (OpenAI format), /v1/messages (Anthropic format) and prompt
+templates. A `Renderer` turns the unified answer and chunks into the caller's format;
+`SseOut` writes a stream as server-sent events.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 
-from pygate.ai.errors import AiError
-from pygate.ai.providers.base import StreamError, StreamTranslator
-from pygate.ai.service import (
-    AiService,
-    CallContext,
-    completion_text_chars,
-    usage_of,
-)
+from pygate.ai.call import CHAT, Call
+from pygate.ai.engine import OpenStream
+from pygate.ai.providers.base import StreamTranslator
 from pygate.ai.sse import encode
 
 
@@ -67,100 +62,49 @@ class Renderer:
     def end(self) -> bytes:
         return encode(b"[DONE]")
 
-    def error_response(self, error: AiError, request_id: str) -> web.Response:
-        from pygate.ai.errors import openai_error
 
-        return openai_error(error, request_id)
-
-
-async def run_chat(
-    service: AiService,
-    request: web.Request,
-    ctx: CallContext,
-    body: dict[str, Any],
-    renderer: Renderer,
+async def respond(
+    request: web.Request, call: Call, body: dict[str, Any], renderer: Renderer
 ) -> web.StreamResponse:
-    """Answer one chat call; always writes its ai_calls row."""
-    stream = bool(body.get("stream"))
-    try:
-        plan = service.plan(body.get("model"))
-        service.check_limits(ctx)
-    except AiError as error:
-        service.finish(ctx, body, None, 0, error)
-        return renderer.error_response(error, ctx.request_id)
-    if stream:
-        return await _streamed(service, request, ctx, body, plan, renderer)
-    cache = service.cache
-    cache_key = cache.key(ctx.consumer, "chat", body) if cache else ""
-    completion = cache.get(cache_key) if cache else None
-    try:
-        if completion is not None:
-            ctx.call.cache_hit = True
-            ctx.call.provider, ctx.call.model = completion["_provider"], completion["model"]
-        else:
-            candidate, completion = await service.engine.chat(ctx.call, plan, body)
-            completion["_provider"] = candidate.provider.name
-            if cache:
-                cache.put(cache_key, completion)
-    except AiError as error:
-        service.finish(ctx, body, None, 0, error)
-        return renderer.error_response(error, ctx.request_id)
-    answer = {k: v for k, v in completion.items() if k != "_provider"}
-    service.finish(ctx, body, usage_of(answer), completion_text_chars(answer))
+    """Answer one chat call; its AiError goes to the app's error middleware."""
+    answer = await call.run(CHAT, body)
+    if isinstance(answer, OpenStream):
+        out = SseOut(request, renderer, call.headers())
+        await call.relay(answer, out)
+        return out.response
     return web.json_response(
-        renderer.completion(answer), headers=_headers(ctx), dumps=lambda o: orjson.dumps(o).decode()
+        renderer.completion(answer),
+        headers=call.headers(),
+        dumps=lambda o: orjson.dumps(o).decode(),
     )
 
 
-async def _streamed(service, request, ctx, body, plan, renderer: Renderer) -> web.StreamResponse:
-    try:
-        opened = await service.engine.open_stream(ctx.call, plan, body)
-    except AiError as error:
-        service.finish(ctx, body, None, 0, error)
-        return renderer.error_response(error, ctx.request_id)
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **_headers(ctx)}
-    )
-    failure: AiError | None = None
-    try:
-        await response.prepare(request)
-        service.mark_first_byte(ctx)
-        out = renderer.start()
-        for chunk in opened.first_chunks:
-            out += renderer.chunk(chunk)
-        await response.write(out)
-        # From here on nothing is retried: the caller has bytes.
-        async for chunks in opened.rest:
-            data = b"".join(renderer.chunk(c) for c in chunks)
-            if data:
-                await response.write(data)
-        await response.write(renderer.usage(opened.translator) + renderer.end())
-    except (StreamError, TimeoutError, aiohttp.ClientError, ValueError) as exc:
-        message = str(exc) or type(exc).__name__  # AiError scrubs it
-        failure = AiError(502, "stream_interrupted", f"the provider stream broke off: {message}")
-        await _try_write(response, renderer.failure(failure.message) + renderer.end())
-    except ConnectionResetError:
-        failure = AiError(499, "client_closed", "the caller went away mid-stream")
-    finally:
-        opened.response.close()
-        translator = opened.translator
-        service.finish(ctx, body, translator.usage, translator.text_chars, failure)
-    return response
+class SseOut:
+    """A chat stream as server-sent events (call.py's `StreamSink`)."""
 
+    def __init__(self, request: web.Request, renderer: Renderer, headers: dict[str, str]) -> None:
+        self.request = request
+        self.renderer = renderer
+        sse = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        self.response = web.StreamResponse(headers={**sse, **headers})
+        self.started = False
 
-async def _try_write(response: web.StreamResponse, data: bytes) -> None:
-    try:
-        await response.write(data)
-    except ConnectionResetError:
-        pass
+    async def prepare(self) -> None:
+        await self.response.prepare(self.request)
 
+    async def send(self, chunks: list[dict[str, Any]]) -> None:
+        data = b"".join(self.renderer.chunk(c) for c in chunks)
+        if not self.started:
+            self.started = True
+            data = self.renderer.start() + data
+        if data:
+            await self.response.write(data)
 
-def _headers(ctx: CallContext) -> dict[str, str]:
-    headers = dict(ctx.limit_headers)
-    call = ctx.call
-    headers["X-Pygate-Model"] = f"{call.provider}/{call.model}"
-    if call.fallback_used:
-        headers["X-Pygate-Fallback"] = call.fallback_used
-    if call.cache_hit:
-        headers["X-Pygate-Cache"] = "hit"
-    return headers
+    async def end(self, translator: StreamTranslator) -> None:
+        await self.response.write(self.renderer.usage(translator) + self.renderer.end())
+
+    async def broke(self, message: str) -> None:
+        try:
+            await self.response.write(self.renderer.failure(message) + self.renderer.end())
+        except ConnectionResetError:
+            pass

@@ -36,6 +36,7 @@ from pygate.ai.providers.base import (
     RETRYABLE,
     StreamError,
     StreamTranslator,
+    Unsupported,
     Untranslatable,
 )
 from pygate.ai.router import Candidate, ModelRouter
@@ -113,6 +114,8 @@ class Engine:
                 except Untranslatable as exc:
                     message = f"{candidate.qualified} cannot take this request: {exc}"
                     raise AiError(400, "bad_request", message) from None
+                except Unsupported as exc:  # e.g. embeddings of a chat-only provider
+                    raise AiError(400, "unsupported", str(exc)) from None
                 except ProviderFailure as failure:
                     last = failure
                     if failure.kind == FATAL:

@@ -19,9 +19,10 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from pygate.ai.call import CHAT
 from pygate.ai.errors import AiError
 from pygate.ai.secrets import scrub
-from pygate.ai.service import AiService, completion_text_chars, usage_of
+from pygate.ai.service import AiService
 from pygate.ai.templates import build_body, check_variables, choose_version
 
 # The initialize handshake's revisions; the client's is echoed when we know it.
@@ -172,18 +173,13 @@ async def _call(
 async def _call_template(service, request, template, arguments: dict) -> dict[str, Any]:
     version = choose_version(template)
     label = f"mcp:template:{template.name}@{version.version}"
-    ctx = service.begin(request, label, version.model or template.model, False)
-    body: dict[str, Any] = {}
+    call = service.begin(request, label, version.model or template.model, False)
     try:
-        check_variables(version, arguments)
-        body = build_body(template, version, arguments)
-        plan = service.plan(body["model"])
-        service.check_limits(ctx)
-        _, completion = await service.engine.chat(ctx.call, plan, body)
+        with call.recorded():
+            check_variables(version, arguments)
+        completion = await call.run(CHAT, build_body(template, version, arguments))
     except AiError as error:
-        service.finish(ctx, body, None, 0, error)
         return _text_result(error.message, is_error=True)
-    service.finish(ctx, body, usage_of(completion), completion_text_chars(completion))
     return _text_result(completion["choices"][0]["message"].get("content") or "")
 
 

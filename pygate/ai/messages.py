@@ -12,10 +12,8 @@ import uuid
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from pygate.ai.chat import Renderer
-from pygate.ai.errors import AiError, anthropic_error
 from pygate.ai.sse import encode
 
 STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
@@ -215,6 +213,3 @@ class AnthropicRenderer(Renderer):
             + self._event("message_delta", {"delta": delta, "usage": usage})
             + self._event("message_stop", {})
         )
-
-    def error_response(self, error: AiError, request_id: str) -> web.Response:
-        return anthropic_error(error, request_id)

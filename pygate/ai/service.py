@@ -1,32 +1,23 @@
-"""What every AI endpoint shares: the call record, limits, cache and accounting."""
+"""The AI gateway's state that calls share (engine, limits, cache, prices, the ai_calls
+buffer), swapped on reload; and where a call begins (`begin`, see call.py)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from pygate.ai.accounting import PriceTable, estimated_usage
+from pygate.ai.accounting import PriceTable
 from pygate.ai.cache import ResponseCache
+from pygate.ai.call import Call
 from pygate.ai.calllog import AiCall, AiCallBuffer
 from pygate.ai.engine import Engine
 from pygate.ai.errors import AiError
 from pygate.ai.limits import Limits
-from pygate.ai.providers.base import Usage
+from pygate.ai.router import Candidate, UnknownModel
 from pygate.config.ai_schema import AiSettings
-
-
-@dataclass(slots=True)
-class CallContext:
-    call: AiCall
-    started: float  # time.monotonic()
-    request_id: str
-    consumer: str
-    limit_headers: dict[str, str]
 
 
 class AiService:
@@ -53,10 +44,12 @@ class AiService:
         else:
             self.cache.ttl_s, self.cache.max_entries = cache.ttl / 1000, cache.max_entries
 
-    def begin(self, request: web.Request, endpoint: str, alias: str, streamed: bool) -> CallContext:
+    def begin(self, request: web.Request, endpoint: str, alias: str, streamed: bool) -> Call:
+        """A call's first phase: who asks (the consumer the core identified), under which
+        request id, for which endpoint and alias; see call.py for the rest."""
         consumer = request.headers.get("X-Consumer-Username", "")
         request_id = request.headers.get("X-Request-Id", "")
-        call = AiCall(
+        row = AiCall(
             request_id=request_id,
             consumer=consumer,
             alias=alias,
@@ -64,24 +57,9 @@ class AiService:
             streamed=streamed,
             started=time.time(),
         )
-        return CallContext(call, time.monotonic(), request_id, consumer, {})
+        return Call(self, request_id, consumer, row)
 
-    def check_shape(
-        self, ctx: CallContext, body: dict[str, Any], check: Callable[[dict[str, Any]], None]
-    ) -> None:
-        """Run a request_shapes check; its 400 is recorded like any other failed call."""
-        try:
-            check(body)
-        except AiError as error:
-            self.finish(ctx, body, None, 0, error)
-            raise
-
-    def check_limits(self, ctx: CallContext) -> None:
-        ctx.limit_headers = self.limits.check(ctx.consumer, ctx.call.alias)
-
-    def plan(self, model: Any):
-        from pygate.ai.router import UnknownModel
-
+    def plan(self, model: Any) -> list[Candidate]:
         if not isinstance(model, str) or not model:
             raise AiError(400, "bad_request", '"model" is required: an alias or provider/model')
         try:
@@ -91,42 +69,6 @@ class AiService:
             raise AiError(
                 404, "unknown_model", f"unknown model {model!r}; models: {known}"
             ) from None
-
-    def mark_first_byte(self, ctx: CallContext) -> None:
-        ctx.call.ttft_ms = (time.monotonic() - ctx.started) * 1000
-
-    def finish(
-        self,
-        ctx: CallContext,
-        body: dict[str, Any],
-        usage: Usage | None,
-        completion_chars: int,
-        error: AiError | None = None,
-    ) -> None:
-        """Account for the call (tokens, cost, limits) and queue its ai_calls row."""
-        call = ctx.call
-        call.latency_ms = (time.monotonic() - ctx.started) * 1000
-        if not call.streamed and not call.ttft_ms:
-            call.ttft_ms = call.latency_ms
-        if error is not None:
-            call.status = error.status
-            call.error = f"{error.kind}: {error.message}"[:2000]
-        # A provider answered (or streamed part of an answer) but sent no usage: estimate.
-        answered = (call.attempts > 0 and call.status < 400) or completion_chars > 0
-        if usage is None and answered:
-            usage = estimated_usage(body, completion_chars)
-            call.tokens_estimated = True
-        if usage is not None:
-            call.prompt_tokens, call.completion_tokens = (
-                usage.prompt_tokens,
-                usage.completion_tokens,
-            )
-            if not call.cache_hit:
-                call.cost_usd = self.prices.cost(f"{call.provider}/{call.model}", usage)
-        self.limits.charge(
-            ctx.consumer, call.alias, call.prompt_tokens + call.completion_tokens, call.cost_usd
-        )
-        self.buffer.add(call)
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -148,20 +90,3 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise AiError(400, "bad_request", "the body must be a JSON object")
     return body
-
-
-def usage_of(completion: dict[str, Any]) -> Usage | None:
-    usage = completion.get("usage")
-    if not usage:
-        return None
-    return Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
-
-
-def completion_text_chars(completion: dict[str, Any]) -> int:
-    total = 0
-    for choice in completion.get("choices", []):
-        message = choice.get("message") or {}
-        total += len(message.get("content") or "")
-        for call in message.get("tool_calls") or ():
-            total += len(call.get("function", {}).get("arguments") or "")
-    return total

@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from pygate.ai.chat import Renderer, run_chat
-from pygate.ai.errors import AiError, openai_error
+from pygate.ai.chat import Renderer, respond
+from pygate.ai.errors import AiError
 from pygate.ai.service import read_json
 from pygate.ai.templates import build_body, check_variables, choose_version
 from pygate.config.ai_schema import Template, TemplateVersion
@@ -36,18 +36,14 @@ async def handle_template(request: web.Request) -> web.StreamResponse:
     from pygate.ai.app import SERVICE
 
     service = request.app[SERVICE]
-    request_id = request.headers.get("X-Request-Id", "")
     template = service.templates.get(request.path)
     if template is None:
-        return openai_error(AiError(404, "no_route", f"no template at {request.path}"), request_id)
+        raise AiError(404, "no_route", f"no template at {request.path}")
     version = choose_version(template)
     label = f"template:{template.name}@{version.version}"
-    ctx = service.begin(request, label, version.model or template.model, False)
-    try:
+    call = service.begin(request, label, version.model or template.model, False)
+    with call.recorded():
         values = await read_json(request)
         check_variables(version, values)
-    except AiError as error:
-        service.finish(ctx, {}, None, 0, error)
-        return openai_error(error, request_id)
     body = build_body(template, version, values)
-    return await run_chat(service, request, ctx, body, TemplateRenderer(template, version))
+    return await respond(request, call, body, TemplateRenderer(template, version))
