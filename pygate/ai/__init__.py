@@ -17,17 +17,20 @@ and the per-call record in pygate.requests. The AI app reads the consumer from
 id from `X-Request-Id`. `guard.came_through_core` is the one place that decides
 whether a request really came through the core.
 
-A call's life (`engine.py`): resolve the model (`provider/model` or an alias, which is
-a group of deployments chosen weighted or least-busy, plus a fallback chain) ->
-limits and budgets (`limits.py`) -> exact-match cache (`cache.py`) -> for each
-candidate: a key from the provider's pool (`keys.py`), the provider adapter
-(`providers/`, one module per provider) translates the unified OpenAI-format request,
-the answer or the streamed events back. 429/quota and a refused key (401/403) rotate
-the key; 5xx, timeouts and connection errors are retried with backoff, then the next
-fallback is tried. A stream is never retried once its first byte has been sent to the
-client. Request bodies are checked against each endpoint's shape first
-(`request_shapes.py`); every error is the gateway's JSON error (`errors.py`, and the
-middleware in `app.py` for aiohttp's own).
+A call's life, one `Call` (`call.py`) whichever endpoint made it (chat, messages,
+embeddings, templates, MCP tools; the endpoints only translate formats and HTTP):
+begin (the consumer, the request id) -> the endpoint's own checks (request bodies
+against each endpoint's shape, `request_shapes.py`) -> resolve the model
+(`provider/model` or an alias, which is a group of deployments chosen weighted or
+least-busy, plus a fallback chain) -> limits and budgets (`limits.py`) -> exact-match
+cache (`cache.py`) -> the engine (`engine.py`), for each candidate: a key from the
+provider's pool (`keys.py`), the provider adapter (`providers/`, one module per
+provider) translates the unified OpenAI-format request, the answer or the streamed
+events back. 429/quota and a refused key (401/403) rotate the key; 5xx, timeouts and
+connection errors are retried with backoff, then the next fallback is tried. A stream
+is never retried once its first byte has been sent to the client. -> finish, exactly
+once however the call ended (refusals too). Every error is the gateway's JSON error
+(`errors.py`, rendered by the middleware in `app.py` in the caller's API's shape).
 
 Accounting (`accounting.py`, `calllog.py`): tokens from the provider's usage
 (`stream_options.include_usage` is forced for OpenAI-compatible streams), estimated
