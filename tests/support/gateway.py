@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,31 @@ def spawn(args: list[str], log_path: Path, cwd: Path | None = None) -> subproces
             env=cli_env(),
             start_new_session=True,
         )
+
+
+def stop_process(
+    proc: subprocess.Popen | None, what: str, log_text: Callable[[], str], timeout: float = 60
+) -> int:
+    """SIGTERM and wait; returns the exit code (SIGKILL after `timeout`, then raise with
+    the tail of the process's log)."""
+    if proc is None:
+        return 0
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(30)
+        raise RuntimeError(
+            f"{what} did not exit within {timeout}s of SIGTERM:\n{log_text()[-3000:]}"
+        ) from None
+
+
+def kill_process(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait(30)
 
 
 def run_cli(*args: str, timeout: float = CLI_TIMEOUT, cwd: Path | None = None):
@@ -270,23 +295,10 @@ class Gateway:
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM and wait; returns the exit code (SIGKILL after `timeout`, then raise)."""
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(30)
-            raise RuntimeError(
-                f"gateway did not exit within {timeout}s of SIGTERM:\n{self.log_text()[-3000:]}"
-            ) from None
+        return stop_process(self.proc, "gateway", self.log_text, timeout)
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(30)
+        kill_process(self.proc)
 
     # ----- CLI against this gateway's config -------------------------------------
     def cli(self, *args: str, timeout: float = CLI_TIMEOUT):

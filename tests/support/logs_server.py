@@ -12,7 +12,6 @@ so a gateway configured with `sink_url` finds the store where it was.
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .gateway import START_TIMEOUT, spawn
+from .gateway import START_TIMEOUT, kill_process, spawn, stop_process
 from .net import wait_until
 
 READY = re.compile(r"pygate: logs serve on (\S+):(\d+) ")
@@ -129,17 +128,7 @@ class LogsServer:
         return self.proc.wait(timeout)
 
     def stop(self, timeout: float = 60) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(30)
-            raise RuntimeError(f"logs serve ignored SIGTERM:\n{self.log_text()[-3000:]}") from None
+        return stop_process(self.proc, "logs serve", self.log_text, timeout)
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(30)
+        kill_process(self.proc)
