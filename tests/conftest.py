@@ -22,6 +22,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 # The AI gateway's session fixtures (emulators, mcp_upstream, ai_gw): defined once here,
 # so every tests/test_ai_*.py module shares one gateway.
 from support.ai_setup import ai_gw, emulators, mcp_upstream  # noqa: E402, F401
+
+# The JWKS endpoint the basic-auth and jwt tests share (module-scoped).
+from support.auth_plugins import jwks_server  # noqa: E402, F401
 from support.configs import SITES, main_config  # noqa: E402
 from support.gateway import Gateway, dump_log, running  # noqa: E402
 from support.net import free_port  # noqa: E402

@@ -1,12 +1,18 @@
 """A gateway for the built-in Python plugin tests: echo, stable/canary and dead upstreams,
-plus whatever routes a test module brings (each test uses its own routes)."""
+plus whatever routes a test module brings (each test uses its own routes).
+
+A module declares its gateway with `gw = builtin_gateway(plugin_routes)`: a module-scoped
+fixture named `gw` (it shadows the session gateway there)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from .configs import upstream
 from .gateway import Gateway, run_cli, running
@@ -29,6 +35,25 @@ def run_gateway(
     }
     with running(Gateway(workdir, config)) as gateway:
         yield gateway
+
+
+def builtin_gateway(routes: Callable[[], list[dict[str, Any]]]) -> Any:
+    """The module-scoped `gw` fixture of a plugin test module: a gateway serving `routes()`."""
+
+    @pytest.fixture(scope="module", name="gw")
+    def gateway(upstreams, dead_addr, tmp_path_factory) -> Iterator[Gateway]:
+        workdir = tmp_path_factory.mktemp("gw-builtins")
+        yield from run_gateway(workdir, upstreams, dead_addr, routes())
+
+    return gateway
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def sent_body(resp) -> dict:
+    """The JSON body the echo upstream received."""
+    return json.loads(resp.json()["body"])
 
 
 def check_plugins(tmp_path: Path, plugins_yaml: str) -> subprocess.CompletedProcess:

@@ -1,6 +1,8 @@
-"""rate-limit response headers: X-RateLimit-* agree with each other and with the bucket, and
-the IETF draft's RateLimit-Policy / RateLimit fields (draft-ietf-httpapi-ratelimit-headers)
-parse as Structured Fields and say the same thing."""
+"""rate-limit: 429 by consumer and by IP (the session gateway's /limited routes), and the
+response headers: X-RateLimit-* agree with each other and with the bucket, and the IETF
+draft's RateLimit-Policy / RateLimit fields (draft-ietf-httpapi-ratelimit-headers) parse
+as Structured Fields and say the same thing (on `rl_gw`, a gateway of this module's own:
+the session gateway `gw` serves the /limited routes)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from support.gateway import Gateway, running
 
 
 @pytest.fixture(scope="module")
-def gw(upstreams, tmp_path_factory) -> Iterator[Gateway]:
+def rl_gw(upstreams, tmp_path_factory) -> Iterator[Gateway]:
     cfg = simple_config(upstreams)
     cfg["routes"] += [
         route(
@@ -39,7 +41,7 @@ def gw(upstreams, tmp_path_factory) -> Iterator[Gateway]:
             plugins={"rate-limit": {"rate": 50, "per": "1s", "burst": 20, "by": "ip"}},
         ),
     ]
-    with running(Gateway(tmp_path_factory.mktemp("gw-rl-headers"), cfg)) as gateway:
+    with running(Gateway(tmp_path_factory.mktemp("rl_gw-rl-headers"), cfg)) as gateway:
         yield gateway
 
 
@@ -86,8 +88,8 @@ def check_consistent(fields: dict, rate_per_s: float) -> None:
     assert fields["q"] / fields["w"] <= rate_per_s + 1e-9, fields
 
 
-def test_headers_agree_while_the_bucket_drains(gw: Gateway) -> None:
-    responses = burst_of(gw.url("/burst/x"), 14)
+def test_headers_agree_while_the_bucket_drains(rl_gw: Gateway) -> None:
+    responses = burst_of(rl_gw.url("/burst/x"), 14)
     allowed = [r for r in responses if r.status == 200]
     refused = [r for r in responses if r.status == 429]
     assert 10 <= len(allowed) <= 11 and refused, [r.status for r in responses]
@@ -103,8 +105,8 @@ def test_headers_agree_while_the_bucket_drains(gw: Gateway) -> None:
     assert len({f["policy"] for f in fields}) == 1, "the policy is the same on every response"
 
 
-def test_429_says_when_to_retry_and_reset_says_when_full(gw: Gateway) -> None:
-    responses = burst_of(gw.url("/burst/y"), 12)
+def test_429_says_when_to_retry_and_reset_says_when_full(rl_gw: Gateway) -> None:
+    responses = burst_of(rl_gw.url("/burst/y"), 12)
     last = responses[-1]
     assert_json_error(last, 429, "rate_limited")
     fields = parsed(last)
@@ -112,27 +114,27 @@ def test_429_says_when_to_retry_and_reset_says_when_full(gw: Gateway) -> None:
     retry_after = int(last.header("retry-after"))
     assert 1 <= retry_after <= fields["reset"], (retry_after, fields)
     time.sleep(retry_after)
-    assert get(gw.url("/burst/y")).status == 200, "allowed again after Retry-After"
+    assert get(rl_gw.url("/burst/y")).status == 200, "allowed again after Retry-After"
     # Reset is when the bucket is full again: after it, a burst of 10 passes once more.
-    drained = parsed(burst_of(gw.url("/burst/y"), 1)[0])
+    drained = parsed(burst_of(rl_gw.url("/burst/y"), 1)[0])
     time.sleep(drained["reset"] + 0.2)
-    again = burst_of(gw.url("/burst/y"), 10)
+    again = burst_of(rl_gw.url("/burst/y"), 10)
     assert [r.status for r in again] == [200] * 10
     assert parsed(again[0])["remaining"] == 9
 
 
-def test_no_burst_means_limit_is_the_rate(gw: Gateway) -> None:
-    f = parsed(get(gw.url("/steady/x")))
+def test_no_burst_means_limit_is_the_rate(rl_gw: Gateway) -> None:
+    f = parsed(get(rl_gw.url("/steady/x")))
     check_consistent(f, rate_per_s=2)
     assert (f["limit"], f["w"]) == (120, 60), f
 
 
-def test_remaining_never_exceeds_limit_over_many_requests(gw: Gateway) -> None:
+def test_remaining_never_exceeds_limit_over_many_requests(rl_gw: Gateway) -> None:
     async def go() -> list[Response]:
         async with aiohttp.ClientSession() as session:
             out = []
             for i in range(150):
-                out.append(await afetch(session, "GET", gw.url("/many/x")))
+                out.append(await afetch(session, "GET", rl_gw.url("/many/x")))
                 if i % 10 == 0:
                     await asyncio.sleep(0.05)
             return out
@@ -146,3 +148,42 @@ def test_remaining_never_exceeds_limit_over_many_requests(gw: Gateway) -> None:
         assert f["limit"] == 20, f
         if r.status == 429:
             assert f["remaining"] == 0 and int(r.header("retry-after")) >= 1
+
+
+def _ratelimit_headers(resp) -> tuple[int, int, int]:
+    return (
+        int(resp.header("x-ratelimit-limit")),
+        int(resp.header("x-ratelimit-remaining")),
+        int(resp.header("x-ratelimit-reset")),
+    )
+
+
+def test_rate_limit_by_consumer(gw):
+    # rate 2 per 60s, burst 2: two pass, the third is refused; another consumer is not.
+    key = {"apikey": "alice-key-1"}
+    first = get(gw.url("/limited/a"), headers=key)
+    second = get(gw.url("/limited/b"), headers=key)
+    third = get(gw.url("/limited/c"), headers=key)
+
+    assert first.status == 200 and second.status == 200
+    limit, remaining, reset = _ratelimit_headers(first)
+    assert (limit, remaining) == (2, 1)
+    assert 0 <= reset <= 60
+    limit, remaining, reset = _ratelimit_headers(second)
+    assert (limit, remaining) == (2, 0)
+    assert 0 < reset <= 60
+
+    assert_json_error(third, 429, "rate_limited")
+    retry_after = int(third.header("retry-after"))
+    assert 1 <= retry_after <= 60
+    limit, remaining, _ = _ratelimit_headers(third)
+    assert (limit, remaining) == (2, 0)
+
+    # The bucket is per consumer: alice's other key shares it, bob has his own.
+    assert get(gw.url("/limited/d"), headers={"apikey": "alice-key-2"}).status == 429
+    assert get(gw.url("/limited/e"), headers={"apikey": "bob-key-1"}).status == 200
+
+
+def test_rate_limit_by_ip(gw):
+    statuses = [get(gw.url(f"/limited-ip/{i}")).status for i in range(4)]
+    assert statuses == [200, 200, 200, 429]
