@@ -113,7 +113,7 @@ def test_logging_off_keeps_counting_but_stores_nothing(make_gateway, upstreams):
     assert gw.logs_query("SELECT count() AS n FROM pygate.requests") == [{"n": 0}]
 
 
-LOCAL_PLUGIN = '''
+LOCAL_PLUGIN = """
 import msgspec
 
 from pygate.plugins.python import Plugin
@@ -128,7 +128,7 @@ class Local(Plugin):
 
     async def access(self, request):
         request.headers["X-Local-Plugin"] = self.config.value
-'''
+"""
 
 
 def test_client_commands_do_not_import_plugin_modules(make_gateway, upstreams, tmp_path):
