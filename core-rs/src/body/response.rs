@@ -75,6 +75,14 @@ impl ResponseBody {
         }
     }
 
+    /// A connection whose response was cut short (a broken upstream body, a client that left)
+    /// is in an unknown state: close it rather than check it back into the pool.
+    fn discard_connection(&mut self) {
+        if let Source::Upstream(_, conn) = &mut self.source {
+            conn.take();
+        }
+    }
+
     fn complete(&mut self) {
         self.completed = true;
         if let Source::Upstream(_, conn) = &mut self.source {
@@ -115,9 +123,7 @@ impl Body for ResponseBody {
                 if let Some(log) = this.log.as_mut() {
                     log.record.error_kind = "upstream_body_error";
                 }
-                if let Source::Upstream(_, conn) = &mut this.source {
-                    conn.take(); // a broken connection is not reusable
-                }
+                this.discard_connection();
                 this.complete();
             }
             Poll::Ready(None) => this.complete(),
@@ -165,9 +171,7 @@ impl Drop for ResponseBody {
                 log.record.error_kind = "client_closed";
             }
         }
-        if let Source::Upstream(_, conn) = &mut self.source {
-            conn.take();
-        }
+        self.discard_connection();
         self.complete();
     }
 }

@@ -74,27 +74,25 @@ pub struct RequestBody {
     armed: bool,
 }
 
+/// Why the body stopped the upload; the meter's flags say the same to the handler.
 #[derive(Debug)]
-struct BodyLimitExceeded;
+enum UploadStopped {
+    BodyLimitExceeded,
+    ClientBodyTimedOut,
+}
 
-impl std::fmt::Display for BodyLimitExceeded {
+impl std::fmt::Display for UploadStopped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("request body exceeds the configured limit")
+        f.write_str(match self {
+            UploadStopped::BodyLimitExceeded => "request body exceeds the configured limit",
+            UploadStopped::ClientBodyTimedOut => {
+                "the client stopped sending its request body (client_body_timeout)"
+            }
+        })
     }
 }
 
-impl std::error::Error for BodyLimitExceeded {}
-
-#[derive(Debug)]
-struct ClientBodyTimedOut;
-
-impl std::fmt::Display for ClientBodyTimedOut {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the client stopped sending its request body (client_body_timeout)")
-    }
-}
-
-impl std::error::Error for ClientBodyTimedOut {}
+impl std::error::Error for UploadStopped {}
 
 impl RequestBody {
     /// Returns the body and, if the client sends one, the meter to read its progress from.
@@ -173,7 +171,7 @@ impl Body for RequestBody {
             meter.waiting_on_client.store(true, Ordering::Relaxed);
             if wait_for_client(&mut this.timer, &mut this.armed, this.timeout, cx).is_ready() {
                 meter.client_timed_out.store(true, Ordering::Relaxed);
-                return Poll::Ready(Some(Err(Box::new(ClientBodyTimedOut))));
+                return Poll::Ready(Some(Err(Box::new(UploadStopped::ClientBodyTimedOut))));
             }
             return Poll::Pending;
         }
@@ -187,7 +185,7 @@ impl Body for RequestBody {
                         + data.len() as u64;
                     if total > this.limit {
                         meter.too_large.store(true, Ordering::Relaxed);
-                        return Poll::Ready(Some(Err(Box::new(BodyLimitExceeded))));
+                        return Poll::Ready(Some(Err(Box::new(UploadStopped::BodyLimitExceeded))));
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
