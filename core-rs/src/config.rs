@@ -8,6 +8,7 @@ use serde::Deserialize;
 // Each native plugin's config sits in its own file, with its validation and phase code;
 // the route (and `limits`) only name them. Re-exported: this file is the config's shape.
 pub use crate::plugins::auth_failures::AuthFailureConfig;
+pub use crate::upstream::transport::{Protocol, Scheme};
 pub use crate::plugins::basic_auth::{BasicAuthConfig, BasicCredential};
 pub use crate::plugins::cors::CorsConfig;
 pub use crate::plugins::ip_restriction::IpRestrictionConfig;
@@ -129,6 +130,40 @@ pub struct UpstreamConfig {
     pub fail_cooldown_ms: u64,
     #[serde(default = "default_keepalive")]
     pub keepalive: usize,
+    // How targets are reached (upstream/transport.rs).
+    #[serde(default)]
+    pub scheme: Scheme,
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// PEM roots that replace the system's (absolute: Python resolves it against the file).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    #[serde(default = "default_true")]
+    pub tls_verify: bool,
+    /// The TLS name to send and verify instead of each target's host.
+    #[serde(default)]
+    pub sni: Option<String>,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            name: String::new(),
+            targets: Vec::new(),
+            balance: Balance::default(),
+            connect_timeout_ms: default_connect_timeout(),
+            read_timeout_ms: default_read_timeout(),
+            retries: default_retries(),
+            max_fails: default_max_fails(),
+            fail_cooldown_ms: default_fail_cooldown(),
+            keepalive: default_keepalive(),
+            scheme: Scheme::default(),
+            protocol: Protocol::default(),
+            ca_file: None,
+            tls_verify: true,
+            sni: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

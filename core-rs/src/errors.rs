@@ -24,6 +24,8 @@ pub enum Reject {
     RateLimited(Decision),
     HeaderTooLarge,
     UpstreamUnavailable,
+    /// No TLS connection to any target: certificate not trusted, not for the name, expired.
+    UpstreamTls,
     UpstreamTimeout,
     /// A Python plugin refused the call, failed or timed out; see python/phases.rs.
     Plugin(Box<PluginRefusal>),
@@ -50,7 +52,7 @@ impl Reject {
             Reject::UriTooLong => StatusCode::URI_TOO_LONG,
             Reject::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Reject::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Reject::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            Reject::UpstreamUnavailable | Reject::UpstreamTls => StatusCode::BAD_GATEWAY,
             Reject::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Reject::Plugin(p) => p.status,
         }
@@ -71,6 +73,7 @@ impl Reject {
             Reject::RateLimited(_) => "rate_limited",
             Reject::HeaderTooLarge => "header_too_large",
             Reject::UpstreamUnavailable => "upstream_unavailable",
+            Reject::UpstreamTls => "upstream_tls",
             Reject::UpstreamTimeout => "upstream_timeout",
             Reject::Plugin(p) => p.kind,
         }
@@ -95,6 +98,10 @@ impl Reject {
             }
             Reject::HeaderTooLarge => "request headers exceed the configured limit".into(),
             Reject::UpstreamUnavailable => "no upstream target could serve the request".into(),
+            Reject::UpstreamTls => {
+                "the TLS handshake with the upstream failed (its certificate was not accepted)"
+                    .into()
+            }
             Reject::UpstreamTimeout => "the upstream did not answer in time".into(),
             Reject::Plugin(p) => p.message.clone(),
         }

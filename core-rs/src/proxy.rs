@@ -58,6 +58,7 @@ pub async fn forward(
         if let (false, Some(host)) = (preserve_host, &target.host_header) {
             req.headers_mut().insert(HOST, host.clone());
         }
+        target.transport.prepare(&mut req);
         let mut allow_reuse = true;
         loop {
             let checkout = match target
@@ -70,6 +71,7 @@ pub async fn forward(
                     failure.reject = match e {
                         ConnectError::Timeout => Reject::UpstreamTimeout,
                         ConnectError::Failed => Reject::UpstreamUnavailable,
+                        ConnectError::Tls => Reject::UpstreamTls,
                     };
                     break;
                 }
@@ -77,7 +79,7 @@ pub async fn forward(
             let active = target.begin_request();
             let mut sender = checkout.sender;
             let sent_at = Instant::now();
-            let sending = sender.try_send_request(req);
+            let sending = sender.send(req);
             let outcome =
                 within_read_timeout(sending, upstream.read_timeout, upload.as_deref()).await;
             match outcome {

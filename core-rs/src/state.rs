@@ -147,7 +147,7 @@ impl GatewayState {
         if let Some(prev) = previous {
             for upstream in &prev.upstreams {
                 for t in &upstream.targets {
-                    old_targets.insert(&t.addr, t.clone());
+                    old_targets.insert(&t.pool_key, t.clone());
                 }
             }
             for route in &prev.routes {
@@ -159,12 +159,19 @@ impl GatewayState {
 
         let mut upstreams = Vec::with_capacity(config.upstreams.len());
         for (i, u) in config.upstreams.iter().enumerate() {
-            let built = Upstream::build(i, u, |addr| match old_targets.get(addr) {
-                Some(t) => {
-                    t.set_max_idle(u.keepalive);
-                    t.clone()
+            let built = Upstream::build(i, u, |addr, transport| {
+                match old_targets.get(&*transport.pool_key(addr)) {
+                    Some(t) => {
+                        t.set_max_idle(u.keepalive);
+                        t.clone()
+                    }
+                    None => Arc::new(Target::new(
+                        addr,
+                        transport.clone(),
+                        config.workers,
+                        u.keepalive,
+                    )),
                 }
-                None => Arc::new(Target::new(addr, config.workers, u.keepalive)),
             })?;
             upstreams.push(Arc::new(built));
         }

@@ -109,6 +109,11 @@ def _upstream(upstream: Upstream) -> dict[str, Any]:
         "max_fails": upstream.max_fails,
         "fail_cooldown_ms": int(upstream.fail_cooldown),
         "keepalive": upstream.keepalive,
+        "scheme": upstream.scheme,
+        "protocol": upstream.protocol,
+        "ca_file": upstream.ca_file,
+        "tls_verify": upstream.tls_verify,
+        "sni": upstream.sni,
     }
 
 

@@ -20,6 +20,7 @@ from pygate.config.errors import ConfigError, ConfigProblem
 from pygate.config.paths import FieldPath
 from pygate.config.schema import GatewayConfig, Route
 from pygate.config.units import describe
+from pygate.config.upstream_checks import resolve_ca_files
 from pygate.config.validate import semantic_problems
 from pygate.config.yaml_source import YamlSource, read_yaml
 from pygate.logstore.url import StoreLocation, parse_store_url
@@ -119,6 +120,7 @@ def config_from_source(
     if problems:
         raise ConfigError(_in_file_order(problems))
     store = parse_store_url(config.log.store, base_dir)
+    resolve_ca_files(config, base_dir)
     loaded = LoadedConfig(file=file, config=config, source=source, store=store)
     loaded.plugins_loaded = import_plugins
     return loaded

@@ -157,6 +157,10 @@ class LogSettings(_Section):
     serve: LogServe = msgspec.field(default_factory=LogServe)
 
 
+# A DNS name (or IP address) for TLS to send and verify.
+TlsName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")]
+
+
 class Target(_Section):
     addr: TargetAddr
     weight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1
@@ -172,6 +176,15 @@ class Upstream(_Section):
     max_fails: Positive = 1
     fail_cooldown: Duration = Duration(10_000)
     keepalive: NonNegative = 256
+    # How targets are reached. https verifies each target's certificate for the name in
+    # `sni` (else the target's host) against the system's roots, or `ca_file`'s alone
+    # (relative to this file); `tls_verify: false` turns that off and is logged at load.
+    scheme: Literal["http", "https"] = "http"
+    # h2: HTTP/2 over TLS (ALPN); h2c: HTTP/2 over plain TCP (prior knowledge, as gRPC).
+    protocol: Literal["http1", "h2", "h2c"] = "http1"
+    ca_file: Key | None = None
+    tls_verify: bool = True
+    sni: TlsName | None = None
 
 
 class BasicCredential(_Section):

@@ -19,6 +19,7 @@ from pygate.config.paths import FieldPath, names_uncertain
 from pygate.config.schema import BasicCredential, Consumer, GatewayConfig, Target
 from pygate.config.secrets import fingerprint_problems
 from pygate.config.units import Name
+from pygate.config.upstream_checks import upstream_transport_problems
 from pygate.logstore.url import parse_store_url
 from pygate.plugins import RouteContext, get_plugin
 
@@ -35,6 +36,7 @@ def semantic_problems(
     yield from _identical_route_paths(config)
     yield from _consumer_keys(config)
     yield from _upstream_targets(config)
+    yield from upstream_transport_problems(config, base_dir)
     yield from _listeners(config)
     yield from admin_problems(config)
     yield from fingerprint_problems(config)

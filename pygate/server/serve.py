@@ -16,6 +16,7 @@ from typing import Any
 
 from pygate.ai.lifecycle import AiRuntime
 from pygate.config import ConfigError, LoadedConfig, load_config
+from pygate.config.upstream_checks import unverified_upstreams
 from pygate.core import CoreUnavailable, load_core
 from pygate.logstore import LogStore, LogStoreError, StoreUnavailable, open_store
 from pygate.logstore.shipper import (
@@ -83,6 +84,7 @@ def serve(config_file: str, *, watch: bool = False) -> int:
     except ConfigError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)
         return 2
+    warn_unverified_upstreams(loaded)
 
     try:
         if persist_entities is not None:
@@ -102,6 +104,14 @@ def serve(config_file: str, *, watch: bool = False) -> int:
 def _core_json(loaded: LoadedConfig, ai: AiRuntime | None) -> str:
     """The core config for `loaded`, its AI routes pointing at the bound AI listener."""
     return loaded.core_json(ai.listener if ai is not None else None)
+
+
+def warn_unverified_upstreams(loaded: LoadedConfig) -> None:
+    """Said at every load that serves: an opt-out of verification must not go unnoticed."""
+    for name in unverified_upstreams(loaded.config):
+        log.warning(
+            'upstream "%s": tls_verify is false; its TLS certificates are not verified', name
+        )
 
 
 def shipper_settings(loaded: LoadedConfig) -> ShipperSettings:
@@ -261,6 +271,7 @@ class _Server:
         """Python-side settings of a reloaded config (the core already has its part)."""
         old_days = self.loaded.config.log.retention_days
         self.loaded = new
+        warn_unverified_upstreams(new)
         shipper.update_settings(shipper_settings(new))
         try:
             credentials = server_credentials(new)

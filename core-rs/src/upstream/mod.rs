@@ -1,6 +1,7 @@
 //! Upstreams: their targets, how one is picked, and passive health.
 
 pub mod pool;
+pub mod transport;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use crate::config::{Balance, ConfigError, UpstreamConfig};
 pub use pool::Target;
+use transport::Transport;
 
 pub struct Upstream {
     pub name: String,
@@ -39,13 +41,15 @@ impl Health {
 }
 
 impl Upstream {
-    /// `targets` resolves an address to its shared target (so pools and health carry over reloads).
+    /// `target_for` resolves an address reached by a transport to its shared target (so pools
+    /// and health carry over reloads; `Target::pool_key` tells them apart).
     pub fn build(
         index: usize,
         cfg: &UpstreamConfig,
-        mut target_for: impl FnMut(&str) -> Arc<Target>,
+        mut target_for: impl FnMut(&str, &Arc<Transport>) -> Arc<Target>,
     ) -> Result<Upstream, ConfigError> {
         let field = |f: &str| format!("upstreams[{index}].{f}");
+        let transport = Arc::new(Transport::build(index, cfg)?);
         if cfg.targets.is_empty() {
             return Err(ConfigError::new(
                 field("targets"),
@@ -72,8 +76,11 @@ impl Upstream {
             } else {
                 t.weight
             };
+            if let Err(why) = transport.server_name_for(&t.addr) {
+                return Err(ConfigError::new(field(&format!("targets[{ti}]")), why));
+            }
             weights.push(weight);
-            targets.push(target_for(&t.addr));
+            targets.push(target_for(&t.addr, &transport));
         }
         Ok(Upstream {
             name: cfg.name.clone(),
@@ -198,8 +205,9 @@ mod tests {
             max_fails: 2,
             fail_cooldown_ms: 5000,
             keepalive: 8,
+            ..UpstreamConfig::default()
         };
-        Upstream::build(0, &cfg, |addr| Arc::new(Target::new(addr, 1, 8))).unwrap()
+        Upstream::build(0, &cfg, |addr, _| Arc::new(Target::plain(addr, 1, 8))).unwrap()
     }
 
     fn counts(u: &Upstream, n: usize) -> Vec<usize> {
@@ -270,8 +278,9 @@ mod tests {
             max_fails: 1,
             fail_cooldown_ms: 0,
             keepalive: 1,
+            ..UpstreamConfig::default()
         };
-        let e = Upstream::build(3, &cfg, |a| Arc::new(Target::new(a, 1, 1)))
+        let e = Upstream::build(3, &cfg, |a, _| Arc::new(Target::plain(a, 1, 1)))
             .err()
             .unwrap();
         assert_eq!(e.path, "upstreams[3].targets[0]");
@@ -279,7 +288,7 @@ mod tests {
             addr: "127.0.0.1:80".into(),
             weight: 0,
         };
-        let e = Upstream::build(3, &cfg, |a| Arc::new(Target::new(a, 1, 1)))
+        let e = Upstream::build(3, &cfg, |a, _| Arc::new(Target::plain(a, 1, 1)))
             .err()
             .unwrap();
         assert_eq!(e.path, "upstreams[3].targets[0].weight");
