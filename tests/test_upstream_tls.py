@@ -148,7 +148,7 @@ def test_tls_verify_false_is_logged_once_at_load(make_gateway, tmp_path: Path):
     ],
 )
 def test_bad_transport_settings_name_the_field(tmp_path: Path, extra, field, message):
-    cfg = one_route(upstream("u", ["127.0.0.1:9"], **extra))
+    cfg = one_route(upstream("u", ["127.0.0.1:9"], **extra), listen="127.0.0.1:0")
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(cfg))
     res = run_cli("check", "--config", str(path))
@@ -160,7 +160,9 @@ def test_bad_transport_settings_name_the_field(tmp_path: Path, extra, field, mes
 
 def test_ca_file_that_is_not_pem_is_a_config_error(tmp_path: Path):
     (tmp_path / "bad.pem").write_text("not a certificate\n")
-    cfg = one_route(upstream("u", ["127.0.0.1:9"], scheme="https", ca_file="bad.pem"))
+    cfg = one_route(
+        upstream("u", ["127.0.0.1:9"], scheme="https", ca_file="bad.pem"), listen="127.0.0.1:0"
+    )
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(cfg))
     res = run_cli("check", "--config", str(path))

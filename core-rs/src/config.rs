@@ -8,13 +8,13 @@ use serde::Deserialize;
 // Each native plugin's config sits in its own file, with its validation and phase code;
 // the route (and `limits`) only name them. Re-exported: this file is the config's shape.
 pub use crate::plugins::auth_failures::AuthFailureConfig;
-pub use crate::upstream::transport::{Protocol, Scheme};
 pub use crate::plugins::basic_auth::{BasicAuthConfig, BasicCredential};
 pub use crate::plugins::cors::CorsConfig;
 pub use crate::plugins::ip_restriction::IpRestrictionConfig;
 pub use crate::plugins::jwt::JwtConfig;
 pub use crate::plugins::key_auth::KeyAuthConfig;
 pub use crate::plugins::rate_limit::{RateLimitConfig, RateLimitKey};
+pub use crate::upstream::transport::{Protocol, Scheme};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -115,12 +115,12 @@ def config_from_source(
     for path, message in semantic_problems(config, base_dir, invalid=invalid):
         if not _about_invalid(path, invalid):
             problems.append(source.problem(path, message))
+    resolve_ca_files(config, base_dir)  # before the core reads them
     if check_core and import_plugins:
         problems.extend(_core_stage(config, source, problems))
     if problems:
         raise ConfigError(_in_file_order(problems))
     store = parse_store_url(config.log.store, base_dir)
-    resolve_ca_files(config, base_dir)
     loaded = LoadedConfig(file=file, config=config, source=source, store=store)
     loaded.plugins_loaded = import_plugins
     return loaded

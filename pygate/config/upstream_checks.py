@@ -50,7 +50,7 @@ def resolve_path(path: str, base_dir: str) -> str:
 def resolve_ca_files(config: GatewayConfig, base_dir: str) -> None:
     """Make `ca_file`s absolute: the core reads them and has no idea where the file was."""
     for u in config.upstreams:
-        if u.ca_file is not None:
+        if isinstance(u.ca_file, str):  # not a stand-in for a value that failed
             u.ca_file = resolve_path(u.ca_file, base_dir)
 
 

@@ -137,6 +137,9 @@ class EchoUpstream:
                 if not chunk:
                     return
                 buf += chunk
+                if not buf[:1].isalpha():  # not a request line (a TLS hello, say)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    return
             head, _, buf = buf.partition(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             method, path, _version = lines[0].split(" ", 2)

@@ -1,6 +1,7 @@
 //! Upstreams: their targets, how one is picked, and passive health.
 
 pub mod pool;
+mod tls;
 pub mod transport;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};

@@ -114,7 +114,11 @@ impl Target {
             health: Health::default(),
             server_name: transport.server_name_for(addr).ok().flatten(),
             pool_key: transport.pool_key(addr),
-            shared: (0..if transport.multiplexed() { per_worker } else { 0 })
+            shared: (0..if transport.multiplexed() {
+                per_worker
+            } else {
+                0
+            })
                 .map(|_| Mutex::new(None))
                 .collect(),
             transport,
@@ -154,7 +158,9 @@ impl Target {
         allow_reuse: bool,
     ) -> Result<Checkout, ConnectError> {
         if !self.shared.is_empty() {
-            return self.checkout_shared(worker, connect_timeout, allow_reuse).await;
+            return self
+                .checkout_shared(worker, connect_timeout, allow_reuse)
+                .await;
         }
         while let Some(mut sender) = allow_reuse.then(|| self.pop_idle(worker)).flatten() {
             if sender.is_closed() {

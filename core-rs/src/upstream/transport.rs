@@ -2,26 +2,23 @@
 //!
 //! TLS verifies the upstream's certificate against the system's roots, or against `ca_file`
 //! alone when one is given, for the name in `sni` (else the target's host). `tls_verify: false`
-//! is the only way to skip that, and Python logs it at every load (pygate/config/loader.py).
+//! is the only way to skip that, and serving logs it at every load (pygate/server/serve.py).
 
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use http::uri::{Authority, Scheme as UriScheme};
 use http::{Request, Uri};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::ServerName;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::pool::{ConnectError, Sender};
+use super::tls::{client_config, roots_from_pem, system_roots};
 use crate::body::RequestBody;
 use crate::config::{ConfigError, UpstreamConfig};
 
@@ -72,7 +69,14 @@ impl Transport {
     pub fn build(index: usize, cfg: &UpstreamConfig) -> Result<Transport, ConfigError> {
         let field = |f: &str| format!("upstreams[{index}].{f}");
         let mut hasher = std::hash::DefaultHasher::new();
-        (cfg.scheme, cfg.protocol, &cfg.sni, cfg.tls_verify, &cfg.ca_file).hash(&mut hasher);
+        (
+            cfg.scheme,
+            cfg.protocol,
+            &cfg.sni,
+            cfg.tls_verify,
+            &cfg.ca_file,
+        )
+            .hash(&mut hasher);
         let tls = match (cfg.scheme, cfg.protocol) {
             (Scheme::Http, Protocol::H2) => {
                 return Err(ConfigError::new(
@@ -93,7 +97,10 @@ impl Transport {
                     ("tls_verify", !cfg.tls_verify),
                 ] {
                     if set {
-                        return Err(ConfigError::new(field(f), "only applies with scheme: https"));
+                        return Err(ConfigError::new(
+                            field(f),
+                            "only applies with scheme: https",
+                        ));
                     }
                 }
                 None
@@ -257,95 +264,57 @@ fn server_name(host: &str) -> Option<ServerName<'static>> {
     ServerName::try_from(host.to_owned()).ok()
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The OS's trusted roots, read once per process (they change with the OS, not the config).
-/// None found makes every verification fail, which the call log names `upstream_tls`.
-fn system_roots() -> Arc<RootCertStore> {
-    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
-    ROOTS
-        .get_or_init(|| {
-            let mut roots = RootCertStore::empty();
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-            Arc::new(roots)
-        })
-        .clone()
-}
-
-fn roots_from_pem(pem: &[u8]) -> Result<RootCertStore, String> {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(pem) {
-        let cert = cert.map_err(|e| format!("expected PEM certificates: {e}"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("not a usable CA certificate: {e}"))?;
-    }
-    if roots.is_empty() {
-        return Err("expected at least one PEM certificate (-----BEGIN CERTIFICATE-----)".into());
-    }
-    Ok(roots)
-}
-
-/// `roots`: None when verification is off.
-fn client_config(roots: Option<Arc<RootCertStore>>, protocol: Protocol) -> ClientConfig {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default TLS versions");
-    let mut config = match roots {
-        Some(roots) => builder.with_root_certificates(roots).with_no_client_auth(),
-        None => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
-            .with_no_client_auth(),
-    };
-    config.alpn_protocols = match protocol {
-        Protocol::H2 => vec![b"h2".to_vec()],
-        _ => vec![b"http/1.1".to_vec()],
-    };
-    config
-}
-
-/// `tls_verify: false`: any certificate for any name is accepted. The handshake's signatures
-/// are still checked, so the connection is encrypted to whoever holds that certificate's key.
-#[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+    fn cfg(scheme: Scheme, protocol: Protocol) -> UpstreamConfig {
+        UpstreamConfig {
+            scheme,
+            protocol,
+            ..UpstreamConfig::default()
+        }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    #[test]
+    fn each_http2_flavour_needs_its_scheme() {
+        let e = Transport::build(2, &cfg(Scheme::Http, Protocol::H2))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "upstreams[2].protocol");
+        let e = Transport::build(0, &cfg(Scheme::Https, Protocol::H2c))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "upstreams[0].protocol");
+        let mut plain_with_sni = cfg(Scheme::Http, Protocol::Http1);
+        plain_with_sni.sni = Some("a.test".into());
+        let e = Transport::build(0, &plain_with_sni).err().unwrap();
+        assert_eq!(e.path, "upstreams[0].sni");
     }
 
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    #[test]
+    fn targets_are_pooled_apart_when_they_connect_differently() {
+        let plain = Transport::build(0, &cfg(Scheme::Http, Protocol::Http1)).unwrap();
+        let h2c = Transport::build(0, &cfg(Scheme::Http, Protocol::H2c)).unwrap();
+        let tls = Transport::build(0, &cfg(Scheme::Https, Protocol::Http1)).unwrap();
+        let keys = [&plain, &h2c, &tls].map(|t| t.pool_key("127.0.0.1:1"));
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(keys[0], keys[2]);
+        assert_eq!(keys[0], plain.pool_key("127.0.0.1:1"));
+        assert!(h2c.multiplexed() && !plain.multiplexed());
     }
 
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+    #[test]
+    fn tls_names_come_from_sni_or_the_target_host() {
+        let tls = Transport::build(0, &cfg(Scheme::Https, Protocol::Http1)).unwrap();
+        let name = tls.server_name_for("api.test:443").unwrap().unwrap();
+        assert_eq!(name.to_str(), "api.test");
+        assert!(tls.server_name_for("[::1]:443").unwrap().is_some());
+        assert!(tls.server_name_for("not a name:443").is_err());
+        let mut with_sni = cfg(Scheme::Https, Protocol::H2);
+        with_sni.sni = Some("named.test".into());
+        let tls = Transport::build(0, &with_sni).unwrap();
+        let name = tls.server_name_for("10.0.0.1:443").unwrap().unwrap();
+        assert_eq!(name.to_str(), "named.test");
     }
 }
