@@ -162,6 +162,7 @@ impl ShapedIo {
             client_ip: Some(self.ctx.peer.ip().to_canonical()),
             upstream_addr: None,
             error_kind: kind,
+            grpc_status: "",
             rate_limited: false,
         });
         id
