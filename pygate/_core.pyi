@@ -8,7 +8,15 @@ that have Python plugins (their `python` field below is not null).
 Core config (JSON object; every duration is in milliseconds):
 
     {
-      "listen": "127.0.0.1:8080",
+      "listen": "127.0.0.1:8080",             # optional: one plain listener, first
+      "listeners": [{"addr": "0.0.0.0:8443",
+                     "tls": {"certificates": [{"cert": "/abs/site.pem",
+                                               "key": "/abs/site.key",
+                                               "names": ["*.example.com"]}],
+                             "strict_sni": false, "min_version": "1.2" | "1.3",
+                             "handshake_timeout_ms": 10000,
+                             "client_auth": {"ca": "/abs/ca.pem",
+                                             "required": true} | null} | null}],
       "workers": 1,
       "limits": {"max_header_bytes": 16384, "max_uri_bytes": 8192,
                  "max_body_bytes": 10485760, "header_timeout_ms": 10000,
@@ -32,6 +40,7 @@ Core config (JSON object; every duration is in milliseconds):
       "consumers": [{"name": "alice", "keys": ["alice-key-1"]}],
       "routes": [{"name": "items-api", "hosts": [], "paths": ["/api/items/{id}"],
                   "methods": ["GET"], "upstream": "items", "preserve_host": false,
+                  "https_redirect_port": 443 | null,
                   "key_auth": {"hide_credentials": true} | null,
                   "rate_limit": {"rate": 100, "per_ms": 1000, "burst": 20,
                                  "by": "consumer" | "ip" | "route"} | null,
@@ -45,6 +54,9 @@ Core config (JSON object; every duration is in milliseconds):
                   "inject_headers": [["x-internal-secret", "..."]]}]
     }
 
+`listeners`: the TLS files are read (and checked: PEM, validity dates, key matching
+the certificate) at every compile, so reload() picks up renewed certificates for new
+handshakes. `https_redirect_port`: calls over plain HTTP get a 308 to https:// there.
 `python`: which phases the route's Python plugins implement (null: the route never
 calls Python). `inject_headers`: set on every request the route sends upstream.
 
@@ -86,7 +98,12 @@ class Gateway:
 
     @property
     def local_addr(self) -> str:
-        """The bound address as "host:port" (useful with port 0). Only after start()."""
+        """The first listener's bound address as "host:port" (useful with port 0). Only
+        after start()."""
+
+    @property
+    def local_addrs(self) -> list[str]:
+        """Every listener's bound address ("listen" first, then "listeners" in order)."""
 
     def reload(self, config_json: str) -> None:
         """Swap in a new config atomically; requests in flight finish on the old one.

@@ -14,12 +14,18 @@ pub use crate::plugins::ip_restriction::IpRestrictionConfig;
 pub use crate::plugins::jwt::JwtConfig;
 pub use crate::plugins::key_auth::KeyAuthConfig;
 pub use crate::plugins::rate_limit::{RateLimitConfig, RateLimitKey};
+pub use crate::tls::ListenerConfig;
 pub use crate::upstream::transport::{Protocol, Scheme};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CoreConfig {
-    pub listen: String,
+    /// One plain listener, as before `listeners` (kept for hand-written core configs).
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Every listener (plain or TLS); `listen`, if given, comes first.
+    #[serde(default)]
+    pub listeners: Vec<ListenerConfig>,
     #[serde(default = "default_workers")]
     pub workers: usize,
     #[serde(default)]
@@ -205,6 +211,9 @@ pub struct RouteConfig {
     pub upstream: String,
     #[serde(default)]
     pub preserve_host: bool,
+    /// Calls over plain HTTP get a 308 to https:// on this port (tls/redirect.rs).
+    #[serde(default)]
+    pub https_redirect_port: Option<u16>,
     #[serde(default)]
     pub key_auth: Option<KeyAuthConfig>,
     #[serde(default)]

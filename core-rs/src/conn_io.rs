@@ -32,8 +32,29 @@ use crate::pipeline::ConnCtx;
 use crate::records::CallRecord;
 use crate::request_id;
 
-pub struct ShapedIo {
-    stream: TcpStream,
+/// A client connection's stream: plain TCP or TLS (tls/).
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Write what fits without waiting; from `Drop`, where nothing can be awaited.
+    fn write_now(&mut self, buf: &[u8]);
+}
+
+impl ClientStream for TcpStream {
+    fn write_now(&mut self, buf: &[u8]) {
+        let _ = self.try_write(buf);
+    }
+}
+
+impl ClientStream for tokio_rustls::server::TlsStream<TcpStream> {
+    fn write_now(&mut self, buf: &[u8]) {
+        // rustls encrypts into its buffer and writes what the socket takes now.
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let _ = Pin::new(&mut *self).poll_write(&mut cx, buf);
+        let _ = Pin::new(&mut *self).poll_flush(&mut cx);
+    }
+}
+
+pub struct ShapedIo<S: ClientStream> {
+    stream: S,
     ctx: Arc<ConnCtx>,
     /// Bytes arrived since we last wrote: a request is pending an answer.
     read_since_write: bool,
@@ -47,13 +68,13 @@ pub struct ShapedIo {
     send_armed: bool,
 }
 
-impl ShapedIo {
+impl<S: ClientStream> ShapedIo<S> {
     pub fn new(
-        stream: TcpStream,
+        stream: S,
         ctx: Arc<ConnCtx>,
         flags: Arc<ConnFlags>,
         send_timeout: Duration,
-    ) -> ShapedIo {
+    ) -> ShapedIo<S> {
         ShapedIo {
             stream,
             ctx,
@@ -137,16 +158,23 @@ impl ShapedIo {
     }
 
     fn log_refusal(&self, status: StatusCode, kind: &'static str) -> String {
-        let id = request_id::new_id();
-        let shared = &self.ctx.shared;
-        shared
-            .stats
-            .worker(self.ctx.worker)
-            .count_response(status.as_u16());
-        if !shared.state.load().record_calls {
-            return id;
-        }
-        shared.records.push(CallRecord {
+        record_refusal(&self.ctx, status, kind)
+    }
+}
+
+/// Count and record a refusal made before any request was parsed; its request id.
+pub fn record_refusal(ctx: &ConnCtx, status: StatusCode, kind: &'static str) -> String {
+    let id = request_id::new_id();
+    let shared = &ctx.shared;
+    shared
+        .stats
+        .worker(ctx.worker)
+        .count_response(status.as_u16());
+    if !shared.state.load().record_calls {
+        return id;
+    }
+    shared.records.push(
+        CallRecord {
             ts_ms: unix_ms(),
             request_id: id.clone(),
             route: None,
@@ -159,14 +187,15 @@ impl ShapedIo {
             upstream_latency_us: 0,
             bytes_in: 0,
             bytes_out: 0,
-            client_ip: Some(self.ctx.peer.ip().to_canonical()),
+            client_ip: Some(ctx.peer.ip().to_canonical()),
             upstream_addr: None,
             error_kind: kind,
-            grpc_status: "",
             rate_limited: false,
-        });
-        id
-    }
+            ..CallRecord::default()
+        }
+        .with_tls(ctx.tls.as_ref()),
+    );
+    id
 }
 
 /// If `buf` begins with one of hyper's own bodiless error responses, its status.
@@ -185,7 +214,7 @@ fn hyper_error_status(buf: &[u8]) -> Option<StatusCode> {
     StatusCode::from_u16(code).ok()
 }
 
-impl AsyncRead for ShapedIo {
+impl<S: ClientStream> AsyncRead for ShapedIo<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -202,7 +231,7 @@ impl AsyncRead for ShapedIo {
     }
 }
 
-impl AsyncWrite for ShapedIo {
+impl<S: ClientStream> AsyncWrite for ShapedIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -257,7 +286,7 @@ impl AsyncWrite for ShapedIo {
     }
 }
 
-impl Drop for ShapedIo {
+impl<S: ClientStream> Drop for ShapedIo<S> {
     fn drop(&mut self) {
         // hyper dropped the connection while a request head was arriving and nothing was
         // answered: its header timeout fired. The socket is still open; a small response
@@ -271,7 +300,7 @@ impl Drop for ShapedIo {
                 "the request head was not received in time",
                 &id,
             );
-            let _ = self.stream.try_write(&raw);
+            self.stream.write_now(&raw);
         }
     }
 }

@@ -11,7 +11,6 @@ pub mod clock;
 pub mod config;
 pub mod conn_io;
 pub mod errors;
-pub mod grpc;
 pub mod path_normalise;
 pub mod pipeline;
 pub mod plugins;
@@ -24,6 +23,7 @@ pub mod router;
 pub mod server;
 pub mod state;
 pub mod stats;
+pub mod tls;
 pub mod upstream;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -4,35 +4,41 @@
 //! `SO_REUSEPORT` listener, so the kernel spreads connections across workers and a connection
 //! never moves between threads (the nginx model). Shutdown stops accepting, lets hyper finish
 //! in-flight requests and close idle keep-alive connections, and gives up after the grace.
+//! Several listeners (say :80 and :443): every worker accepts on each of them. A TLS
+//! listener's connections are handshaken in their own task (tls/), then served the same way.
 
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::body::ConnFlags;
 use crate::clock::now_ns;
-use crate::conn_io::ShapedIo;
+use crate::conn_io::{ClientStream, ShapedIo};
 use crate::pipeline::{self, ConnCtx};
 use crate::plugins::rate_limit::SWEEP_INTERVAL;
 use crate::state::Shared;
+use crate::tls::{self, TlsInfo};
 
 pub struct Server {
     workers: Vec<JoinHandle<bool>>,
     /// `Some(grace)` tells the workers to shut down.
     stop: watch::Sender<Option<Duration>>,
     pub local_addr: SocketAddr,
+    /// Every listener's address, in config order.
+    pub local_addrs: Vec<SocketAddr>,
 }
 
 fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
@@ -47,28 +53,36 @@ fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 impl Server {
     pub fn start(shared: Arc<Shared>) -> io::Result<Server> {
-        let addr = shared.state.load().listen;
-        let first = bind(addr)?;
-        // With port 0 the first bind picks the port; the other workers join that same port.
-        let local_addr = first.local_addr()?;
-        let mut listeners = vec![first];
-        for _ in 1..shared.workers {
-            listeners.push(bind(local_addr)?);
+        let addrs = shared.state.load().listen_addrs();
+        // Per worker, one socket per listener. With port 0 the first bind picks the port;
+        // the other workers join that same port.
+        let mut local_addrs = Vec::with_capacity(addrs.len());
+        let mut sockets: Vec<Vec<std::net::TcpListener>> =
+            (0..shared.workers).map(|_| Vec::new()).collect();
+        for addr in addrs {
+            let first = bind(addr)?;
+            let local_addr = first.local_addr()?;
+            local_addrs.push(local_addr);
+            sockets[0].push(first);
+            for worker in sockets.iter_mut().skip(1) {
+                worker.push(bind(local_addr)?);
+            }
         }
         let (stop, stop_rx) = watch::channel(None);
-        let mut workers = Vec::with_capacity(listeners.len());
-        for (index, listener) in listeners.into_iter().enumerate() {
+        let mut workers = Vec::with_capacity(sockets.len());
+        for (index, listeners) in sockets.into_iter().enumerate() {
             let shared = shared.clone();
             let stop_rx = stop_rx.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("pygate-worker-{index}"))
-                .spawn(move || run_worker(index, listener, shared, stop_rx))?;
+                .spawn(move || run_worker(index, listeners, shared, stop_rx))?;
             workers.push(handle);
         }
         Ok(Server {
             workers,
             stop,
-            local_addr,
+            local_addr: local_addrs[0],
+            local_addrs,
         })
     }
 
@@ -87,7 +101,7 @@ impl Server {
 
 fn run_worker(
     index: usize,
-    listener: std::net::TcpListener,
+    listeners: Vec<std::net::TcpListener>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<Option<Duration>>,
 ) -> bool {
@@ -96,22 +110,29 @@ fn run_worker(
         .build()
         .expect("a tokio runtime for the worker");
     runtime.block_on(async move {
-        let listener = TcpListener::from_std(listener).expect("a listener in the runtime");
+        let listeners: Vec<TcpListener> = listeners
+            .into_iter()
+            .map(|l| TcpListener::from_std(l).expect("a listener in the runtime"))
+            .collect();
         let graceful = GracefulShutdown::new();
         if index == 0 {
             tokio::spawn(sweep_rate_limits(shared.clone()));
         }
+        let mut next = 0;
         let grace = loop {
             tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => serve_connection(stream, peer, index, &shared, &graceful),
+                (listener, accepted) = accept_any(&listeners, &mut next) => match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        accepted_on(listener, stream, peer, index, &shared, &graceful);
+                    }
                     // Out of file descriptors and the like: back off instead of spinning.
                     Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                 },
                 _ = stop.changed() => break stop.borrow().unwrap_or_default(),
             }
         };
-        drop(listener);
+        drop(listeners);
         tokio::select! {
             _ = graceful.shutdown() => true,
             _ = tokio::time::sleep(grace) => false,
@@ -119,19 +140,71 @@ fn run_worker(
     })
 }
 
-fn serve_connection(
+/// The next connection on any of the worker's listeners, starting the search one listener
+/// further each time so that a busy listener cannot starve the others.
+async fn accept_any(
+    listeners: &[TcpListener],
+    next: &mut usize,
+) -> (usize, io::Result<(TcpStream, SocketAddr)>) {
+    std::future::poll_fn(|cx| {
+        for offset in 0..listeners.len() {
+            let i = (*next + offset) % listeners.len();
+            if let Poll::Ready(accepted) = listeners[i].poll_accept(cx) {
+                *next = (i + 1) % listeners.len();
+                return Poll::Ready((i, accepted));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+fn accepted_on(
+    listener: usize,
     stream: TcpStream,
     peer: SocketAddr,
     worker: usize,
     shared: &Arc<Shared>,
     graceful: &GracefulShutdown,
 ) {
-    let _ = stream.set_nodelay(true);
+    let tls = shared
+        .state
+        .load()
+        .listeners
+        .get(listener)
+        .and_then(|l| l.tls.clone());
+    let Some(tls) = tls else {
+        return serve_connection(stream, peer, worker, shared, graceful.watcher(), None);
+    };
+    let shared = shared.clone();
+    let watcher = graceful.watcher();
+    tokio::spawn(async move {
+        let ctx = ConnCtx {
+            shared: shared.clone(),
+            peer,
+            worker,
+            tls: None,
+        };
+        if let tls::Accepted::Tls(stream, info) = tls::accept(stream, &tls, &ctx).await {
+            serve_connection(*stream, peer, worker, &shared, watcher, Some(info));
+        }
+    });
+}
+
+fn serve_connection<S: ClientStream>(
+    stream: S,
+    peer: SocketAddr,
+    worker: usize,
+    shared: &Arc<Shared>,
+    graceful: Watcher,
+    tls: Option<TlsInfo>,
+) {
     let limits = shared.state.load().limits.clone();
     let ctx = Arc::new(ConnCtx {
         shared: shared.clone(),
         peer,
         worker,
+        tls,
     });
     let flags = Arc::new(ConnFlags::default());
     let send_timeout = Duration::from_millis(limits.send_timeout_ms.max(1));

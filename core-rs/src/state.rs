@@ -36,12 +36,14 @@ use crate::records::RecordBuffer;
 use crate::route_metrics::RouteMetrics;
 use crate::router::Router;
 use crate::stats::Stats;
+use crate::tls::TlsSettings;
 use crate::upstream::{Target, Upstream};
 
 pub struct Route {
     pub name: Arc<str>,
     pub upstream: Arc<Upstream>,
     pub preserve_host: bool,
+    pub https_redirect_port: Option<u16>,
     pub key_auth: Option<KeyAuthConfig>,
     pub rate_limit: Option<Arc<RateLimiter>>,
     /// Where its calls are counted for /metrics (route_metrics.rs).
@@ -54,9 +56,16 @@ pub struct Route {
     pub inject_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
+/// A listener as the accept loop sees it; the address never changes on a reload, its TLS
+/// settings (certificates) may.
+pub struct Listener {
+    pub addr: SocketAddr,
+    pub tls: Option<Arc<TlsSettings>>,
+}
+
 pub struct GatewayState {
     pub config: CoreConfig,
-    pub listen: SocketAddr,
+    pub listeners: Vec<Listener>,
     pub limits: Limits,
     /// How requests are read before routing (path normalisation, owned headers).
     pub http: RequestRules,
@@ -120,20 +129,61 @@ fn unique_names<'a>(
     Ok(seen)
 }
 
+fn compile_listeners(config: &CoreConfig) -> Result<Vec<Listener>, ConfigError> {
+    let plain = config
+        .listen
+        .iter()
+        .map(|addr| ("listen".to_owned(), addr, None));
+    let listed = config
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (format!("listeners[{i}]"), &l.addr, l.tls.as_ref()));
+    let mut listeners: Vec<Listener> = Vec::new();
+    for (field, addr, tls) in plain.chain(listed) {
+        let addr: SocketAddr = addr.parse().map_err(|_| {
+            let field = if field == "listen" {
+                field.clone()
+            } else {
+                format!("{field}.addr")
+            };
+            ConfigError::new(
+                field,
+                format!("expected host:port with an IP address, got {addr:?}"),
+            )
+        })?;
+        if listeners.iter().any(|l| l.addr == addr && addr.port() != 0) {
+            return Err(ConfigError::new(
+                format!("{field}.addr"),
+                format!("{addr} is listed twice"),
+            ));
+        }
+        let tls = match tls {
+            Some(t) => Some(Arc::new(TlsSettings::build(t, &format!("{field}.tls"))?)),
+            None => None,
+        };
+        listeners.push(Listener { addr, tls });
+    }
+    if listeners.is_empty() {
+        return Err(ConfigError::new(
+            "listeners",
+            "expected at least one listener",
+        ));
+    }
+    Ok(listeners)
+}
+
 impl GatewayState {
+    /// The listener addresses, in order (a reload must keep them).
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|l| l.addr).collect()
+    }
+
     pub fn compile(
         config: CoreConfig,
         previous: Option<&GatewayState>,
     ) -> Result<GatewayState, ConfigError> {
-        let listen: SocketAddr = config.listen.parse().map_err(|_| {
-            ConfigError::new(
-                "listen",
-                format!(
-                    "expected host:port with an IP address, got {:?}",
-                    config.listen
-                ),
-            )
-        })?;
+        let listeners = compile_listeners(&config)?;
         if config.workers == 0 {
             return Err(ConfigError::new("workers", "expected at least 1 worker"));
         }
@@ -248,6 +298,7 @@ impl GatewayState {
                 name: Arc::from(r.name.as_str()),
                 upstream: upstreams[ui].clone(),
                 preserve_host: r.preserve_host,
+                https_redirect_port: r.https_redirect_port,
                 key_auth: r.key_auth.clone(),
                 rate_limit,
                 metrics_slot: route_metrics.slot_for(&r.name),
@@ -269,7 +320,7 @@ impl GatewayState {
             .map(|c| Arc::from(c.name.as_str()))
             .collect();
         Ok(GatewayState {
-            listen,
+            listeners,
             limits: config.limits.clone(),
             http,
             record_calls: config.record_calls,

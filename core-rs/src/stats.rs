@@ -15,6 +15,8 @@ pub struct WorkerStats {
     /// Calls refused because their address failed to authenticate too often (429).
     pub auth_blocked: AtomicU64,
     pub connections_active: AtomicI64,
+    /// TLS connections closed before or during the handshake (timeout, alert, plain HTTP).
+    pub tls_handshake_failures: AtomicU64,
 }
 
 pub struct Stats {
@@ -66,6 +68,10 @@ impl Stats {
         out.push((
             "connections_active",
             self.sum(|w| w.connections_active.load(Ordering::Relaxed).max(0) as u64),
+        ));
+        out.push((
+            "tls_handshake_failures_total",
+            self.sum(|w| get(&w.tls_handshake_failures)),
         ));
         out.push(("reloads_total", get(&self.reloads)));
         out

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from pygate.config.ai_routes import AiListener, ai_routes, ai_upstreams, with_ai_secret
+from pygate.config.listeners import compile_listeners
 from pygate.config.paths import FieldPath
 from pygate.config.schema import (
     AuthFailureLimit,
@@ -34,6 +35,7 @@ def compile_core_config(
     limits = config.limits
     return {
         "listen": str(config.listen),
+        "listeners": compile_listeners(config.listeners),
         "workers": config.workers if config.workers is not None else default_workers(),
         "limits": {
             "max_header_bytes": int(limits.max_header_bytes),
@@ -117,6 +119,12 @@ def _upstream(upstream: Upstream) -> dict[str, Any]:
     }
 
 
+def _https_port(redirect: bool | int) -> int | None:
+    if redirect is False:
+        return None
+    return 443 if redirect is True else redirect
+
+
 def _route(route: Route, plugin_timeout_ms: int) -> dict[str, Any]:
     compiled: dict[str, Any] = {
         "name": str(route.name),
@@ -125,6 +133,7 @@ def _route(route: Route, plugin_timeout_ms: int) -> dict[str, Any]:
         "methods": [str(m) for m in route.methods],
         "upstream": route.upstream,
         "preserve_host": route.preserve_host,
+        "https_redirect_port": _https_port(route.https_redirect),
     }
     # Every built-in plugin has a slot; null means "not enabled on this route".
     for plugin in builtin_plugins():

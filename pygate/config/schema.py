@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from pygate.config.ai_schema import AiSettings
+from pygate.config.listeners import Listener
 from pygate.config.units import (
     SECRET_MARK,
     Duration,
@@ -208,6 +209,9 @@ class Route(_Section):
     hosts: list[HostPattern] = []
     methods: list[HttpMethod] = []
     preserve_host: bool = False
+    # On a plain-HTTP listener, answer 308 to the same URL on https:// (true: port 443,
+    # or the HTTPS port); calls that came over TLS are served.
+    https_redirect: bool | Annotated[int, msgspec.Meta(ge=1, le=65535)] = False
     # plugin name -> plugin config; each value is checked by its plugin's schema and
     # replaced by the validated Struct during loading.
     plugins: dict[str, Any] = {}
@@ -215,6 +219,8 @@ class Route(_Section):
 
 class GatewayConfig(_Section):
     listen: ListenAddr
+    # More listeners, plain or TLS (pygate/config/listeners.py), e.g. 0.0.0.0:443.
+    listeners: list[Listener] = []
     workers: Positive | None = None
     limits: Limits = msgspec.field(default_factory=Limits)
     http: HttpRules = msgspec.field(default_factory=HttpRules)

@@ -15,6 +15,7 @@ import msgspec
 
 from pygate.config.admin_checks import admin_problems
 from pygate.config.ai_checks import ai_problems
+from pygate.config.listeners import resolve_files
 from pygate.config.paths import FieldPath, names_uncertain
 from pygate.config.schema import BasicCredential, Consumer, GatewayConfig, Target
 from pygate.config.secrets import fingerprint_problems
@@ -38,6 +39,7 @@ def semantic_problems(
     yield from _upstream_targets(config)
     yield from upstream_transport_problems(config, base_dir)
     yield from _listeners(config)
+    yield from resolve_files(config.listeners, base_dir)
     yield from admin_problems(config)
     yield from fingerprint_problems(config)
     yield from _log_store(config, base_dir)
@@ -159,15 +161,26 @@ def _upstream_targets(config: GatewayConfig) -> Iterator[Finding]:
 
 
 def _listeners(config: GatewayConfig) -> Iterator[Finding]:
-    gateway_host, _, gateway_port = config.listen.rpartition(":")
+    gateway: list[tuple[FieldPath, str]] = [(("listen",), config.listen)]
+    gateway += [(("listeners", i, "listen"), lst.listen) for i, lst in enumerate(config.listeners)]
     admin_host, _, admin_port = config.admin.listen.rpartition(":")
     wildcard = {"0.0.0.0", "[::]"}
-    same_host = gateway_host == admin_host or gateway_host in wildcard or admin_host in wildcard
-    if gateway_port == admin_port and gateway_port != "0" and same_host:
-        yield (
-            ("admin", "listen"),
-            f'conflicts with listen "{config.listen}"; the admin listener needs its own port',
-        )
+    seen: dict[str, FieldPath] = {}
+    for path, addr in gateway:
+        host, _, port = addr.rpartition(":")
+        same_host = host == admin_host or host in wildcard or admin_host in wildcard
+        if port == admin_port and port != "0" and same_host:
+            yield (
+                ("admin", "listen"),
+                f'conflicts with {_dotted(path)} "{addr}"; the admin listener needs its own port',
+            )
+        if port != "0" and addr in seen:
+            yield path, f'"{addr}" is also {_dotted(seen[addr])}; each listener needs its own port'
+        seen.setdefault(addr, path)
+
+
+def _dotted(path: FieldPath) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
 
 def _log_store(config: GatewayConfig, base_dir: str) -> Iterator[Finding]:

@@ -208,7 +208,8 @@ class _Server:
                 watch_file(self.loaded.file, lambda: reloader.reload("file changed"))
             )
         jwks_refresher = asyncio.create_task(refresh_jwks_forever(reloader, self._reload_core))
-        log.info("serving on %s (admin %s)", self.gateway.local_addr, admin_addr)
+        addrs = ", ".join(self.gateway.local_addrs)
+        log.info("serving on %s (admin %s)", addrs, admin_addr)
         await self.stopping.wait()
 
         log.info("shutting down (grace %.1fs)", self.loaded.config.shutdown_grace / 1000)

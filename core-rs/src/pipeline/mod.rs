@@ -27,7 +27,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::header;
 use http::request::Parts;
-use http::{Request, Response, Version};
+use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
 mod admission;
@@ -45,7 +45,6 @@ use ownership::own_request_headers;
 use crate::body::{RequestBody, ResponseBody};
 use crate::clock::unix_ms;
 use crate::errors::Reject;
-use crate::grpc;
 use crate::path_normalise;
 use crate::plugins::cors::Cors;
 use crate::proxy;
@@ -54,6 +53,8 @@ use crate::records::{CallLog, CallRecord};
 use crate::request_id;
 use crate::router::RouteMatch;
 use crate::state::{GatewayState, Route, Shared};
+use crate::tls::redirect::https_location;
+use crate::tls::TlsInfo;
 use crate::upstream::Upstream;
 
 /// What a connection knows about itself; shared by the requests on it.
@@ -61,6 +62,8 @@ pub struct ConnCtx {
     pub shared: Arc<Shared>,
     pub peer: SocketAddr,
     pub worker: usize,
+    /// None on a plain connection.
+    pub tls: Option<TlsInfo>,
 }
 
 pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseBody> {
@@ -98,6 +101,20 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
     call.record.route = Some(route.name.clone());
     call.metrics_slot = Some(route.metrics_slot);
     call.python_log = route.python.as_ref().is_some_and(|p| p.log);
+    if let (Some(port), None) = (route.https_redirect_port, &ctx.tls) {
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        if let Some(location) = https_location(host_of(&parts), port, target) {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(header::LOCATION, location);
+            return answer(
+                StatusCode::PERMANENT_REDIRECT,
+                headers,
+                Bytes::new(),
+                call,
+                None,
+            );
+        }
+    }
     // Browsers need the CORS headers on every answer of the route, refusals included.
     let origin = route
         .cors
@@ -230,13 +247,6 @@ async fn serve_route(
     strip_hop_by_hop(&mut head.headers);
     call.record.upstream_addr = Some(forwarded.conn.target.addr.clone());
     call.record.upstream_latency_us = forwarded.upstream_latency.as_micros() as u64;
-    if call.grpc {
-        // A response without a body carries its status in the headers (trailers-only).
-        call.record.grpc_status = grpc::status_in(&head.headers).unwrap_or("");
-        if client_version < Version::HTTP_2 {
-            grpc::declare_trailers(&mut head.headers);
-        }
-    }
     let body = match (python.filter(|p| p.response), view) {
         (Some(_), Some(shown)) => {
             // python response: the plugins may change status, headers and a non-streamed body
@@ -295,12 +305,13 @@ fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog
         client_ip: Some(ctx.peer.ip().to_canonical()),
         upstream_addr: None,
         error_kind: "",
-        grpc_status: "",
         rate_limited: false,
-    };
-    let mut call = CallLog::new(record, started, ctx.shared.clone(), ctx.worker, keep);
-    call.grpc = grpc::is_grpc(&parts.headers);
-    call
+        tls_version: "",
+        tls_sni: None,
+        tls_alpn: "",
+    }
+    .with_tls(ctx.tls.as_ref());
+    CallLog::new(record, started, ctx.shared.clone(), ctx.worker, keep)
 }
 
 /// After `admit_target` the Host header is the request's one authority (an absolute-form

@@ -97,8 +97,10 @@ pub fn for_each_column<S: ColumnSink>(r: &CallRecord, sink: &mut S) {
     let upstream_addr = Value::LowCardinality(or_empty(&r.upstream_addr));
     sink.column("upstream_addr", upstream_addr);
     sink.column("error_kind", Value::LowCardinality(r.error_kind));
-    sink.column("grpc_status", Value::LowCardinality(r.grpc_status));
     sink.column("rate_limited", Value::Bool(r.rate_limited));
+    sink.column("tls_version", Value::LowCardinality(r.tls_version));
+    sink.column("tls_sni", Value::LowCardinality(or_empty(&r.tls_sni)));
+    sink.column("tls_alpn", Value::LowCardinality(r.tls_alpn));
 }
 
 /// A column of `pygate.requests` as a table definition sees it.
@@ -139,7 +141,7 @@ mod tests {
     fn names_are_unique_and_in_table_order() {
         let names: Vec<&str> = columns().iter().map(|c| c.name).collect();
         assert_eq!(names.first(), Some(&"ts"));
-        assert_eq!(names.last(), Some(&"rate_limited"));
+        assert_eq!(names.last(), Some(&"tls_alpn"));
         let mut unique = names.clone();
         unique.sort_unstable();
         unique.dedup();

@@ -175,7 +175,9 @@ mod tests {
         put_string(&mut buf, long.as_bytes());
         assert_eq!(&buf[..2], &[0xac, 0x02]); // 300 as LEB128
         assert_eq!(buf.len(), 302);
-        assert_eq!(*out.last().unwrap(), 0); // rate_limited = false
+        let values = split_row(&out);
+        let i = columns().iter().position(|c| c.name == "rate_limited");
+        assert_eq!(values[i.unwrap()], [0]); // rate_limited = false
     }
 
     /// Walks a RowBinary row by the column table's layouts; returns each value's bytes.

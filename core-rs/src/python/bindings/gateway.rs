@@ -56,7 +56,7 @@ pub struct Gateway {
     /// Reused by every drain (see RecordBuffer::drain_into).
     drain_scratch: Mutex<DrainedBatch>,
     server: Mutex<Option<Server>>,
-    local_addr: Mutex<Option<String>>,
+    local_addrs: Mutex<Option<Vec<String>>>,
 }
 
 #[pymethods]
@@ -70,7 +70,7 @@ impl Gateway {
                     .map_err(|e| PyOSError::new_err(format!("cannot set up the gateway: {e}")))?,
             ),
             server: Mutex::new(None),
-            local_addr: Mutex::new(None),
+            local_addrs: Mutex::new(None),
             drain_scratch: Mutex::new(DrainedBatch::default()),
         })
     }
@@ -84,14 +84,22 @@ impl Gateway {
         let started = py
             .allow_threads(|| Server::start(shared))
             .map_err(|e| PyOSError::new_err(format!("cannot listen: {e}")))?;
-        *self.local_addr.lock().unwrap() = Some(started.local_addr.to_string());
+        let addrs = started.local_addrs.iter().map(|a| a.to_string()).collect();
+        *self.local_addrs.lock().unwrap() = Some(addrs);
         *server = Some(started);
         Ok(())
     }
 
+    /// The first listener's bound address.
     #[getter]
     fn local_addr(&self) -> PyResult<String> {
-        self.local_addr
+        Ok(self.local_addrs()?.swap_remove(0))
+    }
+
+    /// Every listener's bound address, in config order (a port 0 resolved).
+    #[getter]
+    fn local_addrs(&self) -> PyResult<Vec<String>> {
+        self.local_addrs
             .lock()
             .unwrap()
             .clone()
@@ -103,9 +111,9 @@ impl Gateway {
         py.allow_threads(|| {
             let current = shared.state.load_full();
             let next = compile(config_json, Some(&current))?;
-            if next.listen != current.listen {
+            if next.listen_addrs() != current.listen_addrs() {
                 return Err(PyValueError::new_err(
-                    "listen: changing the listen address needs a restart",
+                    "listen: changing the listen addresses needs a restart",
                 ));
             }
             if next.config.workers != current.config.workers {

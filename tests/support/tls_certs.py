@@ -1,0 +1,161 @@
+"""Certificates made in the test (Python `cryptography`): a CA, server and client
+certificates signed by it, written as PEM files."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+NOW = datetime.datetime.now(datetime.UTC)
+DAY = datetime.timedelta(days=1)
+
+
+@dataclass
+class Issued:
+    cert: Path
+    key: Path
+    certificate: x509.Certificate
+
+    @property
+    def common_name(self) -> str:
+        return self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write(directory: Path, stem: str, cert: x509.Certificate, key) -> Issued:
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Issued(cert_path, key_path, cert)
+
+
+class Ca:
+    def __init__(self, directory: Path, name: str = "pygate test CA") -> None:
+        self.directory = directory
+        self.key = _key()
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        self.certificate = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - DAY)
+            .not_valid_after(NOW + 30 * DAY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True, key_cert_sign=True, crl_sign=True,
+                    content_commitment=False, key_encipherment=False, data_encipherment=False,
+                    key_agreement=False, encipher_only=False, decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(self.key, hashes.SHA256())
+        )  # fmt: skip
+        self.cert = _write(directory, name.replace(" ", "-"), self.certificate, self.key).cert
+
+    def issue(
+        self,
+        stem: str,
+        common_name: str,
+        dns_names: list[str] = (),  # type: ignore[assignment]
+        *,
+        client: bool = False,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
+    ) -> Issued:
+        key = _key()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before or NOW - DAY)
+            .not_valid_after(not_after or NOW + 10 * DAY)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]
+                ),
+                critical=False,
+            )
+        )
+        names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+        if not client:
+            names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return _write(self.directory, stem, builder.sign(self.key, hashes.SHA256()), key)
+
+
+@dataclass
+class TlsAnswer:
+    """One request over TLS: the response and what the handshake negotiated."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    version: str | None
+    alpn: str | None
+    server_cn: str
+
+
+def client_context(ca: Path | None = None, **options) -> ssl.SSLContext:
+    """A client context trusting `ca` (None: verifying nothing, to look at the cert).
+    `options`: minimum_version / maximum_version (ssl.TLSVersion), alpn (list)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca is None:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx.load_verify_locations(ca)
+    for name in ("minimum_version", "maximum_version"):
+        if name in options:
+            setattr(ctx, name, options[name])
+    ctx.set_alpn_protocols(options.get("alpn", ["http/1.1"]))
+    if "client" in options:
+        client: Issued = options["client"]
+        ctx.load_cert_chain(client.cert, client.key)
+    return ctx
+
+
+def tls_get(
+    port: int, sni: str | None, path: str, ctx: ssl.SSLContext, host: str | None = None
+) -> TlsAnswer:
+    """GET `path` over TLS to 127.0.0.1:port with `sni` (None: no SNI sent)."""
+    from .client import read_response
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        with ctx.wrap_socket(raw, server_hostname=sni) as tls:
+            der = tls.getpeercert(binary_form=True)
+            cert = x509.load_der_x509_certificate(der)
+            cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+            request = f"GET {path} HTTP/1.1\r\nHost: {host or sni or '127.0.0.1'}\r\n"
+            tls.sendall(f"{request}Connection: close\r\n\r\n".encode())
+            resp = read_response(tls)
+            assert resp is not None, "the gateway closed without answering"
+            return TlsAnswer(
+                resp.status, resp.headers, resp.body, tls.version(),
+                tls.selected_alpn_protocol(), str(cn),
+            )  # fmt: skip
