@@ -190,6 +190,7 @@ pub fn record_refusal(ctx: &ConnCtx, status: StatusCode, kind: &'static str) -> 
             client_ip: Some(ctx.peer.ip().to_canonical()),
             upstream_addr: None,
             error_kind: kind,
+            grpc_status: "",
             rate_limited: false,
             ..CallRecord::default()
         }

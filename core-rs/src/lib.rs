@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod conn_io;
 pub mod errors;
+pub mod grpc;
 pub mod path_normalise;
 pub mod pipeline;
 pub mod plugins;

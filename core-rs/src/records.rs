@@ -44,6 +44,9 @@ pub struct CallRecord {
     pub upstream_addr: Option<Arc<str>>,
     /// Empty when the call succeeded; otherwise a stable snake_case kind (see errors.rs).
     pub error_kind: &'static str,
+    /// A gRPC call's `grpc-status` ("0".."16"); empty for other calls, or when the call
+    /// ended without one.
+    pub grpc_status: &'static str,
     pub rate_limited: bool,
     /// "TLSv1.3" / "TLSv1.2"; empty on a plain connection. The SNI name and ALPN protocol
     /// the TLS client asked for and got.
@@ -167,6 +170,7 @@ pub(crate) mod fixture {
             client_ip: Some("127.0.0.1".parse().unwrap()),
             upstream_addr: Some(Arc::from("127.0.0.1:9001")),
             error_kind: "",
+            grpc_status: "",
             rate_limited: false,
             tls_version: "TLSv1.3",
             tls_sni: Some(Arc::from("example.com")),

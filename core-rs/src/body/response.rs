@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use crate::grpc;
 use crate::records::CallLog;
 use crate::upstream::pool::{ActiveRequest, Sender};
 use crate::upstream::Target;
@@ -114,6 +115,10 @@ impl Body for ResponseBody {
                 if let Some(data) = frame.data_ref() {
                     let n = data.len();
                     this.count_out(n);
+                } else if let (Some(trailers), Some(log)) = (frame.trailers_ref(), &mut this.log) {
+                    if log.grpc {
+                        log.record.grpc_status = grpc::status_in(trailers).unwrap_or("");
+                    }
                 }
                 if this.is_end_stream() {
                     this.complete();

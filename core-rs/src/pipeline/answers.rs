@@ -8,6 +8,7 @@ use http::{Response, StatusCode};
 use super::forwarding::{set_rate_limit_headers, set_request_id, strip_hop_by_hop};
 use crate::body::ResponseBody;
 use crate::errors::{json_body, Reject};
+use crate::grpc;
 use crate::plugins::cors::Cors;
 use crate::plugins::rate_limit::Decision;
 use crate::records::CallLog;
@@ -64,6 +65,13 @@ pub fn refuse(
             );
         }
         _ => {}
+    }
+    if call.grpc {
+        // gRPC clients read grpc-status, not the HTTP status: HTTP 200, no body.
+        call.record.grpc_status = grpc::refusal(&mut h, status, &reject.message());
+        let mut response = Response::new(ResponseBody::generated(Bytes::new(), call));
+        *response.headers_mut() = h;
+        return response;
     }
     let mut response = Response::new(ResponseBody::generated(body, call));
     *response.status_mut() = status;

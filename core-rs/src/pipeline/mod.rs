@@ -45,6 +45,7 @@ use ownership::own_request_headers;
 use crate::body::{RequestBody, ResponseBody};
 use crate::clock::unix_ms;
 use crate::errors::Reject;
+use crate::grpc;
 use crate::path_normalise;
 use crate::plugins::cors::Cors;
 use crate::proxy;
@@ -247,6 +248,13 @@ async fn serve_route(
     strip_hop_by_hop(&mut head.headers);
     call.record.upstream_addr = Some(forwarded.conn.target.addr.clone());
     call.record.upstream_latency_us = forwarded.upstream_latency.as_micros() as u64;
+    if call.grpc {
+        // A response without a body carries its status in the headers (trailers-only).
+        call.record.grpc_status = grpc::status_in(&head.headers).unwrap_or("");
+        if client_version < Version::HTTP_2 {
+            grpc::declare_trailers(&mut head.headers);
+        }
+    }
     let body = match (python.filter(|p| p.response), view) {
         (Some(_), Some(shown)) => {
             // python response: the plugins may change status, headers and a non-streamed body
@@ -305,13 +313,16 @@ fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog
         client_ip: Some(ctx.peer.ip().to_canonical()),
         upstream_addr: None,
         error_kind: "",
+        grpc_status: "",
         rate_limited: false,
         tls_version: "",
         tls_sni: None,
         tls_alpn: "",
     }
     .with_tls(ctx.tls.as_ref());
-    CallLog::new(record, started, ctx.shared.clone(), ctx.worker, keep)
+    let mut call = CallLog::new(record, started, ctx.shared.clone(), ctx.worker, keep);
+    call.grpc = grpc::is_grpc(&parts.headers);
+    call
 }
 
 /// After `admit_target` the Host header is the request's one authority (an absolute-form

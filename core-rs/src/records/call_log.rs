@@ -20,6 +20,8 @@ pub struct CallLog {
     pub python_log: bool,
     /// The route's slot in the per-route counters (None: not routed).
     pub metrics_slot: Option<u16>,
+    /// A gRPC call (grpc.rs): refusals answer in gRPC's form, `grpc-status` is recorded.
+    pub grpc: bool,
 }
 
 impl CallLog {
@@ -38,6 +40,7 @@ impl CallLog {
             keep,
             python_log: false,
             metrics_slot: None,
+            grpc: false,
         }
     }
 

@@ -163,6 +163,7 @@ mod tests {
             client_ip: Some("127.0.0.1".parse().unwrap()),
             upstream_addr: None,
             error_kind: "",
+            grpc_status: "",
             rate_limited: i % 2 == 1,
             ..CallRecord::default()
         }
@@ -181,8 +182,10 @@ mod tests {
     #[test]
     fn columns_hold_the_rows_values_in_order() {
         let native = two_rows_as_native();
-        assert_eq!(&native[..2], &[19, 2]); // 19 columns, 2 rows
-                                            // First column: name "ts", type "DateTime64(3)", then two Int64 values.
+        // Block header: the column count, then the row count.
+        let n = crate::records::columns::columns().len() as u8;
+        assert_eq!(&native[..2], &[n, 2]);
+        // First column: name "ts", type "DateTime64(3)", then two Int64 values.
         assert_eq!(&native[2..5], b"\x02ts");
         assert_eq!(&native[5..19], b"\x0dDateTime64(3)");
         let ts0 = i64::from_le_bytes(native[19..27].try_into().unwrap());
@@ -228,6 +231,7 @@ mod tests {
             assert!(requests_to_native(&rows[..cut], &mut scratch).is_err());
         }
         requests_to_native(&[], &mut scratch).unwrap();
-        assert_eq!(scratch.out[..2], [19, 0]);
+        let n = crate::records::columns::columns().len() as u8;
+        assert_eq!(scratch.out[..2], [n, 0]);
     }
 }

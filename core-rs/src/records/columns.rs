@@ -97,6 +97,7 @@ pub fn for_each_column<S: ColumnSink>(r: &CallRecord, sink: &mut S) {
     let upstream_addr = Value::LowCardinality(or_empty(&r.upstream_addr));
     sink.column("upstream_addr", upstream_addr);
     sink.column("error_kind", Value::LowCardinality(r.error_kind));
+    sink.column("grpc_status", Value::LowCardinality(r.grpc_status));
     sink.column("rate_limited", Value::Bool(r.rate_limited));
     sink.column("tls_version", Value::LowCardinality(r.tls_version));
     sink.column("tls_sni", Value::LowCardinality(or_empty(&r.tls_sni)));

@@ -54,6 +54,7 @@ impl HotPaths {
             client_ip: Some("192.0.2.10".parse().expect("an IP")),
             upstream_addr: Some(Arc::from("127.0.0.1:9001")),
             error_kind: "",
+            grpc_status: "",
             rate_limited: false,
             ..CallRecord::default()
         };
