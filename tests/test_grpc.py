@@ -72,6 +72,12 @@ def test_server_streaming_call(gw):
     assert reply.trailers["grpc-status"] == "0"
 
 
+def test_client_streaming_call(gw):
+    reply = call_over_http1(gw.port, "/test.Echo/Join", [b"a", b"b", b"c"])
+    assert reply.messages == [b"a+b+c"]
+    assert reply.trailers["grpc-status"] == "0"
+
+
 def test_upstream_error_status_is_relayed_and_recorded(gw):
     reply = call_over_http1(gw.port, "/test.Echo/Fail", b"x")
     assert reply.status == 200

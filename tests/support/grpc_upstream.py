@@ -24,6 +24,15 @@ def _stream(request: bytes, context: grpc.ServicerContext):
         yield f"part-{i}".encode()
 
 
+def _join(requests, context: grpc.ServicerContext) -> bytes:
+    return b"+".join(requests)
+
+
+def _chat(requests, context: grpc.ServicerContext):
+    for request in requests:
+        yield b"re:" + request
+
+
 def _fail(request: bytes, context: grpc.ServicerContext) -> bytes:
     context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
 
@@ -36,6 +45,8 @@ class GrpcUpstream:
                 "Unary": grpc.unary_unary_rpc_method_handler(_unary),
                 "Stream": grpc.unary_stream_rpc_method_handler(_stream),
                 "Fail": grpc.unary_unary_rpc_method_handler(_fail),
+                "Join": grpc.stream_unary_rpc_method_handler(_join),
+                "Chat": grpc.stream_stream_rpc_method_handler(_chat),
             },
         )
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
@@ -114,10 +125,11 @@ def _fields(block: bytes) -> dict[str, str]:
 
 
 def call_over_http1(
-    port: int, path: str, message: bytes, headers: dict[str, str] | None = None
+    port: int, path: str, message: bytes | list[bytes], headers: dict[str, str] | None = None
 ) -> GrpcReply:
-    """POST one message to `path` ("/test.Echo/Unary", or under a route's prefix)."""
-    body = frame(message)
+    """POST one message (or several) to `path` ("/test.Echo/Unary", or under a route's
+    prefix)."""
+    body = b"".join(frame(m) for m in (message if isinstance(message, list) else [message]))
     lines = [
         f"POST {path} HTTP/1.1",
         f"Host: 127.0.0.1:{port}",
