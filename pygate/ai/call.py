@@ -47,18 +47,12 @@ class StreamSink(Protocol):
 
 
 class Call:
-    def __init__(self, service: AiService, request_id: str, consumer: str, row: AiCall) -> None:
+    def __init__(self, service: AiService, row: AiCall) -> None:
         self.service = service
-        self.request_id = request_id
-        self.consumer = consumer
-        self.row = row
+        self.row = row  # its pygate.ai_calls row, filled in as the call goes
         self.started = time.monotonic()
         self.limit_headers: dict[str, str] = {}
         self.body: dict[str, Any] = {}  # the unified request, for estimated tokens
-
-    @property
-    def streamed(self) -> bool:
-        return self.row.streamed
 
     @contextmanager
     def recorded(self) -> Iterator[None]:
@@ -75,7 +69,7 @@ class Call:
         self.body = body
         with self.recorded():
             plan = self.service.plan(body.get("model"))
-            self.limit_headers = self.service.limits.check(self.consumer, self.row.alias)
+            self.limit_headers = self.service.limits.check(self.row.consumer, self.row.alias)
             if self.row.streamed:
                 return await self.service.engine.open_stream(self.row, plan, body)
             if kind == EMBEDDINGS:
@@ -93,7 +87,7 @@ class Call:
         if cache is None:
             _, completion = await self.service.engine.chat(self.row, plan, body)
             return completion
-        key = cache.key(self.consumer, CHAT, body)
+        key = cache.key(self.row.consumer, CHAT, body)
         hit = cache.get(key)
         if hit is not None:
             self.row.cache_hit = True
@@ -160,5 +154,5 @@ class Call:
             if not row.cache_hit:
                 row.cost_usd = self.service.prices.cost(f"{row.provider}/{row.model}", usage)
         tokens = row.prompt_tokens + row.completion_tokens
-        self.service.limits.charge(self.consumer, row.alias, tokens, row.cost_usd)
+        self.service.limits.charge(row.consumer, row.alias, tokens, row.cost_usd)
         self.service.buffer.add(row)

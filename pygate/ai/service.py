@@ -47,17 +47,15 @@ class AiService:
     def begin(self, request: web.Request, endpoint: str, alias: str, streamed: bool) -> Call:
         """A call's first phase: who asks (the consumer the core identified), under which
         request id, for which endpoint and alias; see call.py for the rest."""
-        consumer = request.headers.get("X-Consumer-Username", "")
-        request_id = request.headers.get("X-Request-Id", "")
         row = AiCall(
-            request_id=request_id,
-            consumer=consumer,
+            request_id=request.headers.get("X-Request-Id", ""),
+            consumer=request.headers.get("X-Consumer-Username", ""),
             alias=alias,
             endpoint=endpoint,
             streamed=streamed,
             started=time.time(),
         )
-        return Call(self, request_id, consumer, row)
+        return Call(self, row)
 
     def plan(self, model: Any) -> list[Candidate]:
         if not isinstance(model, str) or not model:
