@@ -170,3 +170,32 @@ def test_ca_file_that_is_not_pem_is_a_config_error(tmp_path: Path):
     assert res.returncode != 0, out
     assert "upstreams[0].ca_file" in out, out
     assert "PEM" in out, out
+
+
+def test_reload_with_a_new_ca_file_content_takes_effect(make_gateway, ca, leaf, tmp_path: Path):
+    # Same path, new content: connections made under the old roots are not reused.
+    gw_dir_ca = tmp_path / "roots.pem"
+    gw_dir_ca.write_bytes(make_ca(tmp_path / "wrong", "wrong CA").pem.read_bytes())
+    with EchoUpstream(leaf.cert_pem, leaf.key_pem) as up:
+        cfg = one_route(
+            upstream("tls", [up.addr], scheme="https", ca_file=str(gw_dir_ca), sni=NAME, retries=0)
+        )
+        gw = make_gateway(cfg)
+        assert_json_error(get(gw.url("/r/before")), 502, "upstream_tls")
+        gw_dir_ca.write_bytes(ca.pem.read_bytes())
+        assert gw.reload() == "reloaded"
+        resp = get(gw.url("/r/after"))
+        assert resp.status == 200, resp.body
+        assert resp.json()["sni"] == NAME
+
+
+def test_tls_verify_false_is_logged_again_at_reload(make_gateway, tmp_path: Path):
+    self_signed = issue(tmp_path / "ss", ["somewhere.else"])
+    with EchoUpstream(self_signed.cert_pem, self_signed.key_pem) as up:
+        gw = make_gateway(
+            one_route(upstream("insecure", [up.addr], scheme="https", tls_verify=False))
+        )
+        line = 'upstream "insecure": tls_verify is false'
+        assert gw.log_count(line) == 1
+        assert gw.reload() == "reloaded"
+        assert gw.log_count(line) == 2
