@@ -36,7 +36,11 @@ Core config (JSON object; every duration is in milliseconds):
                      "keepalive": 256, "scheme": "http" | "https",
                      "protocol": "http1" | "h2" | "h2c",
                      "ca_file": "/abs/ca.pem" | null, "tls_verify": true,
-                     "sni": "api.internal" | null}],
+                     "sni": "api.internal" | null,
+                     "health_check": {"type": "http" | "tcp", "path": "/health",
+                                      "host": null, "interval_ms": 5000,
+                                      "timeout_ms": 1000, "successes": 2,
+                                      "failures": 3, "expected_statuses": []} | null}],
       "consumers": [{"name": "alice", "keys": ["alice-key-1"]}],
       "routes": [{"name": "items-api", "hosts": [], "paths": ["/api/items/{id}"],
                   "methods": ["GET"], "upstream": "items", "preserve_host": false,
@@ -147,6 +151,15 @@ class Gateway:
         cumulative; bucket i counts calls up to latency_bounds_us()[i], the last one those
         above every bound. At most 256 route names get their own entry over the process's
         life; later ones are summed under "_other"."""
+
+    def upstream_health(self) -> list[dict[str, Any]]:
+        """Every target of every upstream, in config order: {"upstream": str,
+        "target": "host:port", "healthy": bool (takes requests), "ejected": bool
+        (passive health), "probe": null (no active checks) | {"healthy": bool,
+        "passed": int, "failed": int, "transitions": int, "last_failure": "" |
+        "connect_failed" | "timeout" | "unexpected_status" | "bad_response",
+        "last_status": int | null}}. Probes run on one core thread (upstream/health.rs)
+        while the gateway is started."""
 
     @staticmethod
     def latency_bounds_us() -> list[int]:

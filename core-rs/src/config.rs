@@ -15,6 +15,7 @@ pub use crate::plugins::jwt::JwtConfig;
 pub use crate::plugins::key_auth::KeyAuthConfig;
 pub use crate::plugins::rate_limit::{RateLimitConfig, RateLimitKey};
 pub use crate::tls::ListenerConfig;
+pub use crate::upstream::health::{ActiveCheckConfig, ProbeKind};
 pub use crate::upstream::transport::{Protocol, Scheme};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -149,6 +150,9 @@ pub struct UpstreamConfig {
     /// The TLS name to send and verify instead of each target's host.
     #[serde(default)]
     pub sni: Option<String>,
+    /// Active health checks (upstream/health.rs); None: passive health only.
+    #[serde(default)]
+    pub health_check: Option<ActiveCheckConfig>,
 }
 
 impl Default for UpstreamConfig {
@@ -168,6 +172,7 @@ impl Default for UpstreamConfig {
             ca_file: None,
             tls_verify: true,
             sni: None,
+            health_check: None,
         }
     }
 }

@@ -209,7 +209,7 @@ impl GatewayState {
 
         let mut upstreams = Vec::with_capacity(config.upstreams.len());
         for (i, u) in config.upstreams.iter().enumerate() {
-            let built = Upstream::build(i, u, |addr, transport| {
+            let mut built = Upstream::build(i, u, |addr, transport| {
                 match old_targets.get(&*transport.pool_key(addr)) {
                     Some(t) => {
                         t.set_max_idle(u.keepalive);
@@ -223,6 +223,11 @@ impl GatewayState {
                     )),
                 }
             })?;
+            // Probe states are the upstream's own (by name), not the shared target's.
+            if let Some(prev) = previous.and_then(|p| p.upstreams.iter().find(|p| p.name == u.name))
+            {
+                built.keep_health_of(prev);
+            }
             upstreams.push(Arc::new(built));
         }
 

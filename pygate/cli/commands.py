@@ -71,8 +71,39 @@ def status(config_file: str, *, as_json: bool) -> int:
 
 
 def _format_counters(counters: dict[str, Any]) -> str:
+    # The admin listener's per-target health rows (pygate/server/upstream_health.py).
+    targets = counters.pop("upstream_health", None) or []
     width = max((len(key) for key in counters), default=0)
-    return "".join(f"{key.ljust(width)}  {value}\n" for key, value in counters.items())
+    flat = "".join(f"{key.ljust(width)}  {value}\n" for key, value in counters.items())
+    return flat + _health_lines(targets)
+
+
+def _health_lines(targets: list[dict[str, Any]]) -> str:
+    """The `pygate status` section: one line per target."""
+    if not targets:
+        return ""
+    width_u = max(len(t["upstream"]) for t in targets)
+    width_t = max(len(t["target"]) for t in targets)
+    lines = ["upstream health:"]
+    for t in targets:
+        state = "healthy" if t["healthy"] else "DOWN"
+        why = []
+        probe = t.get("probe")
+        if t["ejected"]:
+            why.append("ejected after failed requests")
+        if probe is not None:
+            verdict = "passing" if probe["healthy"] else "failing"
+            detail = f"probes {verdict}: {probe['passed']} passed, {probe['failed']} failed"
+            if probe["last_status"] is not None:
+                detail += f", last status {probe['last_status']}"
+            if probe["last_failure"]:
+                detail += f", last failure {probe['last_failure']}"
+            why.append(detail)
+        suffix = f"  ({'; '.join(why)})" if why else ""
+        lines.append(
+            f"  {t['upstream'].ljust(width_u)}  {t['target'].ljust(width_t)}  {state}{suffix}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def logs_query(config_file: str, sql: str, fmt: str) -> int:

@@ -116,6 +116,23 @@ def _upstream(upstream: Upstream) -> dict[str, Any]:
         "ca_file": upstream.ca_file,
         "tls_verify": upstream.tls_verify,
         "sni": upstream.sni,
+        "health_check": _active_check(upstream),
+    }
+
+
+def _active_check(upstream: Upstream) -> dict[str, Any] | None:
+    active = upstream.health_check.active if upstream.health_check is not None else None
+    if active is None:
+        return None
+    return {
+        "type": active.type,
+        "path": active.path,
+        "host": active.host,
+        "interval_ms": int(active.interval),
+        "timeout_ms": int(active.timeout),
+        "successes": active.successes,
+        "failures": active.failures,
+        "expected_statuses": list(active.expected_statuses),
     }
 
 

@@ -167,6 +167,35 @@ class Target(_Section):
     weight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1
 
 
+ProbePath = Annotated[str, msgspec.Meta(pattern=r"^/[!-~]*$")]
+ProbeHost = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")]
+HttpStatus = Annotated[int, msgspec.Meta(ge=100, le=599)]
+
+
+class ActiveHealthCheck(_Section):
+    """Probes the gateway sends to every target of the upstream, from one place (not per
+    worker), only to the configured target addresses. A target that fails `failures`
+    probes in a row takes no requests until it passes `successes` in a row; passive
+    health (max_fails, fail_cooldown) applies as well."""
+
+    # http: GET `path`, passes on an expected status; tcp: a connect passes.
+    type: Literal["http", "tcp"] = "http"
+    path: ProbePath = "/"
+    # The probes' Host header; null: the target's address.
+    host: ProbeHost | None = None
+    interval: Duration = Duration(5_000)
+    # Connect and response head; slower counts as a failed probe.
+    timeout: Duration = Duration(1_000)
+    successes: Positive = 2
+    failures: Positive = 3
+    # Empty: any 2xx or 3xx passes.
+    expected_statuses: list[HttpStatus] = []
+
+
+class HealthCheck(_Section):
+    active: ActiveHealthCheck | None = None
+
+
 class Upstream(_Section):
     name: Name
     targets: Annotated[list[TargetAddr | Target], msgspec.Meta(min_length=1)]
@@ -186,6 +215,8 @@ class Upstream(_Section):
     ca_file: Key | None = None
     tls_verify: bool = True
     sni: TlsName | None = None
+    # null: passive health only (max_fails, fail_cooldown).
+    health_check: HealthCheck | None = None
 
 
 class BasicCredential(_Section):

@@ -8,6 +8,7 @@
     browser_guard.py     Host/Origin rules for any local listener (also `logs serve`)
     gateway_identity.py  the headers a CLI command names its config and store with
     metrics.py           `GET /metrics`: Prometheus text
+    upstream_health.py   target health for /status, /metrics, GET /upstreams/{name}/health
     admin_api/           the admin API on that listener: entity CRUD, state, audit, OpenAPI
     dashboard/           the self-refreshing reports page on that listener
 

@@ -6,6 +6,7 @@
     GET  /dashboard    the reports as self-refreshing charts (pygate.server.dashboard)
     /upstreams, /routes, /consumers, /config, /audit, /plugins, /openapi.json
                        the admin API (pygate.server.admin_api)
+    GET  /upstreams/{name}/health   its targets' health (pygate.server.upstream_health)
 
 Every request passes pygate.server.admin_guard first: its own Host and Origin only (no
 cross-site requests, no DNS rebinding), the admin token (`Authorization: Bearer`,
@@ -40,6 +41,9 @@ from pygate.server.admin_token import AdminCredentials
 from pygate.server.browser_guard import SiteRules
 from pygate.server.dashboard import register as register_dashboard
 from pygate.server.metrics import register as register_metrics
+from pygate.server.upstream_health import STATUS_KEY as HEALTH_KEY
+from pygate.server.upstream_health import register as register_upstream_health
+from pygate.server.upstream_health import rows as health_rows
 
 _STATE = STATE
 _CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "table": "text/plain"}
@@ -107,6 +111,7 @@ class AdminState:
             "log_store": self.store_url,
             "reloads_refused": self.reloads_refused,
             "version": __version__,
+            HEALTH_KEY: health_rows(self.core),
         }
 
 
@@ -197,6 +202,7 @@ def create_admin_app(state: AdminState) -> web.Application:
     register_reports(app, functools.partial(run_read_query, state))
     register_dashboard(app)
     register_metrics(app, state.status, state.core)
+    register_upstream_health(app, state.core)
     if state.api is not None:
         register_admin_api(app, state.api)
     return app

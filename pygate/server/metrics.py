@@ -15,6 +15,10 @@ Per route (from the core's lock-free per-worker counters, core-rs/src/route_metr
 later ones share `route="_other"`. Counters survive reloads (kept by route name); a
 removed or renamed route keeps its last values until a restart, and a new name starts
 at zero.
+
+Per upstream target (pygate/server/upstream_health.py): `pygate_upstream_target_healthy`
+and, with active checks, `pygate_upstream_health_probes_total{result}` and
+`pygate_upstream_health_transitions_total`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
+
+from pygate.server.upstream_health import STATUS_KEY as HEALTH_KEY
+from pygate.server.upstream_health import metric_lines
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -277,8 +284,11 @@ def register(
 
     async def metrics(_request: web.Request) -> web.Response:
         routes = core.route_metrics() if core is not None else []
+        current = status()
+        text = render_metrics(current, routes, bounds)
+        health = metric_lines(current.get(HEALTH_KEY) or [])
         return web.Response(
-            text=render_metrics(status(), routes, bounds),
+            text=text + "".join(f"{line}\n" for line in health),
             headers={"Content-Type": CONTENT_TYPE},
         )
 

@@ -1,5 +1,6 @@
-//! Upstreams: their targets, how one is picked, and passive health.
+//! Upstreams: their targets, how one is picked, and passive health (active: health.rs).
 
+pub mod health;
 pub mod pool;
 mod tls;
 pub mod transport;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Balance, ConfigError, UpstreamConfig};
+use health::{ActiveCheck, ProbeState};
 pub use pool::Target;
 use transport::Transport;
 
@@ -26,6 +28,8 @@ pub struct Upstream {
     pub retries: u32,
     pub max_fails: u32,
     pub fail_cooldown_ms: u64,
+    /// Active health checks (health.rs); None: passive health only.
+    pub active: Option<ActiveCheck>,
 }
 
 /// Target ejection state lives on the target so that it survives config reloads.
@@ -83,6 +87,16 @@ impl Upstream {
             weights.push(weight);
             targets.push(target_for(&t.addr, &transport));
         }
+        let active = match &cfg.health_check {
+            Some(c) => {
+                c.validate(&field("health_check.active"))?;
+                Some(ActiveCheck {
+                    config: Arc::new(c.clone()),
+                    probes: targets.iter().map(|_| Arc::default()).collect(),
+                })
+            }
+            None => None,
+        };
         Ok(Upstream {
             name: cfg.name.clone(),
             targets,
@@ -95,14 +109,41 @@ impl Upstream {
             retries: cfg.retries,
             max_fails: cfg.max_fails.max(1),
             fail_cooldown_ms: cfg.fail_cooldown_ms,
+            active,
         })
+    }
+
+    /// Take over the probe states of `previous` (the same upstream in the config before a
+    /// reload) for the targets both have, so a reload neither forgets a target that is down
+    /// nor starts it from scratch.
+    pub fn keep_health_of(&mut self, previous: &Upstream) {
+        let (Some(now), Some(before)) = (&mut self.active, &previous.active) else {
+            return;
+        };
+        for (target, probe) in self.targets.iter().zip(now.probes.iter_mut()) {
+            let old = previous.targets.iter().position(|t| t.addr == target.addr);
+            if let Some(i) = old {
+                *probe = before.probes[i].clone();
+            }
+        }
+    }
+
+    /// The probe state of target `i`, if this upstream has active checks.
+    pub fn probe(&self, i: usize) -> Option<&Arc<ProbeState>> {
+        self.active.as_ref().map(|a| &a.probes[i])
+    }
+
+    /// Whether target `i` takes requests: no active probe says it is down, and passive
+    /// health has not ejected it.
+    pub fn is_usable(&self, i: usize, now_ms: u64) -> bool {
+        !self.targets[i].health.is_ejected(now_ms) && !self.probe(i).is_some_and(|p| p.is_down())
     }
 
     /// Pick a target not in `tried`, preferring ones that are not ejected.
     /// When every candidate is ejected we still try one: failing without trying helps nobody.
     pub fn pick(&self, tried: &[usize], now_ms: u64) -> Option<usize> {
         let usable = |i: usize| !tried.contains(&i);
-        let healthy = |i: usize| usable(i) && !self.targets[i].health.is_ejected(now_ms);
+        let healthy = |i: usize| usable(i) && self.is_usable(i, now_ms);
         let start = self.cursor.fetch_add(1, Ordering::Relaxed);
         match self.balance {
             Balance::RoundRobin | Balance::Weighted => {

@@ -213,7 +213,7 @@ impl Target {
         self.idle_list(worker).lock().unwrap().pop()
     }
 
-    async fn connect(&self, connect_timeout: Duration) -> Result<Sender, ConnectError> {
+    pub(crate) async fn connect(&self, connect_timeout: Duration) -> Result<Sender, ConnectError> {
         let connecting = self
             .transport
             .connect(&self.addr, self.server_name.as_ref());

@@ -156,6 +156,14 @@ def _sub_paths() -> dict[str, Any]:
             "delete": _operation("remove a key", {"204": _answer("removed"), "404": missing,
                                                   "409": refused}),  # fmt: skip
         },
+        "/upstreams/{name}/health": {
+            "parameters": [_path_param("name")],
+            "get": _operation(
+                "the health of the upstream's targets (probes and passive health)",
+                {"200": _answer("health", {"type": "object"}),
+                 "404": _answer("no such upstream", _ERROR)},
+            ),
+        },  # fmt: skip
         "/routes/{name}/plugins": {
             "parameters": [_path_param("name")],
             "get": _operation("the route's plugin configs by plugin name",

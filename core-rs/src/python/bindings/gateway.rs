@@ -16,6 +16,7 @@ use crate::records::clickhouse_native::{requests_to_native, NativeScratch};
 use crate::records::{DrainedBatch, RecordFormat};
 use crate::server::Server;
 use crate::state::{GatewayState, Shared};
+use crate::upstream::health::{self, Prober};
 
 fn value_error(e: ConfigError) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -56,6 +57,8 @@ pub struct Gateway {
     /// Reused by every drain (see RecordBuffer::drain_into).
     drain_scratch: Mutex<DrainedBatch>,
     server: Mutex<Option<Server>>,
+    /// Runs the active health checks while the server runs (upstream/health.rs).
+    prober: Mutex<Option<Prober>>,
     local_addrs: Mutex<Option<Vec<String>>>,
 }
 
@@ -70,6 +73,7 @@ impl Gateway {
                     .map_err(|e| PyOSError::new_err(format!("cannot set up the gateway: {e}")))?,
             ),
             server: Mutex::new(None),
+            prober: Mutex::new(None),
             local_addrs: Mutex::new(None),
             drain_scratch: Mutex::new(DrainedBatch::default()),
         })
@@ -87,6 +91,9 @@ impl Gateway {
         let addrs = started.local_addrs.iter().map(|a| a.to_string()).collect();
         *self.local_addrs.lock().unwrap() = Some(addrs);
         *server = Some(started);
+        let prober = Prober::start(self.shared.clone())
+            .map_err(|e| PyOSError::new_err(format!("cannot start health checks: {e}")))?;
+        *self.prober.lock().unwrap() = Some(prober);
         Ok(())
     }
 
@@ -226,7 +233,41 @@ impl Gateway {
         crate::route_metrics::LATENCY_BOUNDS_US.to_vec()
     }
 
+    /// One dict per target of every upstream (health::report): `upstream`, `target`,
+    /// `healthy`, `ejected`, and `probe` (None without active checks) with `healthy`,
+    /// `passed`, `failed`, `transitions`, `last_failure` ("" or a kind), `last_status`.
+    fn upstream_health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let rows = PyList::empty(py);
+        let state = self.shared.state.load();
+        for t in health::report(&state, crate::clock::now_ms()) {
+            let d = PyDict::new(py);
+            d.set_item("upstream", &t.upstream)?;
+            d.set_item("target", &*t.target)?;
+            d.set_item("healthy", t.healthy)?;
+            d.set_item("ejected", t.ejected)?;
+            match t.probe {
+                None => d.set_item("probe", py.None())?,
+                Some(p) => {
+                    let probe = PyDict::new(py);
+                    probe.set_item("healthy", !p.down)?;
+                    probe.set_item("passed", p.passed)?;
+                    probe.set_item("failed", p.failed)?;
+                    probe.set_item("transitions", p.transitions)?;
+                    probe.set_item("last_failure", p.last_failure.as_str())?;
+                    let status = (p.last_status != 0).then_some(p.last_status);
+                    probe.set_item("last_status", status)?;
+                    d.set_item("probe", probe)?;
+                }
+            }
+            rows.append(d)?;
+        }
+        Ok(rows)
+    }
+
     fn shutdown(&self, py: Python<'_>, grace_ms: u64) -> bool {
+        // Dropping the prober stops its thread: no probes after the gateway stops.
+        let prober = self.prober.lock().unwrap().take();
+        py.allow_threads(|| drop(prober));
         let server = self.server.lock().unwrap().take();
         match server {
             Some(s) => py.allow_threads(|| s.shutdown(Duration::from_millis(grace_ms))),
