@@ -45,14 +45,20 @@ Core config (JSON object; every duration is in milliseconds):
       "routes": [{"name": "items-api", "hosts": [], "paths": ["/api/items/{id}"],
                   "methods": ["GET"], "upstream": "items", "preserve_host": false,
                   "https_redirect_port": 443 | null,
-                  "key_auth": {"hide_credentials": true} | null,
-                  "rate_limit": {"rate": 100, "per_ms": 1000, "burst": 20,
-                                 "by": "consumer" | "ip" | "route"} | null,
-                  "ip_restriction": {"allow": ["10.0.0.0/8"], "deny": []} | null,
-                  "cors": {"allow_origins": ["https://app.example.com"],
-                           "allow_methods": [], "allow_headers": [],
-                           "expose_headers": [], "allow_credentials": false,
-                           "max_age_s": 600 | null} | null,
+                  "plugins": {
+                    "ip-restriction": {"allow": ["10.0.0.0/8"], "deny": []},
+                    "cors": {"allow_origins": ["https://app.example.com"],
+                             "allow_methods": [], "allow_headers": [],
+                             "expose_headers": [], "allow_credentials": false,
+                             "max_age_s": 600 | null},
+                    "key-auth": {"hide_credentials": true},
+                    "basic-auth": {"hide_credentials": true},
+                    "jwt": {"secrets": ["..."], "jwks": [{"kty": "RSA", ...}],
+                            "consumer_claim": "sub", "issuer": null,
+                            "audience": null, "leeway_s": 0,
+                            "require_exp": true, "hide_credentials": true},
+                    "rate-limit": {"rate": 100, "per_ms": 1000, "burst": 20,
+                                   "by": "consumer" | "ip" | "route"}},
                   "python": {"access": true, "response": false, "log": false,
                              "timeout_ms": 5000} | null,
                   "inject_headers": [["x-internal-secret", "..."]]}]
@@ -61,8 +67,11 @@ Core config (JSON object; every duration is in milliseconds):
 `listeners`: the TLS files are read (and checked: PEM, validity dates, key matching
 the certificate) at every compile, so reload() picks up renewed certificates for new
 handshakes. `https_redirect_port`: calls over plain HTTP get a 308 to https:// there.
-`python`: which phases the route's Python plugins implement (null: the route never
-calls Python). `inject_headers`: set on every request the route sends upstream.
+`plugins`: the route's native plugins by name, any of them, each with its own config
+(core-rs/src/plugins/<name>.rs; the value its Python twin's `to_core` gives). Absent or
+{}: none. An unknown name is a config error. `python`: which phases the route's Python
+plugins implement (null: the route never calls Python). `inject_headers`: set on every
+request the route sends upstream.
 
 Call records (JSONEachRow keys, or RowBinary columns) are the columns of
 pygate.requests in the order `requests_columns()` returns; JSONEachRow writes `ts` as

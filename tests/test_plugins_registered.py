@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pygate.plugins import builtin_plugins, plugin_names, python_plugins
+from pygate.plugins import native_plugins, plugin_names, python_plugins
 
 TESTS = Path(__file__).resolve().parent
 NOT_ONE_PLUGIN = {"test_plugin_combinations.py"}
@@ -19,7 +19,7 @@ def file_for(name: str) -> str:
 
 def test_every_registered_plugin_has_its_file_for():
     names = plugin_names()
-    assert {p.name for p in builtin_plugins()} | {p.name for p in python_plugins()} == set(names)
+    assert {p.name for p in native_plugins()} | {p.name for p in python_plugins()} == set(names)
     missing = [name for name in names if not (TESTS / file_for(name)).is_file()]
     assert missing == [], f"plugins without tests/{file_for('<name>')}: {missing}"
     for name in names:

@@ -37,9 +37,11 @@ def core_config() -> dict:
                 "name": "limited",
                 "paths": ["/limited"],
                 "upstream": "u",
-                "key_auth": {"hide_credentials": True},
-                # Never refuses during a benchmark: what is measured is the check itself.
-                "rate_limit": {"rate": 10**12, "per_ms": 1000, "by": "consumer"},
+                "plugins": {
+                    "key-auth": {"hide_credentials": True},
+                    # Never refuses during a benchmark: what is measured is the check itself.
+                    "rate-limit": {"rate": 10**12, "per_ms": 1000, "by": "consumer"},
+                },
             }
         ],
     }

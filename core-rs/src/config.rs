@@ -3,17 +3,15 @@
 //! Python owns the user-facing format (durations like "10s", friendly errors with file and line);
 //! this is the plain, already-normalised shape. See `pygate/_core.pyi` for the JSON layout.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
-// Each native plugin's config sits in its own file, with its validation and phase code;
-// the route (and `limits`) only name them. Re-exported: this file is the config's shape.
+// Each native plugin's config sits in its own file, with its validation and phase code; a
+// route holds them by name (plugins/mod.rs's REGISTRY reads them). Re-exported: the
+// consumers' credentials and `limits` are part of this file's shape.
 pub use crate::plugins::auth_failures::AuthFailureConfig;
-pub use crate::plugins::basic_auth::{BasicAuthConfig, BasicCredential};
-pub use crate::plugins::cors::CorsConfig;
-pub use crate::plugins::ip_restriction::IpRestrictionConfig;
-pub use crate::plugins::jwt::JwtConfig;
-pub use crate::plugins::key_auth::KeyAuthConfig;
-pub use crate::plugins::rate_limit::{RateLimitConfig, RateLimitKey};
+pub use crate::plugins::basic_auth::BasicCredential;
 pub use crate::tls::ListenerConfig;
 pub use crate::upstream::health::{ActiveCheckConfig, ProbeKind};
 pub use crate::upstream::transport::{Protocol, Scheme};
@@ -219,18 +217,9 @@ pub struct RouteConfig {
     /// Calls over plain HTTP get a 308 to https:// on this port (tls/redirect.rs).
     #[serde(default)]
     pub https_redirect_port: Option<u16>,
+    /// Native plugins by name ("key-auth"), each with its own config (plugins/<name>.rs).
     #[serde(default)]
-    pub key_auth: Option<KeyAuthConfig>,
-    #[serde(default)]
-    pub rate_limit: Option<RateLimitConfig>,
-    #[serde(default)]
-    pub ip_restriction: Option<IpRestrictionConfig>,
-    #[serde(default)]
-    pub cors: Option<CorsConfig>,
-    #[serde(default)]
-    pub basic_auth: Option<BasicAuthConfig>,
-    #[serde(default)]
-    pub jwt: Option<JwtConfig>,
+    pub plugins: BTreeMap<String, serde_json::Value>,
     /// Which phases the route's Python plugins implement; null: the route never calls Python.
     #[serde(default)]
     pub python: Option<PythonPhasesConfig>,

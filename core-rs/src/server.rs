@@ -248,8 +248,8 @@ async fn sweep_rate_limits(shared: Arc<Shared>) {
         tick.tick().await;
         let state = shared.state.load_full();
         for route in &state.routes {
-            if let Some(limiter) = &route.rate_limit {
-                limiter.sweep(now_ns());
+            for plugin in route.plugins.iter() {
+                plugin.sweep(now_ns());
             }
         }
         if let Some(auth_failures) = &state.auth_failures {

@@ -10,8 +10,9 @@
 //! basic-auth needs a consumer with credentials. They are Python's alone, written once by
 //! plugin kind (pygate/plugins/registry.py); a config that broke them would still be served
 //! fail-closed (the first auth plugin the core tries decides, one shared bucket, every call
-//! refused). Each plugin's own `build` / `validate` (plugins/<name>.rs) checks the values the
-//! core parses or relies on: addresses, origins, JWKs, header values, a rate > 0.
+//! refused). Each plugin's own `build` (plugins/<name>.rs) checks the values the core parses
+//! or relies on: addresses, origins, JWKs, header values, a rate > 0; Python does not check
+//! them again (its core stage, core_check.py, gives them their file:line).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,17 +21,10 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use http::{HeaderName, HeaderValue};
 
-use crate::config::{
-    BasicAuthConfig, ConfigError, CoreConfig, KeyAuthConfig, Limits, PythonPhasesConfig,
-};
+use crate::config::{ConfigError, CoreConfig, Limits, PythonPhasesConfig};
 use crate::pipeline::ownership::RequestRules;
 use crate::plugins::auth_failures::AuthFailures;
-use crate::plugins::basic_auth::BasicCredentials;
-use crate::plugins::cors::Cors;
-use crate::plugins::ip_restriction::IpRestriction;
-use crate::plugins::jwt::Jwt;
-use crate::plugins::key_auth::KeyTable;
-use crate::plugins::rate_limit::RateLimiter;
+use crate::plugins::{Consumers, Plugins};
 use crate::python::bridge::Bridge;
 use crate::records::RecordBuffer;
 use crate::route_metrics::RouteMetrics;
@@ -44,14 +38,10 @@ pub struct Route {
     pub upstream: Arc<Upstream>,
     pub preserve_host: bool,
     pub https_redirect_port: Option<u16>,
-    pub key_auth: Option<KeyAuthConfig>,
-    pub rate_limit: Option<Arc<RateLimiter>>,
+    /// Its native plugins, in the order they run (plugins/mod.rs).
+    pub plugins: Plugins,
     /// Where its calls are counted for /metrics (route_metrics.rs).
     pub metrics_slot: u16,
-    pub ip_restriction: Option<IpRestriction>,
-    pub cors: Option<Cors>,
-    pub basic_auth: Option<BasicAuthConfig>,
-    pub jwt: Option<Jwt>,
     pub python: Option<PythonPhasesConfig>,
     pub inject_headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -73,9 +63,8 @@ pub struct GatewayState {
     pub router: Router,
     pub routes: Vec<Route>,
     pub upstreams: Vec<Arc<Upstream>>,
-    pub consumers: Vec<Arc<str>>,
-    pub keys: KeyTable,
-    pub basic_credentials: BasicCredentials,
+    /// The consumers' names and credentials, which auth plugins look up.
+    pub consumers: Consumers,
     /// Failed authentications per client address (`limits.auth_failures`).
     pub auth_failures: Option<Arc<AuthFailures>>,
     /// Per-route counters, the same for the life of the process (carried over).
@@ -189,11 +178,10 @@ impl GatewayState {
         }
         let upstream_index = unique_names("upstreams", config.upstreams.iter().map(|u| &*u.name))?;
         unique_names("routes", config.routes.iter().map(|r| &*r.name))?;
-        let keys = KeyTable::build(&config.consumers)?;
-        let basic_credentials = BasicCredentials::build(&config.consumers)?;
+        let consumers = Consumers::build(&config.consumers)?;
 
         let mut old_targets: HashMap<&str, Arc<Target>> = HashMap::new();
-        let mut old_limiters = HashMap::new();
+        let mut old_routes: HashMap<&str, &Route> = HashMap::new();
         if let Some(prev) = previous {
             for upstream in &prev.upstreams {
                 for t in &upstream.targets {
@@ -201,9 +189,7 @@ impl GatewayState {
                 }
             }
             for route in &prev.routes {
-                if let Some(rl) = &route.rate_limit {
-                    old_limiters.insert(&*route.name, rl.clone());
-                }
+                old_routes.insert(&route.name, route);
             }
         }
 
@@ -249,35 +235,12 @@ impl GatewayState {
                     ),
                 ));
             };
-            let rate_limit = match &r.rate_limit {
-                None => None,
-                Some(rl) => {
-                    rl.validate(&format!("routes[{ri}].rate_limit"))?;
-                    // Same route, same limit: keep the buckets so a reload is not a free reset.
-                    Some(match old_limiters.get(&*r.name) {
-                        Some(old) if old.config == *rl => old.clone(),
-                        _ => Arc::new(RateLimiter::new(rl.clone())),
-                    })
-                }
-            };
-            if let Some(key_auth) = &r.key_auth {
-                key_auth.validate(&keys, &format!("routes[{ri}].key_auth"))?;
-            }
-            let jwt = match &r.jwt {
-                Some(c) => Some(Jwt::build(c, &format!("routes[{ri}].jwt"))?),
-                None => None,
-            };
-            let ip_restriction = match &r.ip_restriction {
-                Some(c) => Some(IpRestriction::build(
-                    c,
-                    &format!("routes[{ri}].ip_restriction"),
-                )?),
-                None => None,
-            };
-            let cors = match &r.cors {
-                Some(c) => Some(Cors::build(c, &format!("routes[{ri}].cors"))?),
-                None => None,
-            };
+            let plugins = Plugins::build(
+                &r.plugins,
+                &format!("routes[{ri}]"),
+                &consumers,
+                old_routes.get(&*r.name).map(|old| &old.plugins),
+            )?;
             if r.python.as_ref().is_some_and(|p| p.timeout_ms == 0) {
                 return Err(ConfigError::new(
                     format!("routes[{ri}].python.timeout_ms"),
@@ -294,18 +257,13 @@ impl GatewayState {
                 inject_headers.push((name, value));
             }
             routes.push(Route {
-                ip_restriction,
-                cors,
-                basic_auth: r.basic_auth.clone(),
-                jwt,
+                plugins,
                 python: r.python.clone(),
                 inject_headers,
                 name: Arc::from(r.name.as_str()),
                 upstream: upstreams[ui].clone(),
                 preserve_host: r.preserve_host,
                 https_redirect_port: r.https_redirect_port,
-                key_auth: r.key_auth.clone(),
-                rate_limit,
                 metrics_slot: route_metrics.slot_for(&r.name),
             });
         }
@@ -319,11 +277,6 @@ impl GatewayState {
                 _ => Arc::new(AuthFailures::new(c.clone())),
             }
         });
-        let consumers = config
-            .consumers
-            .iter()
-            .map(|c| Arc::from(c.name.as_str()))
-            .collect();
         Ok(GatewayState {
             listeners,
             limits: config.limits.clone(),
@@ -333,8 +286,6 @@ impl GatewayState {
             routes,
             upstreams,
             consumers,
-            keys,
-            basic_credentials,
             auth_failures,
             route_metrics,
             config,
@@ -346,6 +297,7 @@ impl GatewayState {
 mod tests {
     use super::*;
     use crate::config::parse;
+    use crate::plugins::rate_limit::RateLimit;
 
     fn compile(json: &str) -> Result<GatewayState, ConfigError> {
         GatewayState::compile(parse(json).unwrap(), None)
@@ -355,14 +307,25 @@ mod tests {
         "upstreams":[{"name":"u","targets":[{"addr":"127.0.0.1:9"}]}],
         "consumers":[{"name":"alice","keys":["k"]}],
         "routes":[{"name":"r","paths":["/"],"upstream":"u",
-                   "key_auth":{"hide_credentials":true},
-                   "rate_limit":{"rate":5,"per_ms":1000,"by":"consumer"}}]}"#;
+                   "plugins":{"key-auth":{"hide_credentials":true},
+                     "rate-limit":{"rate":5,"per_ms":1000,"by":"consumer"}}}]}"#;
+
+    fn limiter(state: &GatewayState) -> &Arc<crate::plugins::rate_limit::RateLimiter> {
+        &state.routes[0]
+            .plugins
+            .find::<RateLimit>("rate-limit")
+            .unwrap()
+            .limiter
+    }
 
     #[test]
     fn compiles_a_valid_config() {
         let s = compile(BASE).unwrap();
         assert_eq!(s.routes.len(), 1);
-        assert_eq!(s.keys.lookup("k"), Some(0));
+        assert_eq!(s.consumers.keys.lookup("k"), Some(0));
+        // In REGISTRY order, whatever the order of the config.
+        assert_eq!(s.routes[0].plugins.len(), 2);
+        assert!(s.routes[0].plugins.authenticator().is_some());
     }
 
     #[test]
@@ -375,11 +338,31 @@ mod tests {
     }
 
     #[test]
-    fn key_auth_needs_a_consumer_key() {
-        let e = compile(&BASE.replace(r#""keys":["k"]"#, r#""keys":[]"#))
+    fn key_auth_without_consumer_keys_refuses_every_call() {
+        // Python refuses such a config (pygate/plugins/native/key_auth.py); served anyway,
+        // it fails closed.
+        let s = compile(&BASE.replace(r#""keys":["k"]"#, r#""keys":[]"#)).unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert("apikey", http::HeaderValue::from_static("k"));
+        let auth = s.routes[0].plugins.authenticator().unwrap();
+        assert!(auth.authenticate(&mut headers, &s.consumers).is_err());
+    }
+
+    #[test]
+    fn unknown_native_plugins_name_the_field_and_choices() {
+        let e = compile(&BASE.replace(r#""key-auth""#, r#""key-oath""#))
             .err()
             .unwrap();
-        assert_eq!(e.path, "routes[0].key_auth");
+        assert_eq!(e.path, "routes[0].plugins.key-oath");
+        assert!(
+            e.message
+                .contains("expected one of: ip-restriction, cors, key-auth,"),
+            "{e}"
+        );
+        let e = compile(&BASE.replace(r#""rate":5"#, r#""rate":"5""#))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "routes[0].plugins.rate-limit");
     }
 
     #[test]
@@ -394,19 +377,13 @@ mod tests {
     fn reload_keeps_unchanged_limiters_and_targets() {
         let first = compile(BASE).unwrap();
         let second = GatewayState::compile(parse(BASE).unwrap(), Some(&first)).unwrap();
-        assert!(Arc::ptr_eq(
-            first.routes[0].rate_limit.as_ref().unwrap(),
-            second.routes[0].rate_limit.as_ref().unwrap()
-        ));
+        assert!(Arc::ptr_eq(limiter(&first), limiter(&second)));
         assert!(Arc::ptr_eq(
             &first.routes[0].upstream.targets[0],
             &second.routes[0].upstream.targets[0]
         ));
         let changed = BASE.replace(r#""rate":5"#, r#""rate":6"#);
         let third = GatewayState::compile(parse(&changed).unwrap(), Some(&second)).unwrap();
-        assert!(!Arc::ptr_eq(
-            second.routes[0].rate_limit.as_ref().unwrap(),
-            third.routes[0].rate_limit.as_ref().unwrap()
-        ));
+        assert!(!Arc::ptr_eq(limiter(&second), limiter(&third)));
     }
 }

@@ -69,8 +69,11 @@ def ai_problems(config: GatewayConfig, invalid: Collection[tuple] = ()) -> Itera
         if not resolvable(template.model, allow_alias=True):
             yield ("ai", "templates", index, "model"), f"unknown model {template.model!r}"
     yield from template_problems(settings)
-    if settings.require_key and not config.consumers:
-        yield ("ai", "require_key"), "key-auth on the AI routes needs at least one consumer"
+    if settings.require_key and not any(c.keys for c in config.consumers):
+        yield (
+            ("ai", "require_key"),
+            ("key-auth on the AI routes needs at least one consumer with `keys`"),
+        )
 
 
 def template_problems(settings: AiSettings) -> list[Finding]:

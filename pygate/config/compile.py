@@ -24,7 +24,7 @@ from pygate.config.schema import (
     Target,
     Upstream,
 )
-from pygate.plugins import BuiltinPlugin, builtin_plugins, get_plugin
+from pygate.plugins import NativePlugin, get_plugin
 from pygate.plugins.registry import python_phases
 
 
@@ -152,13 +152,13 @@ def _route(route: Route, plugin_timeout_ms: int) -> dict[str, Any]:
         "preserve_host": route.preserve_host,
         "https_redirect_port": _https_port(route.https_redirect),
     }
-    # Every built-in plugin has a slot; null means "not enabled on this route".
-    for plugin in builtin_plugins():
-        compiled[plugin.core_field] = None
-    for name, plugin_config in route.plugins.items():
-        plugin = get_plugin(name)
-        if isinstance(plugin, BuiltinPlugin):
-            compiled[plugin.core_field] = plugin.to_core(plugin_config)
+    # The native plugins by the names users write, each as its Python twin's `to_core`
+    # says (the core builds them with core-rs/src/plugins/mod.rs's REGISTRY).
+    compiled["plugins"] = {
+        name: plugin.to_core(plugin_config)
+        for name, plugin_config in route.plugins.items()
+        if isinstance(plugin := get_plugin(name), NativePlugin)
+    }
     # The core calls into Python only for the phases some Python plugin of the route has;
     # null keeps the route entirely in the core.
     phases = python_phases(route.plugins)
@@ -182,17 +182,14 @@ _RENAMED: dict[FieldPath, FieldPath] = {
 
 
 def user_path(core_path: FieldPath) -> FieldPath:
-    """Translate a core config path (as in core error messages) to the YAML path."""
+    """Translate a core config path (as in core error messages) to the YAML path.
+
+    A native plugin's is the same on both sides (`routes[0].plugins.jwt.secrets[0]`)."""
     if core_path in _RENAMED:
         return _RENAMED[core_path]
-    plugin_fields = {p.core_field: p.name for p in builtin_plugins()}
     out: list[str | int] = []
     for index, part in enumerate(core_path):
         if isinstance(part, str):
-            in_route = len(out) == 2 and out[0] == "routes"
-            if in_route and part in plugin_fields:
-                out.extend(("plugins", plugin_fields[part]))
-                continue
             if part.endswith("_ms") and index == len(core_path) - 1:
                 part = part[: -len("_ms")]
         out.append(part)

@@ -1,13 +1,13 @@
 """Built-in plugins and the registry that maps their names to schemas."""
 
 from pygate.plugins.registry import (
-    BuiltinPlugin,
+    NativePlugin,
     PluginLoadError,
     PythonPlugin,
     RouteContext,
-    builtin_plugins,
     get_plugin,
     load_plugin,
+    native_plugins,
     plugin_names,
     python_plugins,
     register,
@@ -15,13 +15,13 @@ from pygate.plugins.registry import (
 )
 
 __all__ = [
-    "BuiltinPlugin",
+    "NativePlugin",
     "PluginLoadError",
     "PythonPlugin",
     "RouteContext",
-    "builtin_plugins",
     "get_plugin",
     "load_plugin",
+    "native_plugins",
     "plugin_names",
     "python_plugins",
     "register",

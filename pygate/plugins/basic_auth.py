@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from pygate.plugins.registry import BuiltinPlugin, RouteContext, register
+from pygate.plugins.registry import NativePlugin, RouteContext, register
 
 
 class BasicAuthConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -31,11 +31,10 @@ def check(_config: BasicAuthConfig, context: RouteContext) -> Iterable[tuple[tup
 
 
 PLUGIN = register(
-    BuiltinPlugin(
+    NativePlugin(
         name="basic-auth",
         kind="auth",
         schema=BasicAuthConfig,
-        core_field="basic_auth",
         to_core=to_core,
         checks=check,
     )

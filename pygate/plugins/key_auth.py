@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from pygate.plugins.registry import BuiltinPlugin, RouteContext, register
+from pygate.plugins.registry import NativePlugin, RouteContext, register
 
 
 class KeyAuthConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -26,17 +26,18 @@ def to_core(config: KeyAuthConfig) -> dict[str, Any]:
     return {"hide_credentials": config.hide_credentials}
 
 
+# Python's alone (the core serves such a route fail-closed: every call refused), as
+# ai_checks.py's for the AI routes' key-auth.
 def check(_config: KeyAuthConfig, context: RouteContext) -> Iterable[tuple[tuple, str]]:
     if not any(c.keys for c in context.config.consumers):
         yield (), "key-auth needs at least one consumer with `keys`"
 
 
 PLUGIN = register(
-    BuiltinPlugin(
+    NativePlugin(
         name="key-auth",
         kind="auth",
         schema=KeyAuthConfig,
-        core_field="key_auth",
         to_core=to_core,
         checks=check,
     )

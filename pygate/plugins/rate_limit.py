@@ -15,7 +15,7 @@ import msgspec
 
 from pygate.config.units import Duration
 from pygate.plugins.registry import (
-    BuiltinPlugin,
+    NativePlugin,
     RouteContext,
     names_of_kind,
     register,
@@ -40,19 +40,17 @@ def to_core(config: RateLimitConfig) -> dict[str, Any]:
     }
 
 
+# A period > 0 is checked by the core (core-rs/src/plugins/rate_limit.rs).
 def check(config: RateLimitConfig, context: RouteContext) -> Iterable[tuple[tuple, str]]:
-    if config.per <= 0:
-        yield ("per",), "expected a duration greater than 0"
     if config.by == "consumer" and not route_has_kind(context.route, "auth"):
         yield ("by",), f"limiting by consumer needs {names_of_kind('auth')} on the same route"
 
 
 PLUGIN = register(
-    BuiltinPlugin(
+    NativePlugin(
         name="rate-limit",
         kind="limit",
         schema=RateLimitConfig,
-        core_field="rate_limit",
         to_core=to_core,
         checks=check,
     )

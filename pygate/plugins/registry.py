@@ -2,10 +2,11 @@
 
 Two kinds of plugins share one lookup and one config check (msgspec schema + `check`):
 
-- `BuiltinPlugin`: runs inside the Rust core. Python's part is its config schema, its
-  cross-field checks and the fragment `to_core` adds to the core route config. Each
-  declares a `kind` (see `PluginKind`); the rules between plugins are written here, once,
-  by kind, and the core trusts the config they passed (core-rs/src/state.rs).
+- `NativePlugin`: runs inside the Rust core (core-rs/src/plugins/<name>.rs, which checks
+  the values it parses). Python's part is its config schema, the checks that need the
+  route or the whole config, and `to_core`, the value of `plugins.<name>` in the core
+  route config. Each declares a `kind` (see `PluginKind`); the rules between plugins are
+  written here, once, by kind, and the core trusts the config they passed.
 - `PythonPlugin`: runs in Python on the asyncio loop, called by the core through
   `pygate.plugins.python.dispatch` in the phases it implements (access, response, log).
 
@@ -69,13 +70,12 @@ PluginKind = Literal["guard", "auth", "limit"]
 
 
 @dataclass(frozen=True, slots=True)
-class BuiltinPlugin:
+class NativePlugin:
     """A plugin implemented by the Rust core (core-rs/src/plugins/<name>.rs)."""
 
-    name: str
+    name: str  # also its name in the core (core-rs/src/plugins/mod.rs's REGISTRY)
     kind: PluginKind
     schema: type[msgspec.Struct]
-    core_field: str  # key of this plugin's object in a core route config
     to_core: Callable[[Any], dict[str, Any]]
     checks: PluginCheck = _no_checks  # the plugin's own; `check` adds its kind's rules
 
@@ -96,7 +96,7 @@ class PythonPlugin:
     check: PluginCheck = _no_checks
 
 
-AnyPlugin = BuiltinPlugin | PythonPlugin
+AnyPlugin = NativePlugin | PythonPlugin
 
 
 class PluginLoadError(Exception):
@@ -174,7 +174,7 @@ def python_phases(plugins: dict[str, Any]) -> frozenset[str]:
     return phases
 
 
-def plugins_of_kind(kind: PluginKind) -> list[BuiltinPlugin]:
+def plugins_of_kind(kind: PluginKind) -> list[NativePlugin]:
     """The native plugins of `kind`, in the order the core tries them."""
     _load_builtins()
     return [p for p in _native_plugins() if p.kind == kind]
@@ -208,10 +208,10 @@ def plugin_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def builtin_plugins() -> list[BuiltinPlugin]:
-    """The plugins that run in the core (each has a slot in the core route config)."""
+def native_plugins() -> list[NativePlugin]:
+    """The plugins that run in the core."""
     _load_builtins()
-    return [p for _, p in sorted(_REGISTRY.items()) if isinstance(p, BuiltinPlugin)]
+    return [p for _, p in sorted(_REGISTRY.items()) if isinstance(p, NativePlugin)]
 
 
 def python_plugins() -> list[PythonPlugin]:
@@ -248,7 +248,7 @@ BUILTIN_MODULES = (
 _loaded = False
 
 
-def _native_plugins() -> list[BuiltinPlugin]:
+def _native_plugins() -> list[NativePlugin]:
     # By module, not by registration: a module imported early must not change the order.
     return [importlib.import_module(f"pygate.plugins.{name}").PLUGIN for name in NATIVE_MODULES]
 

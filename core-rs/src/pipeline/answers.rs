@@ -1,5 +1,6 @@
-//! Responses the gateway makes itself: refusals (JSON errors), a Python plugin's direct
-//! answer, and CORS preflights. Each finishes the call record with it.
+//! Responses the gateway makes itself: refusals (JSON errors), and a plugin's direct
+//! answer (a Python plugin's, or a native one's such as a CORS preflight). Each finishes
+//! the call record with it.
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -9,7 +10,6 @@ use super::forwarding::{set_rate_limit_headers, set_request_id, strip_hop_by_hop
 use crate::body::ResponseBody;
 use crate::errors::{json_body, Reject};
 use crate::grpc;
-use crate::plugins::cors::Cors;
 use crate::plugins::rate_limit::Decision;
 use crate::records::CallLog;
 
@@ -79,7 +79,7 @@ pub fn refuse(
     response
 }
 
-/// A Python access plugin's direct answer: the upstream is never called.
+/// A plugin's direct answer: the upstream is never called.
 pub fn answer(
     status: StatusCode,
     mut headers: HeaderMap,
@@ -97,17 +97,5 @@ pub fn answer(
     let mut response = Response::new(ResponseBody::generated(body, call));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
-    response
-}
-
-/// The gateway's own answer to a CORS preflight: 204 with the allowed methods and headers.
-pub fn preflight(cors: &Cors, request: &HeaderMap, mut call: CallLog) -> Response<ResponseBody> {
-    call.record.status = StatusCode::NO_CONTENT.as_u16();
-    let mut h = HeaderMap::new();
-    set_request_id(&mut h, &call.record.request_id);
-    cors.preflight_headers(request, &mut h);
-    let mut response = Response::new(ResponseBody::generated(Bytes::new(), call));
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    *response.headers_mut() = h;
     response
 }

@@ -5,19 +5,23 @@
 //!    one valid Host, and normalise the path (admission.rs, path_normalise.rs)
 //! 2. `route`       find the route by host, normalised path and method
 //! 3. `guard`       drop the client headers the gateway owns and find the client address
-//!    (ownership.rs); ip-restriction; a CORS preflight is answered here
-//! 4. `authenticate` key-auth, basic-auth or jwt: who is the consumer (identity.rs)
-//! 5. `rate_limit`  token bucket per consumer, client IP or route (identity.rs)
+//!    (ownership.rs); the route's guard plugins (ip-restriction; cors answers preflights)
+//! 4. `authenticate` the route's auth plugin (key-auth, basic-auth or jwt): who is the
+//!    consumer (identity.rs)
+//! 5. `rate_limit`  its limit plugins (rate-limit: a token bucket per consumer, client IP
+//!    or route; identity.rs)
 //! 6. `python access` (routes with Python plugins only) may change the request, pick another
 //!    upstream or answer directly (python/phases.rs, python/bridge.rs)
 //! 7. `proxy`       rewrite headers and forward to an upstream target (proxy.rs)
-//! 8. `respond`     stream the upstream's answer back with our headers (and CORS headers);
-//!    `python response` plugins may change it first
+//! 8. `respond`     stream the upstream's answer back with our headers (and the plugins':
+//!    cors); `python response` plugins may change it first
 //! 9. `log`         the call record is finished when the response body ends
 //!    (records/call_log.rs), then handed to `python log` plugins
 //!
 //! Any phase may refuse the call with a `Reject`, which becomes a JSON error response
-//! (answers.rs). Headers added and removed on the way are in forwarding.rs.
+//! (answers.rs). Headers added and removed on the way are in forwarding.rs. Native plugins
+//! act in phases 3, 4, 5 and 8, each through its method of `plugins::Plugin`, walked over
+//! the route's plugins in their order (plugins/mod.rs).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -37,7 +41,7 @@ mod identity;
 pub mod ownership;
 
 use admission::{admit_target, check_limits};
-use answers::{answer, preflight, refuse};
+use answers::{answer, refuse};
 use forwarding::{set_rate_limit_headers, set_request_id, strip_hop_by_hop, upstream_request};
 use identity::{authenticate, rate_limit};
 use ownership::own_request_headers;
@@ -47,7 +51,7 @@ use crate::clock::unix_ms;
 use crate::errors::Reject;
 use crate::grpc;
 use crate::path_normalise;
-use crate::plugins::cors::Cors;
+use crate::plugins::{Guarded, Notes, Verdict};
 use crate::proxy;
 use crate::python::phases::{self as python_phases, Access, UpstreamSource};
 use crate::records::{CallLog, CallRecord};
@@ -116,15 +120,11 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
             );
         }
     }
-    // Browsers need the CORS headers on every answer of the route, refusals included.
-    let origin = route
-        .cors
-        .as_ref()
-        .and_then(|_| parts.headers.get(header::ORIGIN).cloned());
+    // Plugins that add headers to every answer of the route, refusals included (browsers
+    // need cors's), keep what they need of the request now.
+    let notes = Notes::take(&route.plugins, &parts.headers);
     let mut response = serve_route(route, &state, parts, body, call, ctx, client_version).await;
-    if let (Some(cors), Some(origin)) = (&route.cors, &origin) {
-        cors.decorate(origin, response.headers_mut());
-    }
+    notes.respond(&route.plugins, response.headers_mut());
     response
 }
 
@@ -146,14 +146,18 @@ async fn serve_route(
         &route.inject_headers,
     );
     call.record.client_ip = Some(client_ip);
-    if let Some(ip_rules) = &route.ip_restriction {
-        if !ip_rules.permits(client_ip) {
-            return refuse(Reject::IpForbidden, call, None);
-        }
-    }
-    if let Some(cors) = &route.cors {
-        if Cors::is_preflight(&parts.method, &parts.headers) {
-            return preflight(cors, &parts.headers, call);
+    let guarded = Guarded {
+        method: &parts.method,
+        headers: &parts.headers,
+        client_ip,
+    };
+    for plugin in route.plugins.iter() {
+        match plugin.guard(&guarded) {
+            Verdict::Pass => {}
+            Verdict::Refuse(reject) => return refuse(reject, call, None),
+            Verdict::Answer(status, headers) => {
+                return answer(status, headers, Bytes::new(), call, None)
+            }
         }
     }
 

@@ -9,15 +9,52 @@ use base64::Engine;
 use http::header::{HeaderMap, AUTHORIZATION};
 use serde::Deserialize;
 
+use super::{Authenticate, Build, Consumer, Consumers, Plugin};
 use crate::config::{default_true, ConfigError, ConsumerConfig};
+use crate::errors::Reject;
 
-/// `routes[].basic_auth` of the core config. (That a consumer has credentials is checked in
-/// Python: pygate/plugins/basic_auth.py; without any, the route refuses every call.)
+/// `routes[].plugins.basic-auth` of the core config. (That a consumer has credentials is
+/// checked in Python: pygate/plugins/native/basic_auth.py; without any, the route refuses
+/// every call.)
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthConfig {
     #[serde(default = "default_true")]
     pub hide_credentials: bool,
+}
+
+pub struct BasicAuth {
+    hide_credentials: bool,
+}
+
+pub fn build(cx: &Build<'_>) -> Result<Box<dyn Plugin>, ConfigError> {
+    let config: BasicAuthConfig = cx.parse()?;
+    Ok(Box::new(BasicAuth {
+        hide_credentials: config.hide_credentials,
+    }))
+}
+
+impl Plugin for BasicAuth {
+    fn authenticator(&self) -> Option<&dyn Authenticate> {
+        Some(self)
+    }
+}
+
+impl Authenticate for BasicAuth {
+    fn authenticate(
+        &self,
+        headers: &mut HeaderMap,
+        consumers: &Consumers,
+    ) -> Result<Consumer, Reject> {
+        let consumer = consumers
+            .basic
+            .check(headers)
+            .map_err(Reject::BasicUnauthorized)?;
+        if self.hide_credentials {
+            headers.remove(AUTHORIZATION);
+        }
+        Ok(Consumer::Known(consumer))
+    }
 }
 
 /// One of `consumers[].basic_auth`.

@@ -4,12 +4,13 @@
 use std::collections::HashSet;
 
 use http::header::{self, HeaderMap, HeaderValue};
-use http::Method;
+use http::{Method, StatusCode};
 use serde::Deserialize;
 
+use super::{Build, Guarded, Plugin, Verdict};
 use crate::config::ConfigError;
 
-/// `routes[].cors` of the core config.
+/// `routes[].plugins.cors` of the core config.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CorsConfig {
@@ -46,6 +47,32 @@ fn joined(values: &[String], field: &str) -> Result<Option<HeaderValue>, ConfigE
     HeaderValue::from_str(&values.join(", "))
         .map(Some)
         .map_err(|_| ConfigError::new(field, "expected header-safe names"))
+}
+
+pub fn build(cx: &Build<'_>) -> Result<Box<dyn Plugin>, ConfigError> {
+    Ok(Box::new(Cors::build(&cx.parse()?, &cx.field)?))
+}
+
+/// A preflight is answered in the guard phase: it never reaches authentication or the
+/// upstream. Every answer of the route (refusals too) gets the CORS headers, so a page can
+/// read why it was refused.
+impl Plugin for Cors {
+    fn guard(&self, request: &Guarded<'_>) -> Verdict {
+        if !Cors::is_preflight(request.method, request.headers) {
+            return Verdict::Pass;
+        }
+        let mut headers = HeaderMap::new();
+        self.preflight_headers(request.headers, &mut headers);
+        Verdict::Answer(StatusCode::NO_CONTENT, headers)
+    }
+
+    fn note(&self, request: &HeaderMap) -> Option<HeaderValue> {
+        request.get(header::ORIGIN).cloned()
+    }
+
+    fn respond(&self, origin: &HeaderValue, response: &mut HeaderMap) {
+        self.decorate(origin, response);
+    }
 }
 
 impl Cors {

@@ -6,9 +6,11 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use super::{Build, Guarded, Plugin, Verdict};
 use crate::config::ConfigError;
+use crate::errors::Reject;
 
-/// `routes[].ip_restriction` of the core config.
+/// `routes[].plugins.ip-restriction` of the core config.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct IpRestrictionConfig {
@@ -42,6 +44,20 @@ pub fn parse_list(list: &[String], field: &str) -> Result<Vec<IpNet>, ConfigErro
                 })
         })
         .collect()
+}
+
+pub fn build(cx: &Build<'_>) -> Result<Box<dyn Plugin>, ConfigError> {
+    Ok(Box::new(IpRestriction::build(&cx.parse()?, &cx.field)?))
+}
+
+impl Plugin for IpRestriction {
+    fn guard(&self, request: &Guarded<'_>) -> Verdict {
+        if self.permits(request.client_ip) {
+            Verdict::Pass
+        } else {
+            Verdict::Refuse(Reject::IpForbidden)
+        }
+    }
 }
 
 impl IpRestriction {

@@ -16,10 +16,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::jwt_time::TimeWindow;
+use super::{Authenticate, Build, Consumer, Consumers, Plugin};
 use crate::clock::unix_ms;
 use crate::config::{default_true, ConfigError};
+use crate::errors::Reject;
 
-/// `routes[].jwt` of the core config (Python has read `jwks_file` / `jwks_url` into `jwks`).
+/// `routes[].plugins.jwt` of the core config (Python has read `jwks_file` / `jwks_url` into `jwks`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
@@ -72,7 +74,27 @@ pub struct Jwt {
     audience: Option<String>,
     leeway_ms: i64,
     require_exp: bool,
-    pub hide_credentials: bool,
+    hide_credentials: bool,
+}
+
+pub fn build(cx: &Build<'_>) -> Result<Box<dyn Plugin>, ConfigError> {
+    Ok(Box::new(Jwt::build(&cx.parse()?, &cx.field)?))
+}
+
+impl Plugin for Jwt {
+    fn authenticator(&self) -> Option<&dyn Authenticate> {
+        Some(self)
+    }
+}
+
+impl Authenticate for Jwt {
+    fn authenticate(&self, headers: &mut HeaderMap, _: &Consumers) -> Result<Consumer, Reject> {
+        let consumer = self.verify(headers).map_err(Reject::Unauthorized)?;
+        if self.hide_credentials {
+            headers.remove(AUTHORIZATION);
+        }
+        Ok(Consumer::Named(consumer))
+    }
 }
 
 impl Jwt {
@@ -117,7 +139,7 @@ impl Jwt {
         if keys.is_empty() {
             return Err(ConfigError::new(
                 field,
-                "expected at least one key: an HS256 secret or a JWKS",
+                "expected at least one key: secrets, jwks, jwks_file or jwks_url",
             ));
         }
         Ok(Jwt {

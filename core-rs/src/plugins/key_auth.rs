@@ -7,9 +7,11 @@ use std::collections::HashMap;
 use http::header::{HeaderMap, AUTHORIZATION};
 use serde::Deserialize;
 
+use super::{Authenticate, Build, Consumer, Consumers, Plugin};
 use crate::config::{default_true, ConfigError, ConsumerConfig};
+use crate::errors::Reject;
 
-/// `routes[].key_auth` of the core config.
+/// `routes[].plugins.key-auth` of the core config.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct KeyAuthConfig {
@@ -17,18 +19,42 @@ pub struct KeyAuthConfig {
     pub hide_credentials: bool,
 }
 
-impl KeyAuthConfig {
-    /// Python says the same with file:line for the routes of the file; this is for the
-    /// routes pygate adds itself (the AI routes' key-auth), whose Python check only asks
-    /// for some consumer (pygate/config/ai_checks.py).
-    pub fn validate(&self, keys: &KeyTable, field: &str) -> Result<(), ConfigError> {
-        if keys.is_empty() {
-            return Err(ConfigError::new(
-                field,
-                "key-auth needs at least one consumer with a key",
-            ));
+pub struct KeyAuth {
+    hide_credentials: bool,
+}
+
+/// (That some consumer has a key is checked in Python: pygate/plugins/native/key_auth.py,
+/// and pygate/config/ai_checks.py for the AI routes; without one, every call is refused.)
+pub fn build(cx: &Build<'_>) -> Result<Box<dyn Plugin>, ConfigError> {
+    let config: KeyAuthConfig = cx.parse()?;
+    Ok(Box::new(KeyAuth {
+        hide_credentials: config.hide_credentials,
+    }))
+}
+
+impl Plugin for KeyAuth {
+    fn authenticator(&self) -> Option<&dyn Authenticate> {
+        Some(self)
+    }
+}
+
+impl Authenticate for KeyAuth {
+    fn authenticate(
+        &self,
+        headers: &mut HeaderMap,
+        consumers: &Consumers,
+    ) -> Result<Consumer, Reject> {
+        let key = extract_key(headers).ok_or(Reject::Unauthorized(
+            "missing API key: send it in the apikey or x-api-key header, or as Authorization: Bearer <key>",
+        ))?;
+        let consumer = consumers
+            .keys
+            .lookup(key)
+            .ok_or(Reject::Unauthorized("invalid API key"))?;
+        if self.hide_credentials {
+            hide_keys(headers);
         }
-        Ok(())
+        Ok(Consumer::Known(consumer))
     }
 }
 

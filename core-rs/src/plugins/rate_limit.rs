@@ -13,18 +13,21 @@
 //! - `X-RateLimit-Limit` = q, `X-RateLimit-Remaining` = r, `X-RateLimit-Reset` = t;
 //! - a 429 has r=0 and `Retry-After`: the seconds until one token is back.
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
 use http::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 
+use super::{Build, Caller, Plugin};
+use crate::clock::now_ns;
 use crate::config::ConfigError;
 
-/// `routes[].rate_limit` of the core config.
+/// `routes[].plugins.rate-limit` of the core config.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
@@ -48,7 +51,8 @@ pub enum RateLimitKey {
 
 impl RateLimitConfig {
     /// `field` is the config path of the plugin, for errors. (That limiting by consumer
-    /// needs an auth plugin on the route is checked in Python: pygate/plugins/rate_limit.py.)
+    /// needs an auth plugin on the route is checked in Python:
+    /// pygate/plugins/native/rate_limit.py.)
     pub fn validate(&self, field: &str) -> Result<(), ConfigError> {
         if self.rate == 0 {
             return Err(ConfigError::new(
@@ -69,6 +73,42 @@ impl RateLimitConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// A route's rate-limit plugin.
+pub struct RateLimit {
+    pub limiter: Arc<RateLimiter>,
+}
+
+pub fn build(cx: &Build<'_>) -> Result<Box<dyn Plugin>, ConfigError> {
+    let config: RateLimitConfig = cx.parse()?;
+    config.validate(&cx.field)?;
+    // Same route, same limit: keep the buckets so a reload is not a free reset.
+    let limiter = match cx.previous::<RateLimit>() {
+        Some(old) if old.limiter.config == config => old.limiter.clone(),
+        _ => Arc::new(RateLimiter::new(config)),
+    };
+    Ok(Box::new(RateLimit { limiter }))
+}
+
+impl Plugin for RateLimit {
+    fn limit(&self, caller: &Caller<'_>) -> Option<Decision> {
+        let key: Cow<str> = match self.limiter.key_kind() {
+            RateLimitKey::Consumer => Cow::Borrowed(caller.consumer.unwrap_or("")),
+            RateLimitKey::Ip => Cow::Owned(
+                caller
+                    .client_ip
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default(),
+            ),
+            RateLimitKey::Route => Cow::Borrowed(caller.route),
+        };
+        Some(self.limiter.check(&*key, now_ns()))
+    }
+
+    fn sweep(&self, now_ns: u64) {
+        self.limiter.sweep(now_ns);
     }
 }
 

@@ -25,7 +25,7 @@ from aiohttp import web
 from pygate.logstore import LogStoreError
 from pygate.logstore.sql_store import sql_string
 from pygate.plugins import get_plugin, plugin_names
-from pygate.plugins.registry import BuiltinPlugin
+from pygate.plugins.registry import NativePlugin
 from pygate.server.admin_api.audit import AUDIT_TABLE
 from pygate.server.admin_api.document import KINDS, Entities
 from pygate.server.admin_api.errors import invalid_at, unavailable
@@ -140,7 +140,7 @@ async def list_plugins(_request: web.Request) -> web.Response:
     data = []
     for name in plugin_names():
         plugin = get_plugin(name)
-        native = isinstance(plugin, BuiltinPlugin)
+        native = isinstance(plugin, NativePlugin)
         phases = [] if native else sorted(getattr(plugin, "phases", ()))
         data.append({"name": name, "kind": "native" if native else "python",
                      "phases": phases, "schema": plugin_schema(name)})  # fmt: skip

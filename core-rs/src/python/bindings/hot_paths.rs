@@ -10,6 +10,7 @@ use pyo3::types::PyBytes;
 
 use crate::clock::{now_ns, unix_ms};
 use crate::config;
+use crate::plugins::rate_limit::RateLimit;
 use crate::records::columns::columns;
 use crate::records::{encode_json_row, encode_row_binary, CallRecord};
 use crate::router::RouteMatch;
@@ -74,9 +75,10 @@ impl HotPaths {
     /// The consumer owning `key`, or None.
     fn key_lookup(&self, key: &str) -> Option<String> {
         self.state
+            .consumers
             .keys
             .lookup(key)
-            .map(|i| self.state.consumers[i].to_string())
+            .map(|i| self.state.consumers.names[i].to_string())
     }
 
     /// Take one token from `route`'s limiter for `key`; True if the request may pass.
@@ -86,9 +88,9 @@ impl HotPaths {
             .routes
             .iter()
             .find(|r| &*r.name == route)
-            .and_then(|r| r.rate_limit.as_ref())
+            .and_then(|r| r.plugins.find::<RateLimit>("rate-limit"))
             .ok_or_else(|| PyValueError::new_err(format!("route {route:?} has no rate-limit")))?;
-        Ok(limiter.check(key, now_ns()).allowed)
+        Ok(limiter.limiter.check(key, now_ns()).allowed)
     }
 
     /// Encode one typical call record; returns its size in bytes.
