@@ -1,87 +1,26 @@
 """Active health checks (upstream health_check.active, core-rs/src/upstream/health.rs).
 
-The gateway is the real process; the targets are real HTTP servers on 127.0.0.1 (threads
-of this test process, so a test can switch one to failing, close it and open it again on
-its port). Nothing is timed: each step waits, by polling, for what the admin API shows,
-then checks that no client request reached the failing target or failed.
+The gateway is the real process; the targets are real HTTP servers on 127.0.0.1
+(support/health_site.py: threads of this test process, so a test can switch one to
+failing, close it and open it again on its port). Nothing is timed: each step waits, by
+polling, for what the admin API shows, then checks that no client request reached the
+failing target or failed.
 """
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 from collections import Counter
 from typing import Any
 
 from support.admin_api import AdminApi
+from support.certs import issue, make_ca
 from support.client import get
 from support.gateway import run_cli
+from support.health_site import UA, Site
 from support.net import wait_until
+from support.tls_upstream import EchoUpstream
 
-UA = "pygate-health-check"
 WAIT = 60
-
-
-class Site:
-    """One target: answers 200 {"site": name}, or, when failing, 503 on /health and 500
-    elsewhere. It records every request it gets (path, Host, User-Agent)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.failing = False
-        self.seen: list[tuple[str, str, str]] = []
-        self._lock = threading.Lock()
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self.port = 0
-        self.open()
-
-    @property
-    def addr(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def open(self) -> None:
-        site = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                seen = (self.path, self.headers.get("Host", ""), self.headers.get("User-Agent", ""))
-                with site._lock:
-                    site.seen.append(seen)
-                ok = not site.failing
-                status = 200 if ok else 503 if self.path == "/health" else 500
-                body = json.dumps({"site": site.name, "ok": ok}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        """Stop listening: connects are refused until `open()`."""
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._server = None
-
-    def probes(self) -> list[tuple[str, str, str]]:
-        with self._lock:
-            return [s for s in self.seen if s[2] == UA]
-
-    def client_requests(self) -> int:
-        with self._lock:
-            return sum(1 for s in self.seen if s[2] != UA)
 
 
 def config(sites: list[Site], active: dict[str, Any], name: str = "pool") -> dict[str, Any]:
@@ -110,13 +49,15 @@ def health(gw: Any, upstream: str = "pool") -> dict[str, dict[str, Any]]:
     return {t["target"]: t for t in answer["targets"]}
 
 
-def wait_health(gw: Any, site: Site, healthy: bool, upstream: str = "pool") -> dict[str, Any]:
+def wait_health(gw: Any, site: Any, healthy: bool, upstream: str = "pool") -> dict[str, Any]:
+    """Wait until `site` (anything with an `addr`) is probed and shown (un)healthy."""
+
     def there() -> dict[str, Any] | None:
         t = health(gw, upstream)[site.addr]
         probed = t["probe"] is not None and t["probe"]["passed"] + t["probe"]["failed"] > 0
         return t if probed and t["healthy"] is healthy else None
 
-    what = f"{site.name} {'healthy' if healthy else 'down'} in the admin API"
+    what = f"{upstream}/{site.addr} {'healthy' if healthy else 'down'} in the admin API"
     return wait_until(there, WAIT, what=what)
 
 
@@ -216,6 +157,32 @@ def test_probe_state_survives_reloads_and_probes_follow_the_config(make_gateway)
     a.failing = False
     wait_health(gw, a, True)
     assert set(served_by(gw, 10)) == {"a", "b"}
+
+
+def test_http_probes_go_the_way_requests_do_over_tls_and_http2(make_gateway, tmp_path):
+    for d in ("ca", "other", "leaf"):
+        (tmp_path / d).mkdir()
+    ca, other = make_ca(tmp_path / "ca"), make_ca(tmp_path / "other", "another CA")
+    leaf = issue(tmp_path / "leaf", ["upstream.test"], ca)
+    tls = {"scheme": "https", "ca_file": str(ca.pem), "sni": "upstream.test"}
+    with EchoUpstream(leaf.cert_pem, leaf.key_pem) as up:
+        upstreams = [
+            {"name": "h1", "targets": [up.addr], **tls},
+            {"name": "h2", "targets": [up.addr], **tls, "protocol": "h2"},
+            # Its certificate is not signed by this CA: every probe fails the handshake.
+            {"name": "untrusted", "targets": [up.addr], **tls, "ca_file": str(other.pem)},
+        ]
+        for u in upstreams:
+            u["health_check"] = {"active": HTTP_CHECK}
+        routes = [{"name": u["name"], "paths": [f"/{u['name']}/*"], "upstream": u["name"]}
+                  for u in upstreams]  # fmt: skip
+        gw = make_gateway({"upstreams": upstreams, "routes": routes})
+        for name in ("h1", "h2"):
+            assert wait_health(gw, up, True, upstream=name)["probe"]["last_status"] == 200
+        down = wait_health(gw, up, False, upstream="untrusted")
+        assert down["probe"]["last_failure"] == "tls_failed"
+        assert down["probe"]["passed"] == 0
+        assert get(gw.url("/h2/x")).json()["protocol"] == "h2"
 
 
 def test_bad_health_check_config_names_file_line_and_field(tmp_path):
