@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from support.admin_api import AdminApi
+from support.admin_api import AdminApi, problem_paths
 from support.certs import issue, make_ca
 from support.client import get
 from support.gateway import run_cli
@@ -183,6 +183,35 @@ def test_http_probes_go_the_way_requests_do_over_tls_and_http2(make_gateway, tmp
         assert down["probe"]["last_failure"] == "tls_failed"
         assert down["probe"]["passed"] == 0
         assert get(gw.url("/h2/x")).json()["protocol"] == "h2"
+
+
+def test_checks_set_through_the_admin_api_go_live_and_bad_ones_name_the_field(make_gateway):
+    a, b = Site("a"), Site("b")
+    plain = config([a, b], HTTP_CHECK)
+    del plain["upstreams"][0]["health_check"]
+    gw = make_gateway(plain)
+    api = AdminApi(gw)
+    assert all(t["probe"] is None for t in health(gw).values())
+
+    status, answer = api.patch("/upstreams/pool", {"health_check": {"active": {"failures": 0}}})
+    assert status == 400, answer
+    assert problem_paths(answer) == ["upstreams[0].health_check.active.failures"]
+    bad_type = {"health_check": {"active": {"type": "udp"}}}
+    status, answer = api.patch("/upstreams/pool", bad_type)
+    assert status == 400 and problem_paths(answer) == ["upstreams[0].health_check.active.type"]
+    assert a.probes() == [] and b.probes() == []
+
+    api.ok("PATCH", "/upstreams/pool", {"health_check": {"active": HTTP_CHECK}})
+    a.failing = True
+    wait_health(gw, a, False)
+    before = a.client_requests()
+    assert served_by(gw, 10) == {"b": 10}
+    assert a.client_requests() == before
+    # Checks off again: the target is back at once (passive health only), probes stop.
+    api.ok("PATCH", "/upstreams/pool", {"health_check": None})
+    a.failing = False
+    assert all(t["probe"] is None and t["healthy"] for t in health(gw).values())
+    assert set(served_by(gw, 10)) == {"a", "b"}
 
 
 def test_bad_health_check_config_names_file_line_and_field(tmp_path):
