@@ -94,7 +94,7 @@ def test_checking_a_config_imports_no_ai_runtime_no_aiohttp_no_shipper(tmp_path)
     assert report["status"] == 0, result.stdout + result.stderr
     loaded_modules = report["config"]
     assert "pygate.config.ai_schema" in loaded_modules  # the `ai:` section was read
-    assert "pygate.plugins.key_auth" in loaded_modules  # and the routes' plugins
+    assert "pygate.plugins.native.key_auth" in loaded_modules  # and the routes' plugins
     assert _ai_runtime_or_shipper(loaded_modules) == []
     assert [m for m in loaded_modules if m.split(".")[0] == "aiohttp"] == []
     # The command as a whole (its parser knows every command) loads no server code:

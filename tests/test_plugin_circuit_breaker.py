@@ -94,7 +94,7 @@ def test_circuit_breaker_counts_upstream_errors(gw) -> None:
 
 def test_breaker_failure_ratio_and_stale_probe() -> None:
     from pygate.config.units import Duration
-    from pygate.plugins.circuit_breaker import Breaker, CircuitBreakerConfig
+    from pygate.plugins.builtin.circuit_breaker import Breaker, CircuitBreakerConfig
 
     config = CircuitBreakerConfig(
         failures=100,

@@ -83,7 +83,7 @@ def test_proxy_cache_respects_cache_control(gw) -> None:
 
 
 def test_lru_store_bounds_entries_and_bytes() -> None:
-    from pygate.plugins.proxy_cache import Entry, LruStore
+    from pygate.plugins.builtin.proxy_cache import Entry, LruStore
 
     def entry(size: int) -> Entry:
         return Entry(200, [], b"x" * size, stored_at=0.0, expires_at=100.0)

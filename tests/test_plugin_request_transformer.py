@@ -1,6 +1,6 @@
 """request-transformer: edits the headers, query and JSON body a request reaches the
 upstream with, through the real gateway and the echo upstream (which reports what it
-received); then the edit operations on their own (pygate/plugins/transform_ops.py).
+received); then the edit operations on their own (pygate/plugins/builtin/transform_ops.py).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def test_request_transformer_passes_other_bodies_untouched(gw) -> None:
 
 
 def test_transform_ops_follow_kong_semantics() -> None:
-    from pygate.plugins.transform_ops import JsonEdits, PairEdits, edit_json, edit_pairs
+    from pygate.plugins.builtin.transform_ops import JsonEdits, PairEdits, edit_json, edit_pairs
 
     pairs = [("X-A", "1"), ("x-a", "2"), ("X-B", "3")]
     edits = PairEdits(replace={"x-a": "9", "x-missing": "0"}, add={"X-B": "no", "X-C": "4"})

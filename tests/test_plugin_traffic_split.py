@@ -71,7 +71,7 @@ def test_traffic_split_unknown_upstream_is_a_config_error(tmp_path) -> None:
 
 
 def test_smooth_weighted_split_is_exact_and_spread() -> None:
-    from pygate.plugins.traffic_split import SmoothWeighted
+    from pygate.plugins.builtin.traffic_split import SmoothWeighted
 
     split = SmoothWeighted([("canary", 10.0), (None, 90.0)])
     picks = [split.pick() for _ in range(100)]

@@ -88,7 +88,7 @@ def ai_routes(config: GatewayConfig) -> list[Route]:
 def _route(name: str, paths: list[str], settings: AiSettings, hide_key: bool) -> Route:
     plugins = {}
     if settings.require_key:
-        from pygate.plugins.key_auth import KeyAuthConfig
+        from pygate.plugins.native.key_auth import KeyAuthConfig
 
         plugins["key-auth"] = KeyAuthConfig(hide_credentials=hide_key)
     return Route(

@@ -10,11 +10,12 @@ Two kinds of plugins share one lookup and one config check (msgspec schema + `ch
 - `PythonPlugin`: runs in Python on the asyncio loop, called by the core through
   `pygate.plugins.python.dispatch` in the phases it implements (access, response, log).
 
-Built-in Python plugins register themselves by name from a module of this package,
-listed in `BUILTIN_MODULES` (imported on the first lookup):
+Plugins register themselves by name from a module of `pygate/plugins/native/` (native
+twins) or `pygate/plugins/builtin/` (built-in Python plugins), all imported on the
+first lookup:
 
     from pygate.plugins.python import Plugin, Request, Response
-    from pygate.plugins.registry import register_python
+    from pygate.plugins.registry import register_python   # in pygate/plugins/builtin/mock.py
 
     class MockPlugin(Plugin):
         class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -34,6 +35,7 @@ with its own sys.path: put the plugin's directory on PYTHONPATH.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -175,13 +177,12 @@ def python_phases(plugins: dict[str, Any]) -> frozenset[str]:
 
 
 def plugins_of_kind(kind: PluginKind) -> list[NativePlugin]:
-    """The native plugins of `kind`, in the order the core tries them."""
-    _load_builtins()
-    return [p for p in _native_plugins() if p.kind == kind]
+    """The native plugins of `kind`, by name (the core's own order is its REGISTRY's)."""
+    return [p for p in native_plugins() if p.kind == kind]
 
 
 def names_of_kind(kind: PluginKind) -> str:
-    """The names of the plugins of `kind` for messages, e.g. "key-auth, basic-auth or jwt"."""
+    """The names of the plugins of `kind` for messages, e.g. "basic-auth, jwt or key-auth"."""
     names = [p.name for p in plugins_of_kind(kind)]
     return " or ".join(filter(None, (", ".join(names[:-1]), names[-1])))
 
@@ -193,8 +194,9 @@ def route_has_kind(route: Route, kind: PluginKind) -> bool:
 def _one_authentication_plugin(
     _config: Any, context: RouteContext
 ) -> Iterable[tuple[FieldPath, str]]:
-    # The core would use the first it tries: said once, on the last of them.
-    enabled = [p.name for p in plugins_of_kind("auth") if p.name in context.route.plugins]
+    # Said once, on the last of them in the route's own order.
+    auth = {p.name for p in plugins_of_kind("auth")}
+    enabled = [name for name in context.route.plugins if name in auth]
     if len(enabled) > 1 and context.path[-1] == enabled[-1]:
         yield (), f"a route takes one authentication plugin; this one has {', '.join(enabled)}"
 
@@ -220,37 +222,12 @@ def python_plugins() -> list[PythonPlugin]:
     return [p for _, p in sorted(_REGISTRY.items()) if isinstance(p, PythonPlugin)]
 
 
-# Modules under pygate/plugins/ that register built-in plugins (native and Python).
-# Listed, not discovered: a plugin file that is still being written must not break
-# config loading for every other route. Adding a built-in plugin = one file + one name.
-# Native ones in the order the core runs them (auth: the order it tries them), which is
-# the order `plugins_of_kind` and its messages give.
-NATIVE_MODULES = (
-    "ip_restriction",
-    "cors",
-    "key_auth",
-    "basic_auth",
-    "jwt",
-    "rate_limit",
-)
-BUILTIN_MODULES = (
-    *NATIVE_MODULES,
-    # Python built-ins
-    "circuit_breaker",
-    "mock",
-    "proxy_cache",
-    "request_transformer",
-    "request_validation",
-    "response_transformer",
-    "traffic_split",
-)
+# The packages whose modules register plugins: a module of native/ or builtin/ that
+# defines PLUGIN is one plugin (found, not listed: adding a plugin is adding its file);
+# the others there (jwks_refresh, transform_ops) are their helpers.
+PLUGIN_PACKAGES = ("pygate.plugins.native", "pygate.plugins.builtin")
 
 _loaded = False
-
-
-def _native_plugins() -> list[NativePlugin]:
-    # By module, not by registration: a module imported early must not change the order.
-    return [importlib.import_module(f"pygate.plugins.{name}").PLUGIN for name in NATIVE_MODULES]
 
 
 def _load_builtins() -> None:
@@ -259,5 +236,7 @@ def _load_builtins() -> None:
     if _loaded:
         return
     _loaded = True
-    for name in BUILTIN_MODULES:
-        importlib.import_module(f"pygate.plugins.{name}")
+    for package_name in PLUGIN_PACKAGES:
+        package = importlib.import_module(package_name)
+        for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
+            importlib.import_module(f"{package_name}.{module}")

@@ -26,7 +26,7 @@ from pygate.logstore.shipper import (
     spool_directory,
 )
 from pygate.logstore.spool import SpoolError
-from pygate.plugins.jwks_refresh import refresh_jwks_forever
+from pygate.plugins.native.jwks_refresh import refresh_jwks_forever
 from pygate.plugins.python.runtime import PluginRuntime
 from pygate.server.admin_api.service import AdminService
 from pygate.server.admin_api.statedb import AdminStateError

@@ -19,9 +19,9 @@ from typing import Annotated, Any
 import msgspec
 
 from pygate.config.units import Duration
+from pygate.plugins.builtin.transform_ops import header_problem
 from pygate.plugins.python import Plugin, Request, Response
 from pygate.plugins.registry import RouteContext, register_python
-from pygate.plugins.transform_ops import header_problem
 
 _NO_JSON: Any = msgspec.UNSET
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from pygate.plugins import jwt
+from pygate.plugins.native import jwt
 
 log = logging.getLogger("pygate")
 

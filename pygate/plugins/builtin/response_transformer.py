@@ -20,9 +20,7 @@ from typing import Any
 
 import msgspec
 
-from pygate.plugins.python import Plugin, Request, Response
-from pygate.plugins.registry import register_python
-from pygate.plugins.transform_ops import (
+from pygate.plugins.builtin.transform_ops import (
     JsonEdits,
     PairEdits,
     edit_json,
@@ -30,6 +28,8 @@ from pygate.plugins.transform_ops import (
     header_config_problems,
     is_json_type,
 )
+from pygate.plugins.python import Plugin, Request, Response
+from pygate.plugins.registry import register_python
 
 
 class Names(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
