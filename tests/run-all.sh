@@ -25,6 +25,7 @@ need wrk wrk
 need redis-server redis-server
 need chromium chromium
 need curl curl
+need nghttp nghttp2-client   # nghttp and h2load: HTTP/2 clients (tests/test_http2*.py)
 need taskset util-linux
 PY="${PYTHON:-python3}"
 if [ -z "${VIRTUAL_ENV:-}" ] && "$PY" - <<'PYEOF'

@@ -10,6 +10,7 @@ use serde::Deserialize;
 // Each native plugin's config sits in its own file, with its validation and phase code; a
 // route holds them by name (plugins/mod.rs's REGISTRY reads them). Re-exported: the
 // consumers' credentials and `limits` are part of this file's shape.
+pub use crate::conn_h2::Http2Config;
 pub use crate::plugins::auth_failures::AuthFailureConfig;
 pub use crate::plugins::basic_auth::BasicCredential;
 pub use crate::tls::ListenerConfig;
@@ -50,9 +51,12 @@ pub struct Limits {
     pub max_header_bytes: usize,
     pub max_uri_bytes: usize,
     pub max_body_bytes: u64,
-    /// Also bounds how long an idle keep-alive connection waits for its next request:
-    /// hyper runs one timer from "ready for a request head" to "head complete".
+    /// From a request head's first byte (or, for a connection's first request, from the
+    /// accept) to the head complete; then 408 (conn_idle.rs).
     pub header_timeout_ms: u64,
+    /// How long a connection with no request in flight stays open (nginx's
+    /// keepalive_timeout; HTTP/2 connections get GOAWAY).
+    pub keepalive_timeout_ms: u64,
     /// The longest wait between two reads of a request body (nginx's client_body_timeout).
     pub client_body_timeout_ms: u64,
     /// The longest wait between two writes to a client that stopped reading (nginx's
@@ -61,6 +65,8 @@ pub struct Limits {
     /// Failed authentications allowed per client address (plugins/auth_failures.rs);
     /// None: unlimited.
     pub auth_failures: Option<AuthFailureConfig>,
+    /// HTTP/2 on client connections (conn_h2.rs).
+    pub http2: Http2Config,
 }
 
 impl Default for Limits {
@@ -69,10 +75,12 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             max_uri_bytes: 8 * 1024,
             max_body_bytes: 10 * 1024 * 1024,
-            header_timeout_ms: 10_000,
+            header_timeout_ms: 60_000,
+            keepalive_timeout_ms: 75_000,
             client_body_timeout_ms: 60_000,
             send_timeout_ms: 60_000,
             auth_failures: None,
+            http2: Http2Config::default(),
         }
     }
 }

@@ -10,6 +10,10 @@
 //! `send_timeout` (nginx's): a write to a client that stopped reading waits at most this
 //! long; then the write fails, hyper closes the connection, and the call in flight is
 //! recorded with error_kind `send_timeout` (through `ConnFlags`).
+//!
+//! HTTP/2 connections use the same wrapper with shaping off: their errors are frames, and
+//! an h2 DATA frame may well begin with bytes that look like an HTTP/1 status line. They
+//! keep the send timeout. Bytes read to choose the protocol (conn.rs) are replayed first.
 
 use std::future::Future;
 use std::io;
@@ -19,6 +23,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -27,6 +32,7 @@ use tokio::time::{Instant, Sleep};
 use crate::body::ConnFlags;
 
 use crate::clock::unix_ms;
+use crate::conn_idle::Activity;
 use crate::errors::raw_response;
 use crate::pipeline::ConnCtx;
 use crate::records::CallRecord;
@@ -56,8 +62,17 @@ impl ClientStream for tokio_rustls::server::TlsStream<TcpStream> {
 pub struct ShapedIo<S: ClientStream> {
     stream: S,
     ctx: Arc<ConnCtx>,
+    /// HTTP/1: rewrite hyper's bare errors and answer a stalled head with a 408.
+    shape: bool,
+    /// Read before hyper took over (the protocol sniff), handed to hyper first.
+    replay: Bytes,
+    activity: Arc<Activity>,
     /// Bytes arrived since we last wrote: a request is pending an answer.
     read_since_write: bool,
+    /// Nothing was read yet (the first read is checked for the h2 preface).
+    fresh: bool,
+    /// An HTTP/1 connection began with the HTTP/2 preface: hyper stops without answering.
+    h2_preface: bool,
     eof: bool,
     replacement: Option<(Vec<u8>, usize)>,
     flags: Arc<ConnFlags>,
@@ -68,16 +83,31 @@ pub struct ShapedIo<S: ClientStream> {
     send_armed: bool,
 }
 
+/// What a connection's byte stream is shared with: the connection, its requests' flags and
+/// its idle clock.
+pub struct IoParts {
+    pub ctx: Arc<ConnCtx>,
+    pub flags: Arc<ConnFlags>,
+    pub activity: Arc<Activity>,
+    pub send_timeout: Duration,
+}
+
 impl<S: ClientStream> ShapedIo<S> {
-    pub fn new(
-        stream: S,
-        ctx: Arc<ConnCtx>,
-        flags: Arc<ConnFlags>,
-        send_timeout: Duration,
-    ) -> ShapedIo<S> {
+    pub fn new(stream: S, parts: IoParts, http1: bool, replay: Bytes) -> ShapedIo<S> {
+        let IoParts {
+            ctx,
+            flags,
+            activity,
+            send_timeout,
+        } = parts;
         ShapedIo {
             stream,
             ctx,
+            shape: http1,
+            replay,
+            activity,
+            fresh: true,
+            h2_preface: false,
             read_since_write: false,
             eof: false,
             replacement: None,
@@ -157,6 +187,13 @@ impl<S: ClientStream> ShapedIo<S> {
         self.read_since_write = false;
     }
 
+    fn check_preface(&mut self, first: &[u8]) {
+        if self.fresh && self.shape {
+            self.fresh = false;
+            self.h2_preface = first.starts_with(b"PRI * HTTP/2.0\r\n");
+        }
+    }
+
     fn log_refusal(&self, status: StatusCode, kind: &'static str) -> String {
         record_refusal(&self.ctx, status, kind)
     }
@@ -221,12 +258,25 @@ impl<S: ClientStream> AsyncRead for ShapedIo<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if !self.replay.is_empty() {
+            let n = self.replay.len().min(buf.remaining());
+            let head = self.replay.split_to(n);
+            buf.put_slice(&head);
+            self.read_since_write = true;
+            self.activity.bytes_arrived();
+            self.check_preface(&head);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.stream).poll_read(cx, buf))?;
         if buf.filled().len() == before {
             self.eof = true;
         } else {
             self.read_since_write = true;
+            self.activity.bytes_arrived();
+            if self.fresh {
+                self.check_preface(&buf.filled()[before..]);
+            }
         }
         Poll::Ready(Ok(()))
     }
@@ -239,7 +289,7 @@ impl<S: ClientStream> AsyncWrite for ShapedIo<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         ready!(self.drive_replacement(cx))?;
-        if let Some(status) = hyper_error_status(buf) {
+        if let Some(status) = self.shape.then(|| hyper_error_status(buf)).flatten() {
             self.replace_with_json(status);
             let _ = self.drive_replacement(cx)?;
             return Poll::Ready(Ok(buf.len()));
@@ -258,7 +308,7 @@ impl<S: ClientStream> AsyncWrite for ShapedIo<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         ready!(self.drive_replacement(cx))?;
-        let first = bufs.iter().find(|b| !b.is_empty());
+        let first = bufs.iter().find(|b| !b.is_empty()).filter(|_| self.shape);
         if let Some(status) = first.and_then(|b| hyper_error_status(b)) {
             self.replace_with_json(status);
             let _ = self.drive_replacement(cx)?;
@@ -289,18 +339,28 @@ impl<S: ClientStream> AsyncWrite for ShapedIo<S> {
 
 impl<S: ClientStream> Drop for ShapedIo<S> {
     fn drop(&mut self) {
-        // hyper dropped the connection while a request head was arriving and nothing was
-        // answered: its header timeout fired. The socket is still open; a small response
-        // fits the send buffer, so a non-blocking write is enough.
+        // The connection was dropped while a request head was arriving and nothing was
+        // answered: its header timeout fired (conn_idle.rs), or hyper stopped at an h2
+        // preface. The socket is still open; a small response fits the send buffer, so a
+        // write that does not wait is enough.
         let gave_up_sending = self.flags.send_timed_out.load(Ordering::Relaxed);
-        if self.read_since_write && !self.eof && self.replacement.is_none() && !gave_up_sending {
-            let id = self.log_refusal(StatusCode::REQUEST_TIMEOUT, "request_timeout");
-            let raw = raw_response(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                "the request head was not received in time",
-                &id,
-            );
+        let stalled_head = self.read_since_write && !self.eof && self.replacement.is_none();
+        if self.shape && stalled_head && !gave_up_sending {
+            let (status, kind, message) = if self.h2_preface {
+                (
+                    StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                    "http_version_not_supported",
+                    "HTTP/2 is served over TLS (ALPN h2), or in cleartext with http2.h2c on",
+                )
+            } else {
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the request head was not received in time",
+                )
+            };
+            let id = self.log_refusal(status, kind);
+            let raw = raw_response(status, kind, message, &id);
             self.stream.write_now(&raw);
         }
     }

@@ -48,6 +48,8 @@ pub struct CallRecord {
     /// ended without one.
     pub grpc_status: &'static str,
     pub rate_limited: bool,
+    /// "HTTP/1.1", "HTTP/2"...; empty when no request head was read (conn_io.rs).
+    pub protocol: &'static str,
     /// "TLSv1.3" / "TLSv1.2"; empty on a plain connection. The SNI name and ALPN protocol
     /// the TLS client asked for and got.
     pub tls_version: &'static str,
@@ -172,6 +174,7 @@ pub(crate) mod fixture {
             error_kind: "",
             grpc_status: "",
             rate_limited: false,
+            protocol: "HTTP/1.1",
             tls_version: "TLSv1.3",
             tls_sni: Some(Arc::from("example.com")),
             tls_alpn: "http/1.1",

@@ -7,30 +7,24 @@
 //! Several listeners (say :80 and :443): every worker accepts on each of them. A TLS
 //! listener's connections are handshaken in their own task (tls/), then served the same way.
 
-use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-use crate::body::ConnFlags;
 use crate::clock::now_ns;
-use crate::conn_io::{ClientStream, ShapedIo};
-use crate::pipeline::{self, ConnCtx};
+use crate::conn::serve_connection;
+use crate::conn_idle::Lifeline;
+use crate::pipeline::ConnCtx;
 use crate::plugins::rate_limit::SWEEP_INTERVAL;
 use crate::state::Shared;
-use crate::tls::{self, TlsInfo};
+use crate::tls;
 
 pub struct Server {
     workers: Vec<JoinHandle<bool>>,
@@ -114,7 +108,12 @@ fn run_worker(
             .into_iter()
             .map(|l| TcpListener::from_std(l).expect("a listener in the runtime"))
             .collect();
-        let graceful = GracefulShutdown::new();
+        // Every connection holds a sender; the receiver sees the end once all are gone.
+        let (alive, mut all_closed) = mpsc::channel::<()>(1);
+        let life = Lifeline {
+            stop: stop.clone(),
+            alive,
+        };
         if index == 0 {
             tokio::spawn(sweep_rate_limits(shared.clone()));
         }
@@ -124,7 +123,7 @@ fn run_worker(
                 (listener, accepted) = accept_any(&listeners, &mut next) => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        accepted_on(listener, stream, peer, index, &shared, &graceful);
+                        accepted_on(listener, stream, peer, index, &shared, &life);
                     }
                     // Out of file descriptors and the like: back off instead of spinning.
                     Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -133,8 +132,9 @@ fn run_worker(
             }
         };
         drop(listeners);
+        drop(life);
         tokio::select! {
-            _ = graceful.shutdown() => true,
+            _ = all_closed.recv() => true,
             _ = tokio::time::sleep(grace) => false,
         }
     })
@@ -165,7 +165,7 @@ fn accepted_on(
     peer: SocketAddr,
     worker: usize,
     shared: &Arc<Shared>,
-    graceful: &GracefulShutdown,
+    life: &Lifeline,
 ) {
     let tls = shared
         .state
@@ -174,10 +174,10 @@ fn accepted_on(
         .get(listener)
         .and_then(|l| l.tls.clone());
     let Some(tls) = tls else {
-        return serve_connection(stream, peer, worker, shared, graceful.watcher(), None);
+        return serve_connection(stream, peer, worker, shared, life, None);
     };
     let shared = shared.clone();
-    let watcher = graceful.watcher();
+    let life = life.clone();
     tokio::spawn(async move {
         let ctx = ConnCtx {
             shared: shared.clone(),
@@ -186,59 +186,8 @@ fn accepted_on(
             tls: None,
         };
         if let tls::Accepted::Tls(stream, info) = tls::accept(stream, &tls, &ctx).await {
-            serve_connection(*stream, peer, worker, &shared, watcher, Some(info));
+            serve_connection(*stream, peer, worker, &shared, &life, Some(info));
         }
-    });
-}
-
-fn serve_connection<S: ClientStream>(
-    stream: S,
-    peer: SocketAddr,
-    worker: usize,
-    shared: &Arc<Shared>,
-    graceful: Watcher,
-    tls: Option<TlsInfo>,
-) {
-    let limits = shared.state.load().limits.clone();
-    let ctx = Arc::new(ConnCtx {
-        shared: shared.clone(),
-        peer,
-        worker,
-        tls,
-    });
-    let flags = Arc::new(ConnFlags::default());
-    let send_timeout = Duration::from_millis(limits.send_timeout_ms.max(1));
-    let io = TokioIo::new(ShapedIo::new(
-        stream,
-        ctx.clone(),
-        flags.clone(),
-        send_timeout,
-    ));
-    let service = service_fn(move |req| {
-        let ctx = ctx.clone();
-        let flags = flags.clone();
-        async move {
-            let mut response = pipeline::handle(req, &ctx).await;
-            response.body_mut().on_connection(flags);
-            Ok::<_, Infallible>(response)
-        }
-    });
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .keep_alive(true)
-        .header_read_timeout(Duration::from_millis(limits.header_timeout_ms.max(1)))
-        // hyper's own ceiling sits above the operator's limits so that the pipeline sees
-        // oversized heads and answers them; beyond it hyper refuses (and conn_io reshapes).
-        .max_buf_size((limits.max_header_bytes + limits.max_uri_bytes + 8192).max(16 * 1024));
-    let connection = graceful.watch(builder.serve_connection(io, service));
-    let stats = shared.stats.worker(worker);
-    stats.connections_active.fetch_add(1, Ordering::Relaxed);
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        let _ = connection.await;
-        let stats = shared.stats.worker(worker);
-        stats.connections_active.fetch_sub(1, Ordering::Relaxed);
     });
 }
 

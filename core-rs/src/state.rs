@@ -148,7 +148,11 @@ fn compile_listeners(config: &CoreConfig) -> Result<Vec<Listener>, ConfigError> 
             ));
         }
         let tls = match tls {
-            Some(t) => Some(Arc::new(TlsSettings::build(t, &format!("{field}.tls"))?)),
+            Some(t) => {
+                let offer_h2 = config.limits.http2.over_tls;
+                let settings = TlsSettings::build(t, &format!("{field}.tls"), offer_h2)?;
+                Some(Arc::new(settings))
+            }
             None => None,
         };
         listeners.push(Listener { addr, tls });

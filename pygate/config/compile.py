@@ -20,6 +20,7 @@ from pygate.config.schema import (
     AuthFailureLimit,
     Consumer,
     GatewayConfig,
+    Http2,
     Route,
     Target,
     Upstream,
@@ -42,9 +43,11 @@ def compile_core_config(
             "max_uri_bytes": int(limits.max_uri_bytes),
             "max_body_bytes": int(limits.max_body_bytes),
             "header_timeout_ms": int(limits.header_timeout),
+            "keepalive_timeout_ms": int(limits.keepalive_timeout),
             "client_body_timeout_ms": int(limits.client_body_timeout),
             "send_timeout_ms": int(limits.send_timeout),
             "auth_failures": _auth_failures(limits.auth_failures),
+            "http2": _http2(config.http2),
         },
         "http": {
             "merge_slashes": config.http.merge_slashes,
@@ -62,6 +65,20 @@ def compile_core_config(
             [_route(r, int(config.plugin_timeout)) for r in [*config.routes, *ai_routes(config)]],
             ai_listener,
         ),
+    }
+
+
+def _http2(h2: Http2) -> dict[str, Any]:
+    return {
+        "h2c": h2.h2c,
+        "over_tls": h2.over_tls,
+        "max_concurrent_streams": h2.max_concurrent_streams,
+        "max_header_list_size": int(h2.max_header_list_size),
+        "initial_stream_window": int(h2.initial_stream_window),
+        "initial_connection_window": int(h2.initial_connection_window),
+        "max_frame_size": int(h2.max_frame_size),
+        "max_pending_reset_streams": h2.max_pending_reset_streams,
+        "max_local_error_resets": h2.max_local_error_resets,
     }
 
 

@@ -62,9 +62,12 @@ class Limits(_Section):
     max_header_bytes: Size = Size(16 * 1024)
     max_uri_bytes: Size = Size(8 * 1024)
     max_body_bytes: Size = Size(10 * 1024 * 1024)
-    # Also how long an idle keep-alive connection may wait for its next request: the
-    # core runs one timer from "ready for a request" to "headers complete".
-    header_timeout: Duration = Duration(10_000)
+    # From a request head's first byte (a connection's first request: from the accept)
+    # to the head complete, then 408 (nginx's client_header_timeout).
+    header_timeout: Duration = Duration(60_000)
+    # How long a connection with no request in flight stays open (nginx's
+    # keepalive_timeout); HTTP/2 connections are told GOAWAY.
+    keepalive_timeout: Duration = Duration(75_000)
     # nginx's: the longest wait between two reads of a request body (then 408, never the
     # upstream's fault), and between two writes to a client that stopped reading (then
     # the connection is closed).
@@ -89,6 +92,31 @@ class HttpRules(_Section):
     # Peers (IP addresses or CIDR blocks) whose X-Forwarded-*, X-Real-IP and Forwarded
     # headers are kept, and whose X-Forwarded-For names the client. Empty: trust no one.
     trusted_proxies: list[str] = []
+
+
+class Http2(_Section):
+    """HTTP/2 on client connections (README: "HTTP/2"). The defaults resist the known
+    floods: rapid reset, CONTINUATION floods, stream floods and oversized header lists."""
+
+    # Cleartext HTTP/2 by prior knowledge (clients that start with the h2 preface).
+    h2c: bool = False
+    # Offered to TLS clients in ALPN.
+    over_tls: bool = True
+    # Streams open at once per connection; more are refused (REFUSED_STREAM).
+    max_concurrent_streams: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] = 128
+    # Names + values + 32 bytes per field. Above limits.max_header_bytes, so heads in
+    # between get the pipeline's JSON 431; larger ones are refused by the codec.
+    max_header_list_size: Size = Size(32 * 1024)
+    # Flow control: how much request body a client may send ahead of the upstream.
+    initial_stream_window: Size = Size(256 * 1024)
+    initial_connection_window: Size = Size(1024 * 1024)
+    max_frame_size: Size = Size(16 * 1024)
+    # (The sizes' RFC 9113 bounds are checked in validate.py: Size has its own parser.)
+    # Streams a client reset before the gateway took them up (rapid reset): past it,
+    # GOAWAY ENHANCE_YOUR_CALM.
+    max_pending_reset_streams: Positive = 20
+    # Streams the gateway reset for a client's protocol errors, per connection.
+    max_local_error_resets: Positive = 256
 
 
 class AdminToken(_Section):
@@ -255,6 +283,7 @@ class GatewayConfig(_Section):
     workers: Positive | None = None
     limits: Limits = msgspec.field(default_factory=Limits)
     http: HttpRules = msgspec.field(default_factory=HttpRules)
+    http2: Http2 = msgspec.field(default_factory=Http2)
     shutdown_grace: Duration = Duration(10_000)
     # How long a route's Python plugins may take per phase of a call (504 plugin_timeout).
     plugin_timeout: Duration = Duration(5_000)

@@ -40,6 +40,7 @@ def semantic_problems(
     yield from upstream_transport_problems(config, base_dir)
     yield from _listeners(config)
     yield from resolve_files(config.listeners, base_dir)
+    yield from _http2_sizes(config)
     yield from admin_problems(config)
     yield from fingerprint_problems(config)
     yield from _log_store(config, base_dir)
@@ -181,6 +182,22 @@ def _listeners(config: GatewayConfig) -> Iterator[Finding]:
 
 def _dotted(path: FieldPath) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+# RFC 9113 6.5.2 (and a header list too small for any real client).
+_HTTP2_BOUNDS = (
+    ("max_header_list_size", 1024, 2**32 - 1),
+    ("initial_stream_window", 65_535, 2**31 - 1),
+    ("initial_connection_window", 65_535, 2**31 - 1),
+    ("max_frame_size", 16_384, 16_777_215),
+)
+
+
+def _http2_sizes(config: GatewayConfig) -> Iterator[Finding]:
+    for name, low, high in _HTTP2_BOUNDS:
+        value = getattr(config.http2, name)
+        if not low <= value <= high:
+            yield ("http2", name), f"expected a size from {low} to {high} bytes, got {value}"
 
 
 def _log_store(config: GatewayConfig, base_dir: str) -> Iterator[Finding]:

@@ -56,7 +56,9 @@ pub fn admit_target(parts: &mut Parts, rules: PathRules) -> Result<(), Reject> {
             "the Host header is not a valid host[:port]",
         ));
     }
-    let host_required = parts.version >= Version::HTTP_11;
+    // HTTP/2 carries the host in :authority (hyper puts it in the URI) instead.
+    let h2_authority = parts.version == Version::HTTP_2 && parts.uri.authority().is_some();
+    let host_required = parts.version >= Version::HTTP_11 && !h2_authority;
     if host.is_none() && host_required {
         return Err(Reject::BadRequest(
             "an HTTP/1.1 request needs a Host header",

@@ -319,6 +319,7 @@ fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog
         error_kind: "",
         grpc_status: "",
         rate_limited: false,
+        protocol: crate::conn::protocol_name(parts.version),
         tls_version: "",
         tls_sni: None,
         tls_alpn: "",

@@ -165,6 +165,7 @@ mod tests {
             error_kind: "",
             grpc_status: "",
             rate_limited: i % 2 == 1,
+            protocol: "HTTP/1.1",
             ..CallRecord::default()
         }
     }

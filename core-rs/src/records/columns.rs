@@ -85,6 +85,7 @@ pub fn for_each_column<S: ColumnSink>(r: &CallRecord, sink: &mut S) {
     sink.column("consumer", Value::LowCardinality(or_empty(&r.consumer)));
     let method = r.method.as_ref().map_or("", |m| m.as_str());
     sink.column("method", Value::LowCardinality(method));
+    sink.column("protocol", Value::LowCardinality(r.protocol));
     sink.column("host", Value::LowCardinality(&r.host));
     sink.column("path", Value::String(&r.path));
     sink.column("status", Value::UInt16(r.status));

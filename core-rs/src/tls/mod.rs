@@ -98,13 +98,17 @@ pub struct TlsSettings {
     pub handshake_timeout: Duration,
 }
 
-/// The ALPN protocols offered, most preferred first. HTTP/2 is offered only once the
-/// connection server speaks it.
-const ALPN: &[&[u8]] = &[b"http/1.1"];
+/// The ALPN protocols offered, most preferred first (h2 unless `http2.over_tls` is off).
+const ALPN_H2: &[&[u8]] = &[b"h2", b"http/1.1"];
+const ALPN_HTTP1: &[&[u8]] = &[b"http/1.1"];
 
 impl TlsSettings {
     /// Reads and checks every file now: a config with a bad file is refused whole, naming it.
-    pub fn build(config: &TlsConfig, field: &str) -> Result<TlsSettings, ConfigError> {
+    pub fn build(
+        config: &TlsConfig,
+        field: &str,
+        offer_h2: bool,
+    ) -> Result<TlsSettings, ConfigError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let store = CertStore::load(config, field, &provider)?;
         let versions: &[&'static rustls::SupportedProtocolVersion] =
@@ -130,7 +134,8 @@ impl TlsSettings {
             }
         };
         let mut server = builder.with_cert_resolver(Arc::new(store));
-        server.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+        let alpn = if offer_h2 { ALPN_H2 } else { ALPN_HTTP1 };
+        server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         server.ticketer = rustls::crypto::ring::Ticketer::new()
             .map_err(|e| ConfigError::new(field, format!("cannot set up session tickets: {e}")))?;
         if config.handshake_timeout_ms == 0 {

@@ -57,6 +57,7 @@ impl HotPaths {
             error_kind: "",
             grpc_status: "",
             rate_limited: false,
+            protocol: "HTTP/1.1",
             ..CallRecord::default()
         };
         Ok(HotPaths { state, sample })
