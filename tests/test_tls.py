@@ -35,6 +35,8 @@ def tls_gw(tmp_path_factory, upstreams, pki):
     ]
     config = simple_config(
         upstreams,
+        # HTTP/1.1 only, as the tests below expect; HTTP/2 over TLS: tests/test_http2_tls.py.
+        http2={"over_tls": False},
         listeners=[
             {"listen": f"127.0.0.1:{free_port()}", "tls": {"certificates": certificates}},
             {
