@@ -1,4 +1,4 @@
--- pygate.requests, part 3: which HTTP carried the call ("HTTP/1.1", "HTTP/2"; empty when
+-- pygate.requests: the protocol column: which HTTP carried the call ("HTTP/1.1", "HTTP/2"; empty when
 -- the gateway refused a request whose head it could not read). Placed after method, as
 -- in the core's column table (core-rs/src/records/columns.rs).
 ALTER TABLE pygate.requests
