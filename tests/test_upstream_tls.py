@@ -3,14 +3,17 @@ HTTP/1.1 client: real upstreams on 127.0.0.1 with certificates made here."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 from support.certs import CA, issue, make_ca
-from support.client import assert_json_error, fetch, get
+from support.client import TIMEOUT, afetch, assert_json_error, fetch, get
 from support.configs import route, upstream
 from support.gateway import run_cli
+from support.net import free_port
 from support.tls_upstream import EchoUpstream
 
 NAME = "upstream.test"
@@ -199,3 +202,38 @@ def test_tls_verify_false_is_logged_again_at_reload(make_gateway, tmp_path: Path
         assert gw.log_count(line) == 1
         assert gw.reload() == "reloaded"
         assert gw.log_count(line) == 2
+
+
+def test_concurrent_calls_share_one_http2_connection(make_gateway):
+    with EchoUpstream(h2_only=True) as up:
+        gw = make_gateway(one_route(upstream("clear2", [up.addr], protocol="h2c")))
+
+        async def burst() -> list[int]:
+            # Each request on its own client connection, all at once: the first to need the
+            # upstream connects, the others wait for that connection instead of opening theirs.
+            async def one(i: int) -> int:
+                async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+                    return (await afetch(session, "GET", gw.url(f"/r/{i}"))).status
+
+            return await asyncio.gather(*(one(i) for i in range(16)))
+
+        assert asyncio.run(burst()) == [200] * 16
+        assert up.seen.requests == 16
+        assert up.seen.connections == 1
+
+
+def test_concurrent_calls_to_a_dead_http2_target_all_fail_cleanly(make_gateway):
+    dead = f"127.0.0.1:{free_port()}"
+    gw = make_gateway(one_route(upstream("dead2", [dead], protocol="h2c", retries=0)))
+
+    async def burst() -> list[int]:
+        async def one(i: int):
+            async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+                return await afetch(session, "GET", gw.url(f"/r/{i}"))
+
+        return await asyncio.gather(*(one(i) for i in range(8)))
+
+    for resp in asyncio.run(burst()):
+        assert_json_error(resp, 502, "upstream_unavailable")
+    # And the next call tries again rather than inheriting an old failure.
+    assert_json_error(get(gw.url("/r/again")), 502, "upstream_unavailable")

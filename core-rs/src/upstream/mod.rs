@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod pool;
+mod shared;
 mod tls;
 pub mod transport;
 

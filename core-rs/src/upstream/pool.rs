@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2, TrySendError};
 use rustls::pki_types::ServerName;
 
+use super::shared::SharedSlot;
 use super::transport::Transport;
 use super::Health;
 use crate::body::RequestBody;
@@ -73,7 +74,7 @@ pub struct Target {
     active: AtomicUsize,
     idle: Box<[Mutex<Vec<Sender>>]>,
     /// HTTP/2: the connection each worker shares between its requests.
-    shared: Box<[Mutex<Option<http2::SendRequest<RequestBody>>>]>,
+    shared: Box<[SharedSlot]>,
     max_idle: AtomicUsize,
 }
 
@@ -119,7 +120,7 @@ impl Target {
             } else {
                 0
             })
-                .map(|_| Mutex::new(None))
+                .map(|_| SharedSlot::default())
                 .collect(),
             transport,
             active: AtomicUsize::new(0),
@@ -190,22 +191,20 @@ impl Target {
         allow_reuse: bool,
     ) -> Result<Checkout, ConnectError> {
         let slot = &self.shared[worker % self.shared.len()];
-        if allow_reuse {
-            let current = slot.lock().unwrap().clone();
-            if let Some(sender) = current.filter(|s| !s.is_closed()) {
-                return Ok(Checkout {
-                    sender: Sender::H2(sender),
-                    reused: true,
-                });
+        if !allow_reuse {
+            let sender = self.connect(connect_timeout).await?;
+            if let Sender::H2(s) = &sender {
+                slot.replace(s);
             }
+            return Ok(Checkout {
+                sender,
+                reused: false,
+            });
         }
-        let sender = self.connect(connect_timeout).await?;
-        if let Sender::H2(s) = &sender {
-            *slot.lock().unwrap() = Some(s.clone());
-        }
+        let (sender, reused) = slot.get(|| self.connect(connect_timeout)).await?;
         Ok(Checkout {
-            sender,
-            reused: false,
+            sender: Sender::H2(sender),
+            reused,
         })
     }
 
