@@ -234,6 +234,19 @@ pub struct RouteConfig {
     /// Headers set on every request sent upstream (e.g. a secret an internal upstream checks).
     #[serde(default)]
     pub inject_headers: Vec<(String, String)>,
+    /// WebSocket handshakes are proxied as WebSockets (upgrade/); null: their Upgrade
+    /// headers are dropped like any hop-by-hop header.
+    #[serde(default)]
+    pub websocket: Option<WebSocketConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketConfig {
+    pub idle_timeout_ms: u64,
+    pub max_lifetime_ms: u64,
+    /// Bytes of one frame's payload; a larger frame closes the socket with 1009.
+    pub max_frame_size: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -109,7 +109,8 @@ pub fn serve_connection<S: ClientStream>(
                     .max_buf_size(
                         (limits.max_header_bytes + limits.max_uri_bytes + 8192).max(16 * 1024),
                     );
-                let conn = builder.serve_connection(io, service);
+                // with_upgrades: a WebSocket's 101 hands the stream to upgrade/.
+                let conn = builder.serve_connection(io, service).with_upgrades();
                 drive(conn, |c| c.graceful_shutdown(), activity, t, life).await;
             }
             Some((true, replay)) => {
@@ -143,6 +144,9 @@ fn service(
         let flags = flags.clone();
         async move {
             let mut response = pipeline::handle(req, &ctx).await;
+            if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+                flags.upgraded.store(true, Ordering::Relaxed);
+            }
             response.body_mut().on_connection(flags);
             Ok::<_, Infallible>(response.map(|body| Tracked { body, in_flight }))
         }

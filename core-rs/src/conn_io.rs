@@ -282,6 +282,13 @@ impl<S: ClientStream> AsyncRead for ShapedIo<S> {
     }
 }
 
+impl<S: ClientStream> ShapedIo<S> {
+    /// After a 101 the stream carries WebSocket frames (upgrade/), never hyper's answers.
+    fn shaping(&self) -> bool {
+        self.shape && !self.flags.upgraded.load(Ordering::Relaxed)
+    }
+}
+
 impl<S: ClientStream> AsyncWrite for ShapedIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -289,7 +296,7 @@ impl<S: ClientStream> AsyncWrite for ShapedIo<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         ready!(self.drive_replacement(cx))?;
-        if let Some(status) = self.shape.then(|| hyper_error_status(buf)).flatten() {
+        if let Some(status) = self.shaping().then(|| hyper_error_status(buf)).flatten() {
             self.replace_with_json(status);
             let _ = self.drive_replacement(cx)?;
             return Poll::Ready(Ok(buf.len()));
@@ -308,7 +315,10 @@ impl<S: ClientStream> AsyncWrite for ShapedIo<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         ready!(self.drive_replacement(cx))?;
-        let first = bufs.iter().find(|b| !b.is_empty()).filter(|_| self.shape);
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .filter(|_| self.shaping());
         if let Some(status) = first.and_then(|b| hyper_error_status(b)) {
             self.replace_with_json(status);
             let _ = self.drive_replacement(cx)?;
@@ -345,7 +355,7 @@ impl<S: ClientStream> Drop for ShapedIo<S> {
         // write that does not wait is enough.
         let gave_up_sending = self.flags.send_timed_out.load(Ordering::Relaxed);
         let stalled_head = self.read_since_write && !self.eof && self.replacement.is_none();
-        if self.shape && stalled_head && !gave_up_sending {
+        if self.shaping() && stalled_head && !gave_up_sending {
             let (status, kind, message) = if self.h2_preface {
                 (
                     StatusCode::HTTP_VERSION_NOT_SUPPORTED,

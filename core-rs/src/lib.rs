@@ -28,6 +28,7 @@ pub mod server;
 pub mod state;
 pub mod stats;
 pub mod tls;
+pub mod upgrade;
 pub mod upstream;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

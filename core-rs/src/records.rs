@@ -55,6 +55,11 @@ pub struct CallRecord {
     pub tls_version: &'static str,
     pub tls_sni: Option<Arc<str>>,
     pub tls_alpn: &'static str,
+    /// A WebSocket's first Close code (1006: it ended without one); 0 for other calls.
+    pub ws_close_code: u16,
+    /// WebSocket frames client to upstream, and upstream to client.
+    pub ws_frames_in: u64,
+    pub ws_frames_out: u64,
 }
 
 impl CallRecord {
@@ -178,6 +183,9 @@ pub(crate) mod fixture {
             tls_version: "TLSv1.3",
             tls_sni: Some(Arc::from("example.com")),
             tls_alpn: "http/1.1",
+            ws_close_code: 1000,
+            ws_frames_in: 3,
+            ws_frames_out: 4,
         }
     }
 }

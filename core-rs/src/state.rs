@@ -21,7 +21,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use http::{HeaderName, HeaderValue};
 
-use crate::config::{ConfigError, CoreConfig, Limits, PythonPhasesConfig};
+use crate::config::{ConfigError, CoreConfig, Limits, PythonPhasesConfig, WebSocketConfig};
 use crate::pipeline::ownership::RequestRules;
 use crate::plugins::auth_failures::AuthFailures;
 use crate::plugins::{Consumers, Plugins};
@@ -44,6 +44,7 @@ pub struct Route {
     pub metrics_slot: u16,
     pub python: Option<PythonPhasesConfig>,
     pub inject_headers: Vec<(HeaderName, HeaderValue)>,
+    pub websocket: Option<WebSocketConfig>,
 }
 
 /// A listener as the accept loop sees it; the address never changes on a reload, its TLS
@@ -260,8 +261,12 @@ impl GatewayState {
                     .map_err(|_| ConfigError::new(&field, "expected a valid header value"))?;
                 inject_headers.push((name, value));
             }
+            if let Some(ws) = &r.websocket {
+                check_websocket(ri, ws, &upstreams[ui])?;
+            }
             routes.push(Route {
                 plugins,
+                websocket: r.websocket,
                 python: r.python.clone(),
                 inject_headers,
                 name: Arc::from(r.name.as_str()),
@@ -295,6 +300,34 @@ impl GatewayState {
             config,
         })
     }
+}
+
+/// A WebSocket needs positive limits and an HTTP/1.1 upstream: an HTTP/2 connection has no
+/// Upgrade (RFC 8441's extended CONNECT is not offered by the upstream client).
+fn check_websocket(
+    ri: usize,
+    ws: &WebSocketConfig,
+    upstream: &Upstream,
+) -> Result<(), ConfigError> {
+    for (field, value) in [
+        ("idle_timeout_ms", ws.idle_timeout_ms),
+        ("max_lifetime_ms", ws.max_lifetime_ms),
+        ("max_frame_size", ws.max_frame_size),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::new(
+                format!("routes[{ri}].websocket.{field}"),
+                "expected a value > 0",
+            ));
+        }
+    }
+    if upstream.targets.iter().any(|t| t.transport.multiplexed()) {
+        return Err(ConfigError::new(
+            format!("routes[{ri}].websocket"),
+            "expected an upstream with protocol http1 (WebSockets are proxied over HTTP/1.1)",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

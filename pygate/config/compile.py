@@ -24,6 +24,7 @@ from pygate.config.schema import (
     Route,
     Target,
     Upstream,
+    WebSocket,
 )
 from pygate.plugins import NativePlugin, get_plugin
 from pygate.plugins.registry import python_phases
@@ -159,6 +160,17 @@ def _https_port(redirect: bool | int) -> int | None:
     return 443 if redirect is True else redirect
 
 
+def _websocket(ws: WebSocket | bool) -> dict[str, int] | None:
+    if ws is False:
+        return None
+    ws = WebSocket() if ws is True else ws
+    return {
+        "idle_timeout_ms": int(ws.idle_timeout),
+        "max_lifetime_ms": int(ws.max_lifetime),
+        "max_frame_size": int(ws.max_frame_size),
+    }
+
+
 def _route(route: Route, plugin_timeout_ms: int) -> dict[str, Any]:
     compiled: dict[str, Any] = {
         "name": str(route.name),
@@ -167,6 +179,7 @@ def _route(route: Route, plugin_timeout_ms: int) -> dict[str, Any]:
         "methods": [str(m) for m in route.methods],
         "upstream": route.upstream,
         "preserve_host": route.preserve_host,
+        "websocket": _websocket(route.websocket),
         "https_redirect_port": _https_port(route.https_redirect),
     }
     # The native plugins by the names users write, each as its Python twin's `to_core`

@@ -261,6 +261,19 @@ class Consumer(_Section):
     basic_auth: list[BasicCredential] = []
 
 
+class WebSocket(_Section):
+    """WebSocket proxying on a route (`websocket: true` takes these defaults). Without it a
+    handshake loses its Upgrade headers and reaches the upstream as a plain GET. Each value
+    must be > 0 (checked by the core)."""
+
+    # No frame either way for this long: both sides get Close 1001.
+    idle_timeout: Duration = Duration(60_000)
+    # However busy, a socket is closed (1001) this long after its handshake.
+    max_lifetime: Duration = Duration(86_400_000)
+    # One frame's payload; a larger frame closes both sides with 1009.
+    max_frame_size: Size = Size(1024**2)
+
+
 class Route(_Section):
     name: Name
     paths: Annotated[list[RoutePath], msgspec.Meta(min_length=1)]
@@ -271,6 +284,8 @@ class Route(_Section):
     # On a plain-HTTP listener, answer 308 to the same URL on https:// (true: port 443,
     # or the HTTPS port); calls that came over TLS are served.
     https_redirect: bool | Annotated[int, msgspec.Meta(ge=1, le=65535)] = False
+    # WebSocket handshakes proxied as WebSockets (APISIX's enable_websocket); off by default.
+    websocket: WebSocket | bool = False
     # plugin name -> plugin config; each value is checked by its plugin's schema and
     # replaced by the validated Struct during loading.
     plugins: dict[str, Any] = {}

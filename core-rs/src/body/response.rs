@@ -31,6 +31,8 @@ pub struct UpstreamConn {
 pub struct ConnFlags {
     /// The client stopped reading for longer than `send_timeout`; the connection is closed.
     pub send_timed_out: AtomicBool,
+    /// A 101 went out: the bytes that follow are another protocol's, not HTTP responses.
+    pub upgraded: AtomicBool,
 }
 
 enum Source {
@@ -61,6 +63,16 @@ impl ResponseBody {
             source: Source::Upstream(body, Some(conn)),
             log: Some(log),
             completed: false,
+            conn_flags: None,
+        }
+    }
+
+    /// The empty body of a 101: the call's record travels with the WebSocket relay instead.
+    pub fn switching() -> ResponseBody {
+        ResponseBody {
+            source: Source::Generated(None),
+            log: None,
+            completed: true,
             conn_flags: None,
         }
     }

@@ -33,6 +33,7 @@ use http::header;
 use http::request::Parts;
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 
 mod admission;
 mod answers;
@@ -60,6 +61,7 @@ use crate::router::RouteMatch;
 use crate::state::{GatewayState, Route, Shared};
 use crate::tls::redirect::https_location;
 use crate::tls::TlsInfo;
+use crate::upgrade;
 use crate::upstream::Upstream;
 
 /// What a connection knows about itself; shared by the requests on it.
@@ -138,6 +140,13 @@ async fn serve_route(
     ctx: &ConnCtx,
     client_version: Version,
 ) -> Response<ResponseBody> {
+    // A WebSocket handshake on a route that takes them (upgrade/), told before phase 3
+    // strips its Upgrade headers.
+    let websocket = route
+        .websocket
+        .filter(|_| upgrade::is_websocket_handshake(&parts.method, parts.version, &parts.headers));
+    let client_upgrade = websocket.and_then(|_| parts.extensions.remove::<OnUpgrade>());
+
     // 3. guard
     let client_ip = own_request_headers(
         &mut parts.headers,
@@ -224,7 +233,10 @@ async fn serve_route(
     // Without a Host to preserve (HTTP/1.0), the upstream gets the target's, as otherwise.
     let preserve_host = route.preserve_host && parts.headers.contains_key(header::HOST);
     let upstream_req = upstream_request(parts, request_body, route, ctx, &call);
-    let forwarded = proxy::forward(upstream, preserve_host, upstream_req, ctx.worker).await;
+    let forwarded = match websocket {
+        Some(_) => upgrade::forward(upstream, preserve_host, upstream_req, ctx.worker).await,
+        None => proxy::forward(upstream, preserve_host, upstream_req, ctx.worker).await,
+    };
     let forwarded = match forwarded {
         Ok(f) => f,
         Err(failure) => {
@@ -243,6 +255,22 @@ async fn serve_route(
     };
     if let Some(m) = &meter {
         call.record.bytes_in += m.bytes.load(Ordering::Relaxed);
+    }
+
+    if forwarded.response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // Only a WebSocket handshake the route takes may switch; any other 101 would hand
+        // the client a raw stream to an upstream that was never asked to upgrade.
+        let (Some(ws), Some(client)) = (websocket, client_upgrade) else {
+            return refuse(Reject::UpstreamUnavailable, call, limit);
+        };
+        let id = call.record.request_id.clone();
+        return upgrade::splice(forwarded, client, call, ws, |h| {
+            strip_hop_by_hop(h);
+            set_request_id(h, &id);
+            if let Some(d) = &limit {
+                set_rate_limit_headers(h, d);
+            }
+        });
     }
 
     // 8. respond (9. log happens when the body below has been sent)
@@ -323,6 +351,7 @@ fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog
         tls_version: "",
         tls_sni: None,
         tls_alpn: "",
+        ..CallRecord::default()
     }
     .with_tls(ctx.tls.as_ref());
     let mut call = CallLog::new(record, started, ctx.shared.clone(), ctx.worker, keep);

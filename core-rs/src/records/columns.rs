@@ -103,6 +103,9 @@ pub fn for_each_column<S: ColumnSink>(r: &CallRecord, sink: &mut S) {
     sink.column("tls_version", Value::LowCardinality(r.tls_version));
     sink.column("tls_sni", Value::LowCardinality(or_empty(&r.tls_sni)));
     sink.column("tls_alpn", Value::LowCardinality(r.tls_alpn));
+    sink.column("ws_close_code", Value::UInt16(r.ws_close_code));
+    sink.column("ws_frames_in", Value::UInt64(r.ws_frames_in));
+    sink.column("ws_frames_out", Value::UInt64(r.ws_frames_out));
 }
 
 /// A column of `pygate.requests` as a table definition sees it.
@@ -143,7 +146,7 @@ mod tests {
     fn names_are_unique_and_in_table_order() {
         let names: Vec<&str> = columns().iter().map(|c| c.name).collect();
         assert_eq!(names.first(), Some(&"ts"));
-        assert_eq!(names.last(), Some(&"tls_alpn"));
+        assert_eq!(names.last(), Some(&"ws_frames_out"));
         let mut unique = names.clone();
         unique.sort_unstable();
         unique.dedup();

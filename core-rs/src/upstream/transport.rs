@@ -242,8 +242,9 @@ where
                 .handshake(io)
                 .await
                 .map_err(|_| ConnectError::Failed)?;
+            // with_upgrades: a WebSocket handshake's 101 hands the stream to upgrade/.
             tokio::spawn(async move {
-                let _ = conn.await;
+                let _ = conn.with_upgrades().await;
             });
             Ok(Sender::H1(sender))
         }

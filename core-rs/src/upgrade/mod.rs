@@ -1,0 +1,228 @@
+//! WebSocket proxying over HTTP/1.1 (RFC 6455) on routes with `websocket` set.
+//!
+//! The handshake is an ordinary request through every phase (limits, route, ip rules, CORS,
+//! auth, rate limit, Python access plugins); only `Connection: upgrade` + `Upgrade:
+//! websocket`, which phase 3 strips as hop-by-hop, are put back for the upstream. It goes
+//! over a fresh upstream connection (an upgraded one is never pooled). When the upstream
+//! answers 101, the client gets 101 and a task relays the two upgraded streams
+//! (relay.rs), writing the call's one record when the socket closes: duration, bytes each
+//! way, close code.
+//!
+//! Anything else asking to upgrade (another protocol, a route without `websocket`) loses
+//! its Upgrade headers and reaches the upstream as a plain request; an upstream that
+//! answers such a request with 101 anyway gets a 502, so neither side ever gets a raw
+//! stream the other did not agree to.
+//!
+//! The relay task owns a copy of the route's settings and its upstream target, so a reload
+//! does not touch open sockets. Shutdown does not wait for them: hyper's graceful drain ends
+//! with the HTTP exchange, and the sockets close when the worker stops after the grace.
+
+mod frames;
+mod relay;
+
+use std::time::Instant;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+
+use crate::body::{RequestBody, ResponseBody};
+use crate::clock::now_ms;
+use crate::config::WebSocketConfig;
+use crate::errors::Reject;
+use crate::proxy::{Failure, Forwarded};
+use crate::records::CallLog;
+use crate::upstream::pool::ConnectError;
+use crate::upstream::Upstream;
+
+/// A WebSocket opening handshake (RFC 6455 §4.1): GET over HTTP/1.1 with `Upgrade:
+/// websocket`, `upgrade` among the `Connection` tokens, a key and a version.
+pub fn is_websocket_handshake(method: &Method, version: Version, h: &HeaderMap) -> bool {
+    let has_token = |name: header::HeaderName, token: &str| {
+        h.get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    method == Method::GET
+        && version == Version::HTTP_11
+        && has_token(header::UPGRADE, "websocket")
+        && has_token(header::CONNECTION, "upgrade")
+        && h.contains_key(header::SEC_WEBSOCKET_KEY)
+        && h.contains_key(header::SEC_WEBSOCKET_VERSION)
+}
+
+fn set_upgrade_headers(h: &mut HeaderMap) {
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+}
+
+/// Send the handshake on a fresh connection: connect failures move on to the next target
+/// as for any request; a handshake that was written is not resent.
+pub async fn forward(
+    upstream: &Upstream,
+    preserve_host: bool,
+    mut req: Request<RequestBody>,
+    worker: usize,
+) -> Result<Forwarded, Failure> {
+    set_upgrade_headers(req.headers_mut());
+    let attempts = 1 + upstream.retries as usize;
+    let mut tried = Vec::with_capacity(attempts);
+    let mut failure = Failure {
+        reject: Reject::UpstreamUnavailable,
+        addr: None,
+    };
+    while tried.len() < attempts {
+        let Some(ti) = upstream.pick(&tried, now_ms()) else {
+            break;
+        };
+        tried.push(ti);
+        let target = &upstream.targets[ti];
+        failure.addr = Some(target.addr.clone());
+        if let (false, Some(host)) = (preserve_host, &target.host_header) {
+            req.headers_mut().insert(header::HOST, host.clone());
+        }
+        let checkout = match target
+            .checkout(worker, upstream.connect_timeout, false)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                upstream.report_failure(ti, now_ms());
+                failure.reject = match e {
+                    ConnectError::Timeout => Reject::UpstreamTimeout,
+                    ConnectError::Failed => Reject::UpstreamUnavailable,
+                    ConnectError::Tls => Reject::UpstreamTls,
+                };
+                continue;
+            }
+        };
+        let active = target.begin_request();
+        let mut sender = checkout.sender;
+        let sent_at = Instant::now();
+        let sent = tokio::time::timeout(upstream.read_timeout, sender.send(req)).await;
+        match sent {
+            Ok(Ok(response)) => {
+                upstream.report_success(ti);
+                return Ok(Forwarded {
+                    response,
+                    upstream_latency: sent_at.elapsed(),
+                    conn: crate::body::UpstreamConn {
+                        target: target.clone(),
+                        worker,
+                        sender,
+                        active,
+                    },
+                });
+            }
+            Ok(Err(mut e)) => {
+                upstream.report_failure(ti, now_ms());
+                match e.take_message() {
+                    Some(unsent) => req = unsent,
+                    None => return Err(failure),
+                }
+            }
+            Err(_) => {
+                upstream.report_failure(ti, now_ms());
+                failure.reject = Reject::UpstreamTimeout;
+                return Err(failure);
+            }
+        }
+    }
+    Err(failure)
+}
+
+/// The upstream agreed (101): answer the client with the upstream's handshake headers and
+/// relay the upgraded streams in a task of their own, which finishes `call` at close.
+pub fn splice(
+    mut forwarded: Forwarded,
+    client: OnUpgrade,
+    mut call: CallLog,
+    cfg: WebSocketConfig,
+    mut head_headers: impl FnMut(&mut HeaderMap),
+) -> Response<ResponseBody> {
+    let upstream = hyper::upgrade::on(&mut forwarded.response);
+    let (mut head, _) = forwarded.response.into_parts();
+    head.version = Version::HTTP_11;
+    head_headers(&mut head.headers);
+    set_upgrade_headers(&mut head.headers);
+    call.record.status = StatusCode::SWITCHING_PROTOCOLS.as_u16();
+    call.record.upstream_addr = Some(forwarded.conn.target.addr.clone());
+    call.record.upstream_latency_us = forwarded.upstream_latency.as_micros() as u64;
+    let conn = forwarded.conn;
+    tokio::spawn(async move {
+        let (client, upstream) = match tokio::join!(client, upstream) {
+            (Ok(c), Ok(u)) => (c, u),
+            (client, _) => {
+                call.record.error_kind = if client.is_err() {
+                    "client_closed"
+                } else {
+                    "upstream_closed"
+                };
+                call.record.ws_close_code = 1006;
+                call.finish();
+                return;
+            }
+        };
+        let out = relay::run(TokioIo::new(client), TokioIo::new(upstream), cfg).await;
+        // The upstream connection counted as active (least_conn) for the socket's life.
+        drop(conn);
+        call.record.bytes_in += out.bytes_in;
+        call.record.bytes_out += out.bytes_out;
+        call.record.ws_close_code = out.close_code;
+        call.record.ws_frames_in = out.frames_in;
+        call.record.ws_frames_out = out.frames_out;
+        if call.record.error_kind.is_empty() {
+            call.record.error_kind = out.error_kind;
+        }
+        call.finish();
+    });
+    Response::from_parts(head, ResponseBody::switching())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn only_a_complete_websocket_handshake_counts() {
+        let full = [
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "WebSocket"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-version", "13"),
+        ];
+        let v11 = Version::HTTP_11;
+        assert!(is_websocket_handshake(&Method::GET, v11, &handshake(&full)));
+        assert!(!is_websocket_handshake(
+            &Method::POST,
+            v11,
+            &handshake(&full)
+        ));
+        assert!(!is_websocket_handshake(
+            &Method::GET,
+            Version::HTTP_10,
+            &handshake(&full)
+        ));
+        let h2c = [("connection", "upgrade"), ("upgrade", "h2c")];
+        assert!(!is_websocket_handshake(&Method::GET, v11, &handshake(&h2c)));
+        assert!(!is_websocket_handshake(
+            &Method::GET,
+            v11,
+            &handshake(&full[1..])
+        ));
+    }
+}
