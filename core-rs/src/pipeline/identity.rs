@@ -1,4 +1,4 @@
-//! Phases 4 and 5: who is calling (key-auth, basic-auth or jwt) and whether they may, now
+//! Phases 4 and 5: who is calling (key-auth, basic-auth, jwt or mtls) and whether they may, now
 //! (the route's token bucket).
 
 use std::sync::atomic::Ordering;
@@ -14,12 +14,14 @@ use crate::plugins::rate_limit::Decision;
 use crate::plugins::{Authenticate, Caller, Consumer};
 use crate::records::CallLog;
 use crate::state::{GatewayState, Route};
+use crate::tls::TlsInfo;
 
 /// Phase 4, with the failed-authentication limit per client address around it
 /// (plugins/auth_failures.rs): a blocked address is refused before its credential is read.
 pub fn authenticate(
     route: &Route,
     state: &GatewayState,
+    tls: Option<&TlsInfo>,
     headers: &mut HeaderMap,
     call: &mut CallLog,
 ) -> Result<(), Reject> {
@@ -34,7 +36,7 @@ pub fn authenticate(
             return Err(blocked);
         }
     }
-    let verdict = identify(plugin, state, headers, call);
+    let verdict = identify(plugin, state, tls, headers, call);
     if let Err(Reject::Unauthorized(_) | Reject::BasicUnauthorized(_)) = verdict {
         call.stats().auth_failures.fetch_add(1, Ordering::Relaxed);
         if let (Some(guard), Some(ip)) = (guard, client) {
@@ -47,11 +49,12 @@ pub fn authenticate(
 fn identify(
     plugin: &dyn Authenticate,
     state: &GatewayState,
+    tls: Option<&TlsInfo>,
     headers: &mut HeaderMap,
     call: &mut CallLog,
 ) -> Result<(), Reject> {
     // The client's own X-Consumer-Username was dropped in phase 3 (ownership.rs).
-    let name: Arc<str> = match plugin.authenticate(headers, &state.consumers)? {
+    let name: Arc<str> = match plugin.authenticate_on(headers, &state.consumers, tls)? {
         Consumer::Known(index) => state.consumers.names[index].clone(),
         Consumer::Named(name) => name,
     };

@@ -171,7 +171,13 @@ async fn serve_route(
     }
 
     // 4. authenticate
-    if let Err(reject) = authenticate(route, state, &mut parts.headers, &mut call) {
+    if let Err(reject) = authenticate(
+        route,
+        state,
+        ctx.tls.as_ref(),
+        &mut parts.headers,
+        &mut call,
+    ) {
         return refuse(reject, call, None);
     }
 

@@ -25,6 +25,7 @@ pub mod ip_restriction;
 pub mod jwt;
 pub mod jwt_time;
 pub mod key_auth;
+pub mod mtls;
 pub mod rate_limit;
 
 use basic_auth::BasicCredentials;
@@ -39,6 +40,7 @@ pub const REGISTRY: &[Registration] = &[
     Registration::new("key-auth", key_auth::build),
     Registration::new("basic-auth", basic_auth::build),
     Registration::new("jwt", jwt::build),
+    Registration::new("mtls", mtls::build),
     Registration::new("rate-limit", rate_limit::build),
 ];
 
@@ -136,6 +138,17 @@ pub trait Authenticate {
         headers: &mut HeaderMap,
         consumers: &Consumers,
     ) -> Result<Consumer, Reject>;
+
+    /// As `authenticate`, knowing what the connection's TLS handshake verified (None: plain
+    /// HTTP). Only a plugin that reads the connection (mtls) needs more than the headers.
+    fn authenticate_on(
+        &self,
+        headers: &mut HeaderMap,
+        consumers: &Consumers,
+        _tls: Option<&crate::tls::TlsInfo>,
+    ) -> Result<Consumer, Reject> {
+        self.authenticate(headers, consumers)
+    }
 }
 
 /// Who a request authenticated as.
