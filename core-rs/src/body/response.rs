@@ -51,7 +51,9 @@ pub struct ResponseBody {
 impl ResponseBody {
     pub fn generated(body: Bytes, log: CallLog) -> ResponseBody {
         ResponseBody {
-            source: Source::Generated(Some(body)),
+            // An empty body is over before it starts: HTTP/2 then ends the stream with the
+            // headers (gRPC's trailers-only refusals need that), not with an empty DATA frame.
+            source: Source::Generated((!body.is_empty()).then_some(body)),
             log: Some(log),
             completed: false,
             conn_flags: None,
