@@ -10,10 +10,11 @@ import socket
 
 import pytest
 from cryptography import x509
+from support.admin_api import AdminApi
 from support.client import read_response
 from support.configs import simple_config
 from support.gateway import Gateway, run_cli, running
-from support.net import free_port
+from support.net import free_port, wait_until
 from support.tls_certs import NOW, Ca, client_context, tls_get
 
 
@@ -113,3 +114,37 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path, upstreams, pki
     shutil.copy(good.key, gwdir / "site.key")
     res = _check(tmp_path, upstreams, "site.pem", "site.key")
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("trigger", ["watch", "admin-api"])
+def test_watch_and_admin_api_swaps_renew_certificates_too(tmp_path, upstreams, trigger):
+    ca = Ca(tmp_path / "pki")
+    first = ca.issue("first", "a.test", ["a.test"])
+    renewed = ca.issue("renewed", "a.test", ["a.test"])
+    live_cert, live_key = tmp_path / "live.pem", tmp_path / "live.key"
+    shutil.copy(first.cert, live_cert)
+    shutil.copy(first.key, live_key)
+    port = free_port()
+    config = _tls_config(upstreams, live_cert, live_key, port)
+    gw = Gateway(tmp_path / "gw", config, watch=trigger == "watch")
+    ctx = client_context(ca.cert)
+
+    def served_serial() -> int:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            with ctx.wrap_socket(raw, server_hostname="a.test") as tls:
+                return _serial(tls)
+
+    with running(gw):
+        assert served_serial() == first.certificate.serial_number
+        shutil.copy(renewed.cert, live_cert)
+        shutil.copy(renewed.key, live_key)
+        if trigger == "watch":
+            gw.write_config()  # saving the config file is what --watch reacts to
+        else:
+            body = {"name": "extra", "targets": [upstreams.addr("echo")]}
+            AdminApi(gw).ok("POST", "/upstreams", body, status=201)
+        wait_until(
+            lambda: served_serial() == renewed.certificate.serial_number,
+            60,
+            what="the renewed certificate on new handshakes",
+        )
