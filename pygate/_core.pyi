@@ -52,6 +52,8 @@ Core config (JSON object; every duration is in milliseconds):
       "routes": [{"name": "items-api", "hosts": [], "paths": ["/api/items/{id}"],
                   "methods": ["GET"], "upstream": "items", "preserve_host": false,
                   "https_redirect_port": 443 | null,
+                  "websocket": {"idle_timeout_ms": 60000, "max_lifetime_ms": 86400000,
+                                "max_frame_size": 1048576} | null,
                   "plugins": {
                     "ip-restriction": {"allow": ["10.0.0.0/8"], "deny": []},
                     "cors": {"allow_origins": ["https://app.example.com"],
@@ -74,6 +76,8 @@ Core config (JSON object; every duration is in milliseconds):
 `listeners`: the TLS files are read (and checked: PEM, validity dates, key matching
 the certificate) at every compile, so reload() picks up renewed certificates for new
 handshakes. `https_redirect_port`: calls over plain HTTP get a 308 to https:// there.
+`websocket`: WebSocket handshakes are proxied as WebSockets (core-rs/src/upgrade/); each
+value > 0 and the upstream http1, else a config error; null: Upgrade headers are dropped.
 `plugins`: the route's native plugins by name, any of them, each with its own config
 (core-rs/src/plugins/<name>.rs; the value its Python twin's `to_core` gives). Absent or
 {}: none. An unknown name is a config error. `python`: which phases the route's Python
