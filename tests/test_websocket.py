@@ -228,3 +228,19 @@ def test_a_reload_keeps_open_sockets_on_their_config(tmp_path, echo):
                 ws.recv()
             assert ws.close_code == 1009
         assert gw.records([rid])[rid]["ws_close_code"] == 1009
+
+
+def test_shutdown_cuts_open_sockets_and_still_records_them(tmp_path, echo):
+    gw = Gateway(tmp_path / "gw", config(echo.addr))
+    rid = new_id()
+    with (
+        running(gw),
+        connect(ws_url(gw, "/ws/x"), additional_headers={"X-Request-Id": rid}) as ws,
+    ):
+        ws.send("hi")
+        assert ws.recv() == "hi"
+        assert gw.stop() == 0
+        with pytest.raises(ConnectionClosed):
+            ws.recv()
+    rec = gw.records([rid])[rid]
+    assert (rec["status"], rec["error_kind"]) == (101, "gateway_shutdown")

@@ -15,7 +15,8 @@
 //!
 //! The relay task owns a copy of the route's settings and its upstream target, so a reload
 //! does not touch open sockets. Shutdown does not wait for them: hyper's graceful drain ends
-//! with the HTTP exchange, and the sockets close when the worker stops after the grace.
+//! with the HTTP exchange, and the sockets are cut when the worker stops (after the grace,
+//! or at once if nothing else is in flight); their records say `gateway_shutdown`.
 
 mod frames;
 mod relay;
@@ -153,22 +154,24 @@ pub fn splice(
     call.record.upstream_latency_us = forwarded.upstream_latency.as_micros() as u64;
     let conn = forwarded.conn;
     tokio::spawn(async move {
+        let mut open = OpenSocket(Some(call));
         let (client, upstream) = match tokio::join!(client, upstream) {
             (Ok(c), Ok(u)) => (c, u),
             (client, _) => {
-                call.record.error_kind = if client.is_err() {
+                open.end(if client.is_err() {
                     "client_closed"
                 } else {
                     "upstream_closed"
-                };
-                call.record.ws_close_code = 1006;
-                call.finish();
+                });
                 return;
             }
         };
         let out = relay::run(TokioIo::new(client), TokioIo::new(upstream), cfg).await;
         // The upstream connection counted as active (least_conn) for the socket's life.
         drop(conn);
+        let Some(mut call) = open.0.take() else {
+            return;
+        };
         call.record.bytes_in += out.bytes_in;
         call.record.bytes_out += out.bytes_out;
         call.record.ws_close_code = out.close_code;
@@ -180,6 +183,26 @@ pub fn splice(
         call.finish();
     });
     Response::from_parts(head, ResponseBody::switching())
+}
+
+/// The call of a socket being relayed. A worker that stops drops its tasks mid-relay: the
+/// record is still written then, with what is known (no byte counts, no Close sent).
+struct OpenSocket(Option<CallLog>);
+
+impl OpenSocket {
+    fn end(&mut self, kind: &'static str) {
+        if let Some(mut call) = self.0.take() {
+            call.record.error_kind = kind;
+            call.record.ws_close_code = 1006;
+            call.finish();
+        }
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.end("gateway_shutdown");
+    }
 }
 
 #[cfg(test)]
