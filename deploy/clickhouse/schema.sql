@@ -269,3 +269,37 @@ TTL toDateTime(ts) + INTERVAL 30 DAY
 COMMENT 'One row per AI gateway call: tokens, cost, latency, fallbacks, cache hits.';
 
 INSERT INTO pygate.schema_migrations (version) VALUES ('006_ai_calls');
+
+ALTER TABLE pygate.requests
+    ADD COLUMN IF NOT EXISTS tls_version LowCardinality(String) CODEC(ZSTD(1))
+        COMMENT 'TLSv1.3 or TLSv1.2; empty when the call came over plain HTTP.',
+    ADD COLUMN IF NOT EXISTS tls_sni LowCardinality(String) CODEC(ZSTD(1))
+        COMMENT 'The server name the client sent in the TLS handshake (SNI); empty if none.',
+    ADD COLUMN IF NOT EXISTS tls_alpn LowCardinality(String) CODEC(ZSTD(1))
+        COMMENT 'The ALPN protocol agreed (http/1.1, h2); empty if none.';
+
+INSERT INTO pygate.schema_migrations (version) VALUES ('007_requests_tls');
+
+ALTER TABLE pygate.requests
+    ADD COLUMN IF NOT EXISTS grpc_status LowCardinality(String) CODEC(ZSTD(1))
+        COMMENT 'gRPC status code of a gRPC call ("0" OK .. "16" UNAUTHENTICATED), from the upstream''s grpc-status or the gateway''s own refusal (which keeps its HTTP status in status). Empty for other calls.'
+        AFTER error_kind;
+
+INSERT INTO pygate.schema_migrations (version) VALUES ('008_requests_grpc_status');
+
+ALTER TABLE pygate.requests
+    ADD COLUMN IF NOT EXISTS protocol LowCardinality(String) CODEC(ZSTD(1))
+        COMMENT 'HTTP version of the client request: HTTP/1.0, HTTP/1.1 or HTTP/2; empty when the request head could not be read'
+        AFTER method;
+
+INSERT INTO pygate.schema_migrations (version) VALUES ('009_requests_protocol');
+
+ALTER TABLE pygate.requests
+    ADD COLUMN IF NOT EXISTS ws_close_code UInt16 CODEC(ZSTD(1))
+        COMMENT 'The first Close frame''s code (1000 normal, 1001 idle timeout or maximum lifetime, 1009 frame over max_frame_size), 1006 when the connection ended without one; 0 when the call was not a WebSocket.',
+    ADD COLUMN IF NOT EXISTS ws_frames_in UInt64 CODEC(T64, ZSTD(1))
+        COMMENT 'WebSocket frames relayed from the client to the upstream.',
+    ADD COLUMN IF NOT EXISTS ws_frames_out UInt64 CODEC(T64, ZSTD(1))
+        COMMENT 'WebSocket frames relayed from the upstream to the client.';
+
+INSERT INTO pygate.schema_migrations (version) VALUES ('010_requests_websocket');
