@@ -38,8 +38,29 @@ pub struct Failure {
 pub async fn forward(
     upstream: &Upstream,
     preserve_host: bool,
+    req: Request<RequestBody>,
+    worker: usize,
+) -> Result<Forwarded, Failure> {
+    send(upstream, preserve_host, req, worker, true).await
+}
+
+/// As `forward`, on connections opened for this request alone: one that will be upgraded
+/// (upgrade/) must never be shared or checked back into the pool.
+pub async fn forward_fresh(
+    upstream: &Upstream,
+    preserve_host: bool,
+    req: Request<RequestBody>,
+    worker: usize,
+) -> Result<Forwarded, Failure> {
+    send(upstream, preserve_host, req, worker, false).await
+}
+
+async fn send(
+    upstream: &Upstream,
+    preserve_host: bool,
     mut req: Request<RequestBody>,
     worker: usize,
+    pooled: bool,
 ) -> Result<Forwarded, Failure> {
     let upload = req.body().meter();
     let attempts = 1 + upstream.retries as usize;
@@ -59,7 +80,7 @@ pub async fn forward(
             req.headers_mut().insert(HOST, host.clone());
         }
         target.transport.prepare(&mut req);
-        let mut allow_reuse = true;
+        let mut allow_reuse = pooled;
         loop {
             let checkout = match target
                 .checkout(worker, upstream.connect_timeout, allow_reuse)

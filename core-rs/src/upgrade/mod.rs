@@ -21,20 +21,15 @@
 mod frames;
 mod relay;
 
-use std::time::Instant;
-
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use crate::body::{RequestBody, ResponseBody};
-use crate::clock::now_ms;
 use crate::config::WebSocketConfig;
-use crate::errors::Reject;
-use crate::proxy::{Failure, Forwarded};
+use crate::proxy::{self, Failure, Forwarded};
 use crate::records::CallLog;
-use crate::upstream::pool::ConnectError;
 use crate::upstream::Upstream;
 
 /// A WebSocket opening handshake (RFC 6455 §4.1): GET over HTTP/1.1 with `Upgrade:
@@ -60,8 +55,8 @@ fn set_upgrade_headers(h: &mut HeaderMap) {
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
 }
 
-/// Send the handshake on a fresh connection: connect failures move on to the next target
-/// as for any request; a handshake that was written is not resent.
+/// Send the handshake on a fresh connection, by the same rules as any request (proxy.rs):
+/// connect failures move on to the next target; a handshake that was written is not resent.
 pub async fn forward(
     upstream: &Upstream,
     preserve_host: bool,
@@ -69,70 +64,7 @@ pub async fn forward(
     worker: usize,
 ) -> Result<Forwarded, Failure> {
     set_upgrade_headers(req.headers_mut());
-    let attempts = 1 + upstream.retries as usize;
-    let mut tried = Vec::with_capacity(attempts);
-    let mut failure = Failure {
-        reject: Reject::UpstreamUnavailable,
-        addr: None,
-    };
-    while tried.len() < attempts {
-        let Some(ti) = upstream.pick(&tried, now_ms()) else {
-            break;
-        };
-        tried.push(ti);
-        let target = &upstream.targets[ti];
-        failure.addr = Some(target.addr.clone());
-        if let (false, Some(host)) = (preserve_host, &target.host_header) {
-            req.headers_mut().insert(header::HOST, host.clone());
-        }
-        let checkout = match target
-            .checkout(worker, upstream.connect_timeout, false)
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                upstream.report_failure(ti, now_ms());
-                failure.reject = match e {
-                    ConnectError::Timeout => Reject::UpstreamTimeout,
-                    ConnectError::Failed => Reject::UpstreamUnavailable,
-                    ConnectError::Tls => Reject::UpstreamTls,
-                };
-                continue;
-            }
-        };
-        let active = target.begin_request();
-        let mut sender = checkout.sender;
-        let sent_at = Instant::now();
-        let sent = tokio::time::timeout(upstream.read_timeout, sender.send(req)).await;
-        match sent {
-            Ok(Ok(response)) => {
-                upstream.report_success(ti);
-                return Ok(Forwarded {
-                    response,
-                    upstream_latency: sent_at.elapsed(),
-                    conn: crate::body::UpstreamConn {
-                        target: target.clone(),
-                        worker,
-                        sender,
-                        active,
-                    },
-                });
-            }
-            Ok(Err(mut e)) => {
-                upstream.report_failure(ti, now_ms());
-                match e.take_message() {
-                    Some(unsent) => req = unsent,
-                    None => return Err(failure),
-                }
-            }
-            Err(_) => {
-                upstream.report_failure(ti, now_ms());
-                failure.reject = Reject::UpstreamTimeout;
-                return Err(failure);
-            }
-        }
-    }
-    Err(failure)
+    proxy::forward_fresh(upstream, preserve_host, req, worker).await
 }
 
 /// The upstream agreed (101): answer the client with the upstream's handshake headers and
