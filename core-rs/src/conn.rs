@@ -9,15 +9,12 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::Version;
-use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -25,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
 use crate::body::{ConnFlags, ResponseBody};
-use crate::conn_idle::{drive, Activity, InFlight, Lifeline, Timeouts};
+use crate::conn_idle::{drive, Activity, Lifeline, Timeouts};
 use crate::conn_io::{ClientStream, IoParts, ShapedIo};
 use crate::pipeline::{self, ConnCtx};
 use crate::state::Shared;
@@ -132,9 +129,9 @@ fn service(
     activity: Arc<Activity>,
 ) -> impl hyper::service::Service<
     http::Request<hyper::body::Incoming>,
-    Response = http::Response<Tracked>,
+    Response = http::Response<ResponseBody>,
     Error = Infallible,
-    Future = impl std::future::Future<Output = Result<http::Response<Tracked>, Infallible>>
+    Future = impl std::future::Future<Output = Result<http::Response<ResponseBody>, Infallible>>
                  + Send
                  + 'static,
 > + Clone {
@@ -147,8 +144,8 @@ fn service(
             if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
                 flags.upgraded.store(true, Ordering::Relaxed);
             }
-            response.body_mut().on_connection(flags);
-            Ok::<_, Infallible>(response.map(|body| Tracked { body, in_flight }))
+            response.body_mut().on_connection(flags, in_flight);
+            Ok::<_, Infallible>(response)
         }
     })
 }
@@ -176,32 +173,5 @@ async fn sniff<S: AsyncRead + Unpin>(
         if n == H2_PREFACE.len() {
             return Some((true, buf.freeze()));
         }
-    }
-}
-
-/// A response body that holds its request's `InFlight` until hyper drops it.
-pub struct Tracked {
-    body: ResponseBody,
-    #[allow(dead_code)] // held for its Drop
-    in_flight: InFlight,
-}
-
-impl Body for Tracked {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }

@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use crate::conn_idle::InFlight;
 use crate::grpc;
 use crate::records::CallLog;
 use crate::upstream::pool::{ActiveRequest, Sender};
@@ -44,8 +45,12 @@ pub struct ResponseBody {
     source: Source,
     log: Option<CallLog>,
     completed: bool,
-    /// The connection it is sent on (set by server.rs), to tell a send timeout apart.
+    /// The connection it is sent on (set by conn.rs), to tell a send timeout apart.
     conn_flags: Option<Arc<ConnFlags>>,
+    /// Keeps the connection busy (no idle timeout) until hyper drops the body; last, so it
+    /// is released after the record is finished and the upstream connection checked in.
+    #[allow(dead_code)] // held for its Drop
+    in_flight: Option<InFlight>,
 }
 
 impl ResponseBody {
@@ -57,6 +62,7 @@ impl ResponseBody {
             log: Some(log),
             completed: false,
             conn_flags: None,
+            in_flight: None,
         }
     }
 
@@ -66,6 +72,7 @@ impl ResponseBody {
             log: Some(log),
             completed: false,
             conn_flags: None,
+            in_flight: None,
         }
     }
 
@@ -76,12 +83,15 @@ impl ResponseBody {
             log: None,
             completed: true,
             conn_flags: None,
+            in_flight: None,
         }
     }
 
-    /// Sent on this client connection: its send timeout is recorded as this call's end.
-    pub fn on_connection(&mut self, flags: Arc<ConnFlags>) {
+    /// Sent on this client connection: its send timeout is recorded as this call's end, and
+    /// the request counts as in flight until the body is dropped.
+    pub fn on_connection(&mut self, flags: Arc<ConnFlags>, in_flight: InFlight) {
         self.conn_flags = Some(flags);
+        self.in_flight = Some(in_flight);
     }
 
     fn count_out(&mut self, n: usize) {
