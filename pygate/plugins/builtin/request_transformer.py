@@ -16,19 +16,17 @@ empty body); any other body is passed on untouched.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
 from pygate.plugins.builtin.transform_ops import (
-    JsonEdits,
-    PairEdits,
-    edit_json,
+    edit_headers,
+    edit_json_body,
     edit_pairs,
     header_config_problems,
-    is_json_type,
+    section_edits,
 )
 from pygate.plugins.python import Plugin, Request, Response
 from pygate.plugins.registry import register_python
@@ -64,20 +62,9 @@ class RequestEdits:
     """The config regrouped by what it edits, built once per route."""
 
     def __init__(self, config: RequestTransformerConfig) -> None:
-        c = config
-        self.headers = PairEdits(
-            c.remove.headers, c.rename.headers, c.replace.headers, c.add.headers, c.append.headers
-        )
-        self.query = PairEdits(
-            c.remove.querystring,
-            c.rename.querystring,
-            c.replace.querystring,
-            c.add.querystring,
-            c.append.querystring,
-        )
-        self.body = JsonEdits(
-            c.remove.body, c.rename.body, c.replace.body, c.add.body, c.append.body
-        )
+        self.headers = section_edits(config, "headers")
+        self.query = section_edits(config, "querystring")
+        self.body = section_edits(config, "body")
 
     def query_string(self, query: str) -> str | None:
         """The new query string, or None when nothing changes (keeps the client's encoding)."""
@@ -89,21 +76,7 @@ class RequestEdits:
 
     def json_body(self, content_type: str | None, body: bytes) -> bytes | None:
         """The new body, or None when it is left as is (not JSON, or nothing changes)."""
-        if not self.body or not is_json_type(content_type):
-            return None
-        if body.strip():
-            try:
-                doc = json.loads(body)
-            except ValueError:
-                return None  # not ours to judge; request-validation refuses bad JSON
-            if not isinstance(doc, dict):
-                return None
-        else:
-            doc = {}
-        edited = edit_json(doc, self.body)
-        if edited == doc and body.strip():
-            return None
-        return json.dumps(edited, ensure_ascii=False, separators=(",", ":")).encode()
+        return edit_json_body(content_type, body, self.body, empty_is_object=True)
 
 
 class RequestTransformer(Plugin):
@@ -118,11 +91,9 @@ class RequestTransformer(Plugin):
         body = self.edits.json_body(request.headers.get("content-type"), request.body)
         if body is not None:
             request.body = body
-        if self.edits.headers:
-            pairs = request.headers.items()
-            edited = edit_pairs(pairs, self.edits.headers, case_insensitive=True)
-            if edited != pairs:
-                request.headers = edited
+        headers = edit_headers(request.headers.items(), self.edits.headers)
+        if headers is not None:
+            request.headers = headers
         query = self.edits.query_string(request.query)
         if query is not None:
             request.query = query

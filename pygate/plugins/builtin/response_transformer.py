@@ -15,18 +15,15 @@ its headers change.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import msgspec
 
 from pygate.plugins.builtin.transform_ops import (
-    JsonEdits,
-    PairEdits,
-    edit_json,
-    edit_pairs,
+    edit_headers,
+    edit_json_body,
     header_config_problems,
-    is_json_type,
+    section_edits,
 )
 from pygate.plugins.python import Plugin, Request, Response
 from pygate.plugins.registry import register_python
@@ -55,46 +52,28 @@ class ResponseTransformerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_o
     append: Values = msgspec.field(default_factory=Values)
 
 
-def json_body(content_type: str | None, body: bytes, edits: JsonEdits) -> bytes | None:
-    """The edited body, or None when it is left as is (not a JSON object, or no change)."""
-    if not edits or not is_json_type(content_type):
-        return None
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(doc, dict):
-        return None
-    edited = edit_json(doc, edits)
-    if edited == doc:
-        return None
-    return json.dumps(edited, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 class ResponseTransformer(Plugin):
     Config = ResponseTransformerConfig
 
     def __init__(self, config: ResponseTransformerConfig) -> None:
         super().__init__(config)
-        c = config
-        self.headers = PairEdits(
-            c.remove.headers, c.rename.headers, c.replace.headers, c.add.headers, c.append.headers
-        )
-        self.json = JsonEdits(
-            c.remove.json, c.rename.json, c.replace.json, c.add.json, c.append.json
-        )
+        self.headers = section_edits(config, "headers")
+        self.json = section_edits(config, "json")
 
     async def response(self, request: Request, response: Response) -> None:
         # The body first: its Content-Type is the upstream's, before header edits.
         if response.body is not None:
-            body = json_body(response.headers.get("content-type"), response.body, self.json)
+            body = edit_json_body(
+                response.headers.get("content-type"),
+                response.body,
+                self.json,
+                empty_is_object=False,
+            )
             if body is not None:
                 response.body = body
-        if self.headers:
-            pairs = response.headers.items()
-            edited = edit_pairs(pairs, self.headers, case_insensitive=True)
-            if edited != pairs:
-                response.headers = edited
+        headers = edit_headers(response.headers.items(), self.headers)
+        if headers is not None:
+            response.headers = headers
 
 
 PLUGIN = register_python(

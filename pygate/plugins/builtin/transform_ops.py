@@ -13,40 +13,38 @@ whether names compare case-insensitively. JSON bodies are edited at the top leve
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 Pairs = list[tuple[str, str]]
 
+# Kong's order; also the names of the config sections each plugin's schema has.
+OPERATIONS = ("remove", "rename", "replace", "add", "append")
 
-@dataclass(frozen=True, slots=True)
-class PairEdits:
-    """What to do to one pair list (headers or query args)."""
+
+V = TypeVar("V")
+
+
+# No slots: a slotted frozen dataclass cannot be built through a subscripted alias.
+@dataclass(frozen=True)
+class Edits(Generic[V]):
+    """What to do to one set of names: a pair list's or a JSON object's top-level fields."""
 
     remove: Sequence[str] = ()
     rename: Mapping[str, str] = field(default_factory=dict)
-    replace: Mapping[str, str] = field(default_factory=dict)
-    add: Mapping[str, str] = field(default_factory=dict)
-    append: Mapping[str, str] = field(default_factory=dict)
+    replace: Mapping[str, V] = field(default_factory=dict)
+    add: Mapping[str, V] = field(default_factory=dict)
+    append: Mapping[str, V] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.remove or self.rename or self.replace or self.add or self.append)
 
 
-@dataclass(frozen=True, slots=True)
-class JsonEdits:
-    """What to do to the top-level fields of a JSON object."""
-
-    remove: Sequence[str] = ()
-    rename: Mapping[str, str] = field(default_factory=dict)
-    replace: Mapping[str, Any] = field(default_factory=dict)
-    add: Mapping[str, Any] = field(default_factory=dict)
-    append: Mapping[str, Any] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.remove or self.rename or self.replace or self.add or self.append)
+PairEdits = Edits[str]  # headers or query args
+JsonEdits = Edits[Any]  # values are any JSON value
 
 
 def _folder(case_insensitive: bool) -> Callable[[str], str]:
@@ -100,6 +98,46 @@ def edit_json(doc: dict[str, Any], edits: JsonEdits) -> dict[str, Any]:
         else:
             out[name] = [out[name], value]
     return out
+
+
+def section_edits(config: Any, part: str) -> Edits[Any]:
+    """The edits the five config sections give for `part` (headers, querystring, body...)."""
+    return Edits(*(getattr(getattr(config, op), part) for op in OPERATIONS))
+
+
+def edit_headers(pairs: Pairs, edits: PairEdits) -> Pairs | None:
+    """The edited header list, or None when nothing changes (header names ignore case)."""
+    if not edits:
+        return None
+    edited = edit_pairs(pairs, edits, case_insensitive=True)
+    return None if edited == pairs else edited
+
+
+def edit_json_body(
+    content_type: str | None, body: bytes, edits: JsonEdits, *, empty_is_object: bool
+) -> bytes | None:
+    """The edited JSON body, or None when it is left as is.
+
+    Left as is: no edits, not a JSON type, not a JSON object, or no change. With
+    `empty_is_object` an empty body counts as `{}` and is always written out, so that
+    `add` can build a body a client left empty.
+    """
+    if not edits or not is_json_type(content_type):
+        return None
+    empty = empty_is_object and not body.strip()
+    if empty:
+        doc: dict[str, Any] = {}
+    else:
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return None  # not ours to judge; request-validation refuses bad JSON
+        if not isinstance(doc, dict):
+            return None
+    edited = edit_json(doc, edits)
+    if edited == doc and not empty:
+        return None
+    return json.dumps(edited, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def is_json_type(content_type: str | None) -> bool:
