@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pygate.plugins.python.chains import Chains, Step
@@ -95,36 +96,53 @@ class Dispatcher:
     # ----- the phases ---------------------------------------------------------------
     async def _access(self, call: Any, steps: tuple[Step, ...]) -> None:
         request = Request(call)
-        name = steps[0][0]
-        try:
-            for name, access in steps:  # noqa: B007 (the except clauses name it)
-                result = await access(request)
-                if result is not None:
-                    if not isinstance(result, Response):
-                        raise TypeError(
-                            f"access() returned {type(result).__name__}, "
-                            "expected a Response or None"
-                        )
-                    call.answer(*result._answer())
-                    return
+
+        async def step(access: Any) -> bool:
+            result = await access(request)
+            if result is None:
+                return False
+            if not isinstance(result, Response):
+                raise TypeError(
+                    f"access() returned {type(result).__name__}, expected a Response or None"
+                )
+            call.answer(*result._answer())
+            return True
+
+        def finish() -> None:
             uri, headers, body = request._changes()
             call.continue_request(uri=uri, headers=headers, body=body, upstream=request.upstream)
-        except Refuse as refusal:
-            _refuse(call, refusal)
-        except asyncio.CancelledError:
-            self._cancelled(call, name)
-        except Exception as exc:
-            self._failed(call, name, call.route, call.request_id, exc)
+
+        await self._chain(call, steps, step, finish)
 
     async def _response(self, call: Any, steps: tuple[Step, ...]) -> None:
         request = Request(call)
         response = Response._from_call(call)
-        name = steps[0][0]
-        try:
-            for name, respond in steps:  # noqa: B007 (the except clauses name it)
-                await respond(request, response)
+
+        async def step(respond: Any) -> bool:
+            await respond(request, response)
+            return False
+
+        def finish() -> None:
             status, headers, body = response._changes()
             call.continue_response(status=status, headers=headers, body=body)
+
+        await self._chain(call, steps, step, finish)
+
+    async def _chain(
+        self,
+        call: Any,
+        steps: tuple[Step, ...],
+        step: Callable[[Any], Awaitable[bool]],
+        finish: Callable[[], None],
+    ) -> None:
+        """Run `step` on each plugin's phase method until one answers (True), then
+        `finish`; whatever fails is the call's failure, charged to the plugin last run."""
+        name = steps[0][0]
+        try:
+            for name, method in steps:  # noqa: B007 (the except clauses name it)
+                if await step(method):
+                    return
+            finish()
         except Refuse as refusal:
             _refuse(call, refusal)
         except asyncio.CancelledError:
