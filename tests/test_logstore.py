@@ -18,6 +18,7 @@ COLUMNS = [
     "route",
     "consumer",
     "method",
+    "protocol",
     "host",
     "path",
     "status",
@@ -28,7 +29,14 @@ COLUMNS = [
     "client_ip",
     "upstream_addr",
     "error_kind",
+    "grpc_status",
     "rate_limited",
+    "tls_version",
+    "tls_sni",
+    "tls_alpn",
+    "ws_close_code",
+    "ws_frames_in",
+    "ws_frames_out",
 ]
 
 

@@ -107,6 +107,15 @@ def _row(ts, rid, route_name, consumer, status, kind, limited, latency, i) -> di
         "upstream_addr": "127.0.0.1:9001" if kind == "" else "",
         "error_kind": kind,
         "rate_limited": limited,
+        # Columns later issues added, given so a row read back is the row written.
+        "protocol": "HTTP/2" if i % 4 == 0 else "HTTP/1.1",
+        "grpc_status": "",
+        "tls_version": "TLSv1.3" if i % 4 == 0 else "",
+        "tls_sni": "api.example.com" if i % 4 == 0 else "",
+        "tls_alpn": "h2" if i % 4 == 0 else "",
+        "ws_close_code": 0,
+        "ws_frames_in": 0,
+        "ws_frames_out": 0,
     }
 
 
