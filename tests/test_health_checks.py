@@ -13,11 +13,11 @@ from collections import Counter
 from typing import Any
 
 from support.admin_api import AdminApi, problem_paths
-from support.certs import issue, make_ca
 from support.client import get
 from support.gateway import run_cli
 from support.health_site import UA, Site
 from support.net import wait_until
+from support.tls_certs import Ca, issue
 from support.tls_upstream import EchoUpstream
 
 WAIT = 60
@@ -162,15 +162,15 @@ def test_probe_state_survives_reloads_and_probes_follow_the_config(make_gateway)
 def test_http_probes_go_the_way_requests_do_over_tls_and_http2(make_gateway, tmp_path):
     for d in ("ca", "other", "leaf"):
         (tmp_path / d).mkdir()
-    ca, other = make_ca(tmp_path / "ca"), make_ca(tmp_path / "other", "another CA")
+    ca, other = Ca(tmp_path / "ca"), Ca(tmp_path / "other", "another CA")
     leaf = issue(tmp_path / "leaf", ["upstream.test"], ca)
-    tls = {"scheme": "https", "ca_file": str(ca.pem), "sni": "upstream.test"}
-    with EchoUpstream(leaf.cert_pem, leaf.key_pem) as up:
+    tls = {"scheme": "https", "ca_file": str(ca.cert), "sni": "upstream.test"}
+    with EchoUpstream(leaf.cert, leaf.key) as up:
         upstreams = [
             {"name": "h1", "targets": [up.addr], **tls},
             {"name": "h2", "targets": [up.addr], **tls, "protocol": "h2"},
             # Its certificate is not signed by this CA: every probe fails the handshake.
-            {"name": "untrusted", "targets": [up.addr], **tls, "ca_file": str(other.pem)},
+            {"name": "untrusted", "targets": [up.addr], **tls, "ca_file": str(other.cert)},
         ]
         for u in upstreams:
             u["health_check"] = {"active": HTTP_CHECK}

@@ -9,23 +9,23 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-from support.certs import CA, issue, make_ca
 from support.client import TIMEOUT, afetch, assert_json_error, fetch, get
 from support.configs import route, upstream
 from support.gateway import run_cli
 from support.net import free_port
+from support.tls_certs import Ca, issue
 from support.tls_upstream import EchoUpstream
 
 NAME = "upstream.test"
 
 
 @pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> CA:
-    return make_ca(tmp_path_factory.mktemp("ca"))
+def ca(tmp_path_factory: pytest.TempPathFactory) -> Ca:
+    return Ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture(scope="module")
-def leaf(ca: CA, tmp_path_factory: pytest.TempPathFactory):
+def leaf(ca: Ca, tmp_path_factory: pytest.TempPathFactory):
     """Valid for upstream.test and 127.0.0.1, signed by `ca`."""
     return issue(tmp_path_factory.mktemp("leaf"), [NAME, "127.0.0.1"], ca)
 
@@ -35,9 +35,9 @@ def one_route(u: dict, **top) -> dict:
 
 
 def test_https_upstream_verified_against_ca_file_with_sni(make_gateway, ca, leaf):
-    with EchoUpstream(leaf.cert_pem, leaf.key_pem) as up:
+    with EchoUpstream(leaf.cert, leaf.key) as up:
         gw = make_gateway(
-            one_route(upstream("tls", [up.addr], scheme="https", ca_file=str(ca.pem), sni=NAME))
+            one_route(upstream("tls", [up.addr], scheme="https", ca_file=str(ca.cert), sni=NAME))
         )
         for i in range(3):
             resp = get(gw.url(f"/r/x{i}"))
@@ -54,8 +54,8 @@ def test_https_upstream_verified_against_ca_file_with_sni(make_gateway, ca, leaf
 def test_ca_file_is_relative_to_the_config_file(make_gateway, ca, leaf, tmp_path: Path):
     gw_dir = tmp_path / "gw"
     gw_dir.mkdir()
-    (gw_dir / "upstream-ca.pem").write_bytes(ca.pem.read_bytes())
-    with EchoUpstream(leaf.cert_pem, leaf.key_pem) as up:
+    (gw_dir / "upstream-ca.pem").write_bytes(ca.cert.read_bytes())
+    with EchoUpstream(leaf.cert, leaf.key) as up:
         # The target's host (an IP address) is the name verified: the leaf names 127.0.0.1.
         gw = make_gateway(
             one_route(upstream("tls", [up.addr], scheme="https", ca_file="upstream-ca.pem"))
@@ -68,12 +68,12 @@ def test_ca_file_is_relative_to_the_config_file(make_gateway, ca, leaf, tmp_path
 
 
 def test_wrong_ca_is_502_upstream_tls(make_gateway, leaf, tmp_path: Path):
-    other = make_ca(tmp_path / "other", "some other CA")
-    with EchoUpstream(leaf.cert_pem, leaf.key_pem) as up:
+    other = Ca(tmp_path / "other", "some other CA")
+    with EchoUpstream(leaf.cert, leaf.key) as up:
         gw = make_gateway(
             one_route(
                 upstream(
-                    "tls", [up.addr], scheme="https", ca_file=str(other.pem), sni=NAME, retries=0
+                    "tls", [up.addr], scheme="https", ca_file=str(other.cert), sni=NAME, retries=0
                 )
             )
         )
@@ -87,11 +87,11 @@ def test_wrong_ca_is_502_upstream_tls(make_gateway, leaf, tmp_path: Path):
 
 
 def test_h2_upstream_over_tls(make_gateway, ca, leaf):
-    with EchoUpstream(leaf.cert_pem, leaf.key_pem) as up:
+    with EchoUpstream(leaf.cert, leaf.key) as up:
         gw = make_gateway(
             one_route(
                 upstream(
-                    "tls2", [up.addr], scheme="https", protocol="h2", ca_file=str(ca.pem), sni=NAME
+                    "tls2", [up.addr], scheme="https", protocol="h2", ca_file=str(ca.cert), sni=NAME
                 )
             )
         )
@@ -129,7 +129,7 @@ def test_h2c_upstream(make_gateway):
 
 def test_tls_verify_false_is_logged_once_at_load(make_gateway, tmp_path: Path):
     self_signed = issue(tmp_path / "ss", ["somewhere.else"])
-    with EchoUpstream(self_signed.cert_pem, self_signed.key_pem) as up:
+    with EchoUpstream(self_signed.cert, self_signed.key) as up:
         gw = make_gateway(
             one_route(upstream("insecure", [up.addr], scheme="https", tls_verify=False))
         )
@@ -178,14 +178,14 @@ def test_ca_file_that_is_not_pem_is_a_config_error(tmp_path: Path):
 def test_reload_with_a_new_ca_file_content_takes_effect(make_gateway, ca, leaf, tmp_path: Path):
     # Same path, new content: connections made under the old roots are not reused.
     gw_dir_ca = tmp_path / "roots.pem"
-    gw_dir_ca.write_bytes(make_ca(tmp_path / "wrong", "wrong CA").pem.read_bytes())
-    with EchoUpstream(leaf.cert_pem, leaf.key_pem) as up:
+    gw_dir_ca.write_bytes(Ca(tmp_path / "wrong", "wrong CA").cert.read_bytes())
+    with EchoUpstream(leaf.cert, leaf.key) as up:
         cfg = one_route(
             upstream("tls", [up.addr], scheme="https", ca_file=str(gw_dir_ca), sni=NAME, retries=0)
         )
         gw = make_gateway(cfg)
         assert_json_error(get(gw.url("/r/before")), 502, "upstream_tls")
-        gw_dir_ca.write_bytes(ca.pem.read_bytes())
+        gw_dir_ca.write_bytes(ca.cert.read_bytes())
         assert gw.reload() == "reloaded"
         resp = get(gw.url("/r/after"))
         assert resp.status == 200, resp.body
@@ -194,7 +194,7 @@ def test_reload_with_a_new_ca_file_content_takes_effect(make_gateway, ca, leaf, 
 
 def test_tls_verify_false_is_logged_again_at_reload(make_gateway, tmp_path: Path):
     self_signed = issue(tmp_path / "ss", ["somewhere.else"])
-    with EchoUpstream(self_signed.cert_pem, self_signed.key_pem) as up:
+    with EchoUpstream(self_signed.cert, self_signed.key) as up:
         gw = make_gateway(
             one_route(upstream("insecure", [up.addr], scheme="https", tls_verify=False))
         )

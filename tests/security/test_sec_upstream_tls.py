@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.certs import issue, make_ca
 from support.client import assert_json_error, get
 from support.configs import route, upstream
 from support.gateway import run_cli
+from support.tls_certs import Ca, issue
 from support.tls_upstream import EchoUpstream
 
 NAME = "api.upstream.test"
@@ -31,13 +31,13 @@ def refused(gw, up: EchoUpstream) -> None:
 
 @pytest.fixture
 def ca(tmp_path: Path):
-    return make_ca(tmp_path / "ca")
+    return Ca(tmp_path / "ca")
 
 
 def test_self_signed_upstream_is_refused_by_default(make_gateway, tmp_path: Path):
     # No ca_file: the system's roots, which do not hold a certificate made a moment ago.
     cert = issue(tmp_path / "ss", [NAME, "127.0.0.1"])
-    with EchoUpstream(cert.cert_pem, cert.key_pem) as up:
+    with EchoUpstream(cert.cert, cert.key) as up:
         gw = make_gateway(config_for(upstream("u", [up.addr], scheme="https", retries=0)))
         refused(gw, up)
         assert "tls_verify is false" not in gw.log_text()
@@ -45,7 +45,7 @@ def test_self_signed_upstream_is_refused_by_default(make_gateway, tmp_path: Path
 
 def test_self_signed_upstream_is_refused_with_sni(make_gateway, tmp_path: Path):
     cert = issue(tmp_path / "ss", [NAME])
-    with EchoUpstream(cert.cert_pem, cert.key_pem) as up:
+    with EchoUpstream(cert.cert, cert.key) as up:
         gw = make_gateway(config_for(upstream("u", [up.addr], scheme="https", sni=NAME, retries=0)))
         refused(gw, up)
         assert up.seen.sni == [NAME]
@@ -55,10 +55,10 @@ def test_certificate_for_another_name_is_refused(make_gateway, ca, tmp_path: Pat
     # Signed by the trusted CA, but for a different host: a valid certificate of some
     # other service, replayed by whoever sits in between.
     cert = issue(tmp_path / "other", ["other.upstream.test"], ca)
-    with EchoUpstream(cert.cert_pem, cert.key_pem) as up:
+    with EchoUpstream(cert.cert, cert.key) as up:
         gw = make_gateway(
             config_for(
-                upstream("u", [up.addr], scheme="https", ca_file=str(ca.pem), sni=NAME, retries=0)
+                upstream("u", [up.addr], scheme="https", ca_file=str(ca.cert), sni=NAME, retries=0)
             )
         )
         refused(gw, up)
@@ -67,19 +67,19 @@ def test_certificate_for_another_name_is_refused(make_gateway, ca, tmp_path: Pat
 def test_certificate_for_the_name_but_not_the_ip_is_refused(make_gateway, ca, tmp_path: Path):
     # Without sni the target's host (127.0.0.1) is what must be certified.
     cert = issue(tmp_path / "name-only", [NAME], ca)
-    with EchoUpstream(cert.cert_pem, cert.key_pem) as up:
+    with EchoUpstream(cert.cert, cert.key) as up:
         gw = make_gateway(
-            config_for(upstream("u", [up.addr], scheme="https", ca_file=str(ca.pem), retries=0))
+            config_for(upstream("u", [up.addr], scheme="https", ca_file=str(ca.cert), retries=0))
         )
         refused(gw, up)
 
 
 def test_expired_certificate_is_refused(make_gateway, ca, tmp_path: Path):
     cert = issue(tmp_path / "expired", [NAME], ca, expired=True)
-    with EchoUpstream(cert.cert_pem, cert.key_pem) as up:
+    with EchoUpstream(cert.cert, cert.key) as up:
         gw = make_gateway(
             config_for(
-                upstream("u", [up.addr], scheme="https", ca_file=str(ca.pem), sni=NAME, retries=0)
+                upstream("u", [up.addr], scheme="https", ca_file=str(ca.cert), sni=NAME, retries=0)
             )
         )
         refused(gw, up)
@@ -88,11 +88,11 @@ def test_expired_certificate_is_refused(make_gateway, ca, tmp_path: Path):
 def test_a_leaf_is_no_ca(make_gateway, ca, tmp_path: Path):
     # ca_file naming the server's own (non-CA) certificate does not make it trusted.
     cert = issue(tmp_path / "leaf", [NAME], ca)
-    with EchoUpstream(cert.cert_pem, cert.key_pem) as up:
+    with EchoUpstream(cert.cert, cert.key) as up:
         gw = make_gateway(
             config_for(
                 upstream(
-                    "u", [up.addr], scheme="https", ca_file=str(cert.cert_pem), sni=NAME, retries=0
+                    "u", [up.addr], scheme="https", ca_file=str(cert.cert), sni=NAME, retries=0
                 )
             )
         )
@@ -122,7 +122,7 @@ def test_verification_is_only_turned_off_by_false_itself(tmp_path: Path, value):
 
 def test_opt_out_accepts_any_certificate_and_says_so(make_gateway, tmp_path: Path):
     cert = issue(tmp_path / "ss", ["whoever.test"])
-    with EchoUpstream(cert.cert_pem, cert.key_pem) as up:
+    with EchoUpstream(cert.cert, cert.key) as up:
         gw = make_gateway(
             config_for(upstream("u", [up.addr], scheme="https", tls_verify=False, retries=0))
         )

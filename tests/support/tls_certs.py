@@ -1,5 +1,6 @@
 """Certificates made in the test (Python `cryptography`): a CA, server and client
-certificates signed by it, written as PEM files."""
+certificates signed by it, self-signed and expired ones, written as PEM files; and a TLS
+client to look at what the gateway's listeners negotiate."""
 
 from __future__ import annotations
 
@@ -48,11 +49,52 @@ def _write(directory: Path, stem: str, cert: x509.Certificate, key) -> Issued:
     return Issued(cert_path, key_path, cert)
 
 
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _leaf(
+    directory: Path,
+    stem: str,
+    common_name: str,
+    alt_names: list[x509.GeneralName],
+    issuer: Ca | None,
+    *,
+    client: bool,
+    valid: tuple[datetime.datetime, datetime.datetime],
+) -> Issued:
+    """A non-CA certificate signed by `issuer`, or self-signed without one."""
+    key = _key()
+    if issuer is None:
+        issuer_name, signing_key = _name(common_name), key
+    else:
+        issuer_name, signing_key = issuer.certificate.subject, issuer.key
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]
+            ),
+            critical=False,
+        )
+    )
+    if alt_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+    return _write(directory, stem, builder.sign(signing_key, hashes.SHA256()), key)
+
+
 class Ca:
     def __init__(self, directory: Path, name: str = "pygate test CA") -> None:
         self.directory = directory
         self.key = _key()
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        subject = _name(name)
         self.certificate = (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -84,29 +126,32 @@ class Ca:
         not_before: datetime.datetime | None = None,
         not_after: datetime.datetime | None = None,
     ) -> Issued:
-        key = _key()
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(self.certificate.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before or NOW - DAY)
-            .not_valid_after(not_after or NOW + 10 * DAY)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]
-                ),
-                critical=False,
-            )
-        )
+        """A certificate in this CA's directory; a server one is valid for 127.0.0.1 too."""
         names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         if not client:
             names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-        if names:
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        return _write(self.directory, stem, builder.sign(self.key, hashes.SHA256()), key)
+        valid = (not_before or NOW - DAY, not_after or NOW + 10 * DAY)
+        return _leaf(self.directory, stem, common_name, names, self, client=client, valid=valid)
+
+
+def issue(
+    directory: Path,
+    names: list[str],
+    ca: Ca | None = None,
+    *,
+    expired: bool = False,
+    stem: str = "leaf",
+) -> Issued:
+    """A server certificate for `names` (DNS names or IP addresses; the first is the
+    subject), signed by `ca`, or self-signed without one."""
+    alt: list[x509.GeneralName] = []
+    for n in names:
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(n)))
+        except ValueError:
+            alt.append(x509.DNSName(n))
+    valid = (NOW - 30 * DAY, NOW - DAY) if expired else (NOW - DAY, NOW + 30 * DAY)
+    return _leaf(directory, stem, names[0], alt, ca, client=False, valid=valid)
 
 
 @dataclass
