@@ -31,7 +31,6 @@ use tokio::time::{Instant, Sleep};
 
 use crate::body::ConnFlags;
 
-use crate::clock::unix_ms;
 use crate::conn_idle::Activity;
 use crate::errors::raw_response;
 use crate::pipeline::ConnCtx;
@@ -210,29 +209,10 @@ pub fn record_refusal(ctx: &ConnCtx, status: StatusCode, kind: &'static str) -> 
     if !shared.state.load().record_calls {
         return id;
     }
-    shared.records.push(
-        CallRecord {
-            ts_ms: unix_ms(),
-            request_id: id.clone(),
-            route: None,
-            consumer: None,
-            method: None,
-            host: String::new(),
-            path: String::new(),
-            status: status.as_u16(),
-            latency_us: 0,
-            upstream_latency_us: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            client_ip: Some(ctx.peer.ip().to_canonical()),
-            upstream_addr: None,
-            error_kind: kind,
-            grpc_status: "",
-            rate_limited: false,
-            ..CallRecord::default()
-        }
-        .with_tls(ctx.tls.as_ref()),
-    );
+    let mut record = CallRecord::begin(id.clone(), ctx.peer.ip(), ctx.tls.as_ref());
+    record.status = status.as_u16();
+    record.error_kind = kind;
+    shared.records.push(record);
     id
 }
 

@@ -63,14 +63,25 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    /// The record of a call on a connection that negotiated `tls` (None: plain).
-    pub fn with_tls(mut self, tls: Option<&crate::tls::TlsInfo>) -> CallRecord {
+    /// A record begun now for a client at `client_ip` on a connection that negotiated `tls`
+    /// (None: plain); every other field starts empty.
+    pub fn begin(
+        request_id: String,
+        client_ip: IpAddr,
+        tls: Option<&crate::tls::TlsInfo>,
+    ) -> CallRecord {
+        let mut record = CallRecord {
+            ts_ms: crate::clock::unix_ms(),
+            request_id,
+            client_ip: Some(client_ip.to_canonical()),
+            ..CallRecord::default()
+        };
         if let Some(tls) = tls {
-            self.tls_version = tls.version;
-            self.tls_sni = tls.sni.clone();
-            self.tls_alpn = tls.alpn;
+            record.tls_version = tls.version;
+            record.tls_sni = tls.sni.clone();
+            record.tls_alpn = tls.alpn;
         }
-        self
+        record
     }
 }
 

@@ -48,7 +48,6 @@ use identity::{authenticate, rate_limit};
 use ownership::own_request_headers;
 
 use crate::body::{RequestBody, ResponseBody};
-use crate::clock::unix_ms;
 use crate::errors::Reject;
 use crate::grpc;
 use crate::path_normalise;
@@ -335,31 +334,10 @@ fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog
         .worker(ctx.worker)
         .requests
         .fetch_add(1, Ordering::Relaxed);
-    let record = CallRecord {
-        ts_ms: unix_ms(),
-        request_id: request_id::from_headers_or_new(&parts.headers),
-        route: None,
-        consumer: None,
-        method: Some(parts.method.clone()),
-        host: String::new(),
-        path: String::new(),
-        status: 0,
-        latency_us: 0,
-        upstream_latency_us: 0,
-        bytes_in: 0,
-        bytes_out: 0,
-        client_ip: Some(ctx.peer.ip().to_canonical()),
-        upstream_addr: None,
-        error_kind: "",
-        grpc_status: "",
-        rate_limited: false,
-        protocol: crate::conn::protocol_name(parts.version),
-        tls_version: "",
-        tls_sni: None,
-        tls_alpn: "",
-        ..CallRecord::default()
-    }
-    .with_tls(ctx.tls.as_ref());
+    let request_id = request_id::from_headers_or_new(&parts.headers);
+    let mut record = CallRecord::begin(request_id, ctx.peer.ip(), ctx.tls.as_ref());
+    record.method = Some(parts.method.clone());
+    record.protocol = crate::conn::protocol_name(parts.version);
     let mut call = CallLog::new(record, started, ctx.shared.clone(), ctx.worker, keep);
     call.grpc = grpc::is_grpc(&parts.headers);
     call
