@@ -35,32 +35,22 @@ pub struct Failure {
     pub addr: Option<Arc<str>>,
 }
 
+/// Which upstream connections a request may go over.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Connections {
+    /// An idle pooled one (or the worker's shared HTTP/2 one) first, else a new one.
+    Pooled,
+    /// Only ones opened for this request: one that will be upgraded (upgrade/) must never
+    /// be shared or checked back into the pool.
+    Fresh,
+}
+
 pub async fn forward(
-    upstream: &Upstream,
-    preserve_host: bool,
-    req: Request<RequestBody>,
-    worker: usize,
-) -> Result<Forwarded, Failure> {
-    send(upstream, preserve_host, req, worker, true).await
-}
-
-/// As `forward`, on connections opened for this request alone: one that will be upgraded
-/// (upgrade/) must never be shared or checked back into the pool.
-pub async fn forward_fresh(
-    upstream: &Upstream,
-    preserve_host: bool,
-    req: Request<RequestBody>,
-    worker: usize,
-) -> Result<Forwarded, Failure> {
-    send(upstream, preserve_host, req, worker, false).await
-}
-
-async fn send(
     upstream: &Upstream,
     preserve_host: bool,
     mut req: Request<RequestBody>,
     worker: usize,
-    pooled: bool,
+    connections: Connections,
 ) -> Result<Forwarded, Failure> {
     let upload = req.body().meter();
     let attempts = 1 + upstream.retries as usize;
@@ -80,7 +70,7 @@ async fn send(
             req.headers_mut().insert(HOST, host.clone());
         }
         target.transport.prepare(&mut req);
-        let mut allow_reuse = pooled;
+        let mut allow_reuse = connections == Connections::Pooled;
         loop {
             let checkout = match target
                 .checkout(worker, upstream.connect_timeout, allow_reuse)

@@ -240,7 +240,10 @@ async fn serve_route(
     let upstream_req = upstream_request(parts, request_body, route, ctx, &call);
     let forwarded = match websocket {
         Some(_) => upgrade::forward(upstream, preserve_host, upstream_req, ctx.worker).await,
-        None => proxy::forward(upstream, preserve_host, upstream_req, ctx.worker).await,
+        None => {
+            let pooled = proxy::Connections::Pooled;
+            proxy::forward(upstream, preserve_host, upstream_req, ctx.worker, pooled).await
+        }
     };
     let forwarded = match forwarded {
         Ok(f) => f,

@@ -28,7 +28,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::body::{RequestBody, ResponseBody};
 use crate::config::WebSocketConfig;
-use crate::proxy::{self, Failure, Forwarded};
+use crate::proxy::{self, Connections, Failure, Forwarded};
 use crate::records::CallLog;
 use crate::upstream::Upstream;
 
@@ -64,7 +64,7 @@ pub async fn forward(
     worker: usize,
 ) -> Result<Forwarded, Failure> {
     set_upgrade_headers(req.headers_mut());
-    proxy::forward_fresh(upstream, preserve_host, req, worker).await
+    proxy::forward(upstream, preserve_host, req, worker, Connections::Fresh).await
 }
 
 /// The upstream agreed (101): answer the client with the upstream's handshake headers and
