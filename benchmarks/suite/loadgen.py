@@ -23,6 +23,7 @@ class Measured:
     other: int  # any other status
     errors: int  # transport failures
     duration_s: float
+    requests: int = 0  # answered in the measured window (any status)
 
 
 def pygate_bench(
@@ -54,6 +55,7 @@ def pygate_bench(
         other=r["requests"] - ok - refused,
         errors=sum(r["errors"].values()),
         duration_s=r["duration_s"],
+        requests=r["requests"],
     )
 
 
@@ -79,6 +81,7 @@ def parse_wrk(out: str, seconds: float) -> Measured:
         other=other,
         errors=sum(int(g) for g in errors.groups()) if errors else 0,
         duration_s=seconds,
+        requests=total,
     )
 
 

@@ -10,17 +10,20 @@ from benchmarks.suite.scenarios import __doc__ as SCENARIO_DOC
 def _speed_table(speed: list[dict]) -> list[str]:
     lines = [
         "| scenario | proxy | generator | req/s | min-max | p50 ms | p99 ms | vs nginx "
-        "| non-2xx | errors |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| CPU us/req | usr / sys | CPU vs nginx | non-2xx | errors |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    nginx = {(r["scenario"], r["gen"]): r["rps"] for r in speed if r["peer"] == "nginx"}
+    nginx = {(r["scenario"], r["gen"]): r for r in speed if r["peer"] == "nginx"}
     for r in speed:
         base = nginx.get((r["scenario"], r["gen"]))
-        ratio = f"{r['rps'] / base:.2f}" if base and r["peer"] != "nginx" else ""
+        mine = r["peer"] != "nginx" and base
+        ratio = f"{r['rps'] / base['rps']:.2f}" if mine else ""
+        cpu_ratio = f"{r['cpu_us'] / base['cpu_us']:.2f}" if mine and base["cpu_us"] else ""
         lines.append(
             f"| {r['scenario']} | {r['peer']} | {r['gen']} | {r['rps']:,.0f} "
             f"| {r['rps_min']:,.0f}-{r['rps_max']:,.0f} | {r['p50']:.3f} | {r['p99']:.3f} "
-            f"| {ratio} | {r['non_2xx']} | {r['errors']} |"
+            f"| {ratio} | {r['cpu_us']:.1f} | {r['cpu_user_us']:.1f} / {r['cpu_system_us']:.1f} "
+            f"| {cpu_ratio} | {r['non_2xx']} | {r['errors']} |"
         )
     return lines
 
@@ -69,7 +72,10 @@ def render(args, command, speed, accuracy, generator, statuses) -> str:
         f"Each proxy pinned alone to core 0 with one worker; upstream nginx and the generator "
         f"on core 1; {args.connections} connections; {args.runs} alternating runs of "
         f"{args.duration:g} s per row, medians shown. `pygate-bench` is the bundled generator "
-        "(primary figures); `wrk` is the cross-check.",
+        "(primary figures); `wrk` is the cross-check. CPU us/req: user + system time of the "
+        "proxy's processes (pygate's process; nginx's master and worker) from /proc over the "
+        "generator's measured window, divided by the requests it counted (median of the runs); "
+        "it holds pygate's in-process call log (chDB) too.",
         "",
     ]
     if getattr(args, "baseline_python", None):

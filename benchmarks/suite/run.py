@@ -15,10 +15,12 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 import urllib.request
+from functools import partial
 from pathlib import Path
 
-from benchmarks.suite import loadgen, procs, report
+from benchmarks.suite import cputime, loadgen, procs, report
 from benchmarks.suite.peers import haproxy, nginx, pygate, pygate_base
 from benchmarks.suite.scenarios import ACCURACY_BURST, ACCURACY_RATE, SCENARIOS, Scenario
 from benchmarks.suite.upstream import start_upstream
@@ -69,9 +71,22 @@ def check_behaviour(base: str, scenario: Scenario, peer: str) -> None:
             raise RuntimeError(f"{peer} {scenario.name}: expected 401 without key, got {denied}")
 
 
-def measure_speed(args, scenario: Scenario, bases: dict[str, str]) -> list[dict]:
+def measured_cpu(pid: int, go) -> tuple[loadgen.Measured, cputime.PerRequest]:
+    """Run the generator `go`; the proxy's CPU per request over its measured window (the
+    last `duration_s` seconds before it returned: warm-up requests are not in its count)."""
+    with cputime.Sampler(pid) as sampler:
+        m = go()
+        end = time.monotonic()
+    cpu = sampler.window(end - m.duration_s, end)
+    return m, cputime.per_request(cpu, m.requests)
+
+
+def measure_speed(
+    args, scenario: Scenario, bases: dict[str, str], pids: dict[str, int]
+) -> list[dict]:
     gens = ["pygate-bench"] if args.no_wrk else ["pygate-bench", "wrk"]
     samples: dict[tuple[str, str], list[loadgen.Measured]] = {}
+    cpus: dict[tuple[str, str], list[cputime.PerRequest]] = {}
     for base in bases.values():  # warm pools and caches
         loadgen.pygate_bench(base + scenario.path, scenario, 1.0, args.connections, 0)
     for run in range(args.runs):
@@ -80,14 +95,19 @@ def measure_speed(args, scenario: Scenario, bases: dict[str, str]) -> list[dict]
             for gen in gens:
                 url = bases[peer] + scenario.path
                 if gen == "wrk":
-                    m = loadgen.wrk(url, scenario, args.duration, args.connections)
+                    go = partial(loadgen.wrk, url, scenario, args.duration, args.connections)
                 else:
-                    m = loadgen.pygate_bench(url, scenario, args.duration, args.connections, 0.5)
+                    go = partial(
+                        loadgen.pygate_bench, url, scenario, args.duration, args.connections, 0.5
+                    )
+                m, cpu = measured_cpu(pids[peer], go)
                 samples.setdefault((peer, gen), []).append(m)
+                cpus.setdefault((peer, gen), []).append(cpu)
                 print(
                     f"{scenario.name:11} {peer:8} {gen:12} run {run + 1}: {m.rps:>10,.0f} req/s"
                     f"  p50 {m.p50_ms:.3f} ms  p99 {m.p99_ms:.3f} ms  non-2xx {m.other}"
-                    f"  errors {m.errors}",
+                    f"  errors {m.errors}  cpu {cpu.total_us:.1f} us/req"
+                    f" (usr {cpu.user_us:.1f} sys {cpu.system_us:.1f})",
                     flush=True,
                 )
     rows = []
@@ -104,6 +124,9 @@ def measure_speed(args, scenario: Scenario, bases: dict[str, str]) -> list[dict]
                 "p99": report.median([m.p99_ms for m in ms]),
                 "non_2xx": sum(m.other for m in ms),
                 "errors": sum(m.errors for m in ms),
+                "cpu_us": report.median([c.total_us for c in cpus[(peer, gen)]]),
+                "cpu_user_us": report.median([c.user_us for c in cpus[(peer, gen)]]),
+                "cpu_system_us": report.median([c.system_us for c in cpus[(peer, gen)]]),
             }
         )
     return rows
@@ -191,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                 if scenario.accuracy:
                     accuracy += measure_accuracy(args, scenario, bases)
                 else:
-                    speed += measure_speed(args, scenario, bases)
+                    pids = {peer: proc.pid for peer, proc, _ in running}
+                    speed += measure_speed(args, scenario, bases, pids)
                 for peer, _, status_url in running:
                     if status_url:
                         with urllib.request.urlopen(status_url, timeout=10) as r:
