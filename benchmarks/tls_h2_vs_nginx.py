@@ -11,6 +11,7 @@ resumed_handshakes  h2load --h1 -c50 with `Connection: close`: a new connection 
 h2_tls           h2load -c4 -m50 over TLS, ALPN h2: req/s
 
     python benchmarks/tls_h2_vs_nginx.py [--runs 3] [--duration 10] [--no-write]
+        [--scenarios https_keepalive,h2_tls] [--python OTHER_VENV/bin/python]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
-from benchmarks.suite import loadgen, procs, report  # noqa: E402
+from benchmarks.suite import cputime, loadgen, procs, report  # noqa: E402
 from benchmarks.suite.peers import nginx as nginx_peer  # noqa: E402
 from benchmarks.suite.peers import pygate as pygate_peer  # noqa: E402
 from benchmarks.suite.scenarios import SCENARIOS  # noqa: E402
@@ -79,7 +80,7 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def start_pygate(upstream: str, workdir: Path, cert: Path, key: Path):
+def start_pygate(upstream: str, workdir: Path, cert: Path, key: Path, python: str):
     """The suite's `plain` pygate config plus a TLS listener; HTTP/2 over TLS is offered in
     ALPN (`http2.over_tls`, on by default, written out here)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +95,7 @@ def start_pygate(upstream: str, workdir: Path, cert: Path, key: Path):
     cfg["http2"] = {"over_tls": True}
     conf = workdir / "gateway.yaml"
     conf.write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "pygate", "serve", "--config", str(conf)]
+    cmd = [python, "-m", "pygate", "serve", "--config", str(conf)]
     proc = procs.start(cmd, procs.PROXY_CORE, workdir / "gateway.log", cwd=workdir)
     procs.wait_http(f"http://127.0.0.1:{admin_port}/status", timeout=180, proc=proc)
     return proc, tls_port
@@ -189,22 +190,42 @@ def full_handshakes(url: str, seconds: float) -> dict:
     return {"rps": rps, "non_2xx": None, "errors": None}
 
 
-def measure(scenario: str, url: str, seconds: float, rate: float) -> dict:
-    """One run of about `seconds` (`rate`: the peer's req/s in its warm-up run)."""
+def measure(scenario: str, url: str, seconds: float, rate: float, pid: int) -> dict:
+    """One run of about `seconds` (`rate`: the peer's req/s in its warm-up run), with the CPU
+    time per request of the proxy's processes (`pid` and its children) over the run: none
+    of these generators warms up, so the whole run is the window."""
+    with cputime.Sampler(pid) as sampler:
+        started = time.monotonic()
+        got = _generate(scenario, url, seconds, rate)
+        elapsed = time.monotonic() - started
+    cpu = sampler.window(sampler.samples[0][0], sampler.samples[-1][0])
+    # h2load runs a count; wrk and s_time run a time and report a rate.
+    served = got.pop("requests", None) or got["rps"] * elapsed
+    got["cpu_us"] = cputime.per_request(cpu, round(served)).total_us
+    return got
+
+
+def _generate(scenario: str, url: str, seconds: float, rate: float) -> dict:
     requests = max(20 * CONNECTIONS, round(rate * seconds))
     if scenario == "https_keepalive":
         m = loadgen.wrk(url, PLAIN, seconds, CONNECTIONS)
-        return {"rps": m.rps, "p99_ms": m.p99_ms, "non_2xx": m.other, "errors": m.errors}
+        return {
+            "rps": m.rps,
+            "p99_ms": m.p99_ms,
+            "non_2xx": m.other,
+            "errors": m.errors,
+            "requests": m.requests,
+        }
     if scenario == "full_handshakes":
         return full_handshakes(url, seconds)
     if scenario == "resumed_handshakes":
         flags = ["--h1", "-c", str(CONNECTIONS), "-H", "Connection: close"]
-        return h2load(url, requests, flags)
+        return {**h2load(url, requests, flags), "requests": requests}
     flags = ["-c", str(H2_CONNECTIONS), "-m", str(H2_STREAMS), "--npn-list", "h2"]
     got = h2load(url, requests, flags)
     if got["alpn"] != "h2":
         raise RuntimeError(f"h2_tls against {url} negotiated {got['alpn']}, not h2")
-    return got
+    return {**got, "requests": requests}
 
 
 SCENARIO_NAMES = ("https_keepalive", "full_handshakes", "resumed_handshakes", "h2_tls")
@@ -249,23 +270,32 @@ def render(args, command: str, rows: dict) -> str:
         "- h2load rows run `-n N`, N sized from each peer's 1 s warm-up rate so a run lasts "
         "about the duration (h2load's timed mode does not reconnect after `Connection: close`).",
         "",
+        "- CPU us/req: user + system time of the proxy's processes (pygate's process, "
+        "nginx's master and worker) from /proc over each run, divided by the requests (or "
+        "connections) it served; pygate's includes its in-process call log.",
+        "",
         "| scenario | proxy | req/s | min-max | p99 ms | mean ms | pygate/nginx "
-        "| non-2xx | errors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| CPU us/req | CPU pygate/nginx | non-2xx | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for scenario in SCENARIO_NAMES:
+    for scenario in [s for s in SCENARIO_NAMES if (s, "nginx") in rows]:
         base = report.median([s["rps"] for s in rows[(scenario, "nginx")]])
+        base_cpu = report.median([s["cpu_us"] for s in rows[(scenario, "nginx")]])
         for peer in ("pygate", "nginx"):
             ms = rows[(scenario, peer)]
             rps = report.median([s["rps"] for s in ms])
+            cpu = report.median([s["cpu_us"] for s in ms])
             p99 = [s["p99_ms"] for s in ms if s.get("p99_ms") is not None]
             mean = [s["mean_ms"] for s in ms if s.get("mean_ms") is not None]
-            ratio = f"**{rps / base:.2f}**" if peer == "pygate" and base else ""
+            mine = peer == "pygate"
+            ratio = f"**{rps / base:.2f}**" if mine and base else ""
+            cpu_ratio = f"**{cpu / base_cpu:.2f}**" if mine and base_cpu else ""
             lines.append(
                 f"| {scenario} | {peer} | {rps:,.0f} | {min(s['rps'] for s in ms):,.0f}-"
                 f"{max(s['rps'] for s in ms):,.0f} "
                 f"| {fmt(report.median(p99) if p99 else None, '.3f')} "
                 f"| {fmt(report.median(mean) if mean else None, '.3f')} | {ratio} "
+                f"| {cpu:.1f} | {cpu_ratio} "
                 f"| {total(ms, 'non_2xx')} | {total(ms, 'errors')} |"
             )
     return "\n".join(lines)
@@ -290,7 +320,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     p.add_argument("--no-write", action="store_true", help="print only")
+    p.add_argument("--scenarios", default=",".join(SCENARIO_NAMES), help="comma-separated subset")
+    p.add_argument("--python", default=sys.executable, help="interpreter of the pygate to run")
     args = p.parse_args(argv)
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    if unknown := set(scenarios) - set(SCENARIO_NAMES):
+        p.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIO_NAMES)}")
     for tool in ("nginx", "taskset", "wrk", "h2load", "curl"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} not found (apt-get install nginx-light wrk nghttp2-client curl)")
@@ -300,7 +335,7 @@ def main(argv: list[str]) -> int:
     upstream_proc, upstream = start_upstream(tmp / "upstream")
     running = []
     try:
-        gw, gw_port = start_pygate(upstream, tmp / "pygate", cert, key)
+        gw, gw_port = start_pygate(upstream, tmp / "pygate", cert, key, args.python)
         running.append((gw, signal.SIGTERM))
         ngx, ngx_port = start_nginx(upstream, procs.world_readable_dir(tmp / "nginx"), cert, key)
         running.append((ngx, signal.SIGQUIT))
@@ -311,16 +346,21 @@ def main(argv: list[str]) -> int:
         for peer, proc in (("pygate", gw), ("nginx", ngx)):
             wait_tls(urls[peer], proc, peer)
         rows: dict[tuple[str, str], list[dict]] = {}
-        for scenario in SCENARIO_NAMES:
+        pids = {"pygate": gw.pid, "nginx": ngx.pid}
+        for scenario in scenarios:
             # Warm pools and caches; the rate sizes the h2load runs to about --duration.
-            rates = {peer: measure(scenario, url, 1.0, 0)["rps"] for peer, url in urls.items()}
+            rates = {
+                peer: measure(scenario, url, 1.0, 0, pids[peer])["rps"]
+                for peer, url in urls.items()
+            }
             for run in range(args.runs):
                 order = list(urls) if run % 2 == 0 else list(reversed(urls))
                 for peer in order:
-                    got = measure(scenario, urls[peer], args.duration, rates[peer])
+                    got = measure(scenario, urls[peer], args.duration, rates[peer], pids[peer])
                     rows.setdefault((scenario, peer), []).append(got)
                     print(
                         f"{scenario:15} {peer:7} run {run + 1}: {got['rps']:>10,.0f} req/s  "
+                        f"cpu {got['cpu_us']:.1f} us/req  "
                         f"non-2xx {total([got], 'non_2xx')}  errors {total([got], 'errors')}",
                         flush=True,
                     )
