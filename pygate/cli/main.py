@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     _config_option(serve)
     serve.add_argument("--watch", action="store_true", help="reload when the config file changes")
 
+    logd = commands.add_parser("logd", help="run the log daemon that owns the log store")
+    _config_option(logd)
+
     check = commands.add_parser("check", help="validate a config file and exit")
     _config_option(check)
 
@@ -70,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pygate.server.serve import serve
 
             return serve(args.config, watch=args.watch)
+        if args.command == "logd":
+            from pygate.logd.server import run_logd
+
+            return run_logd(args.config)
         if args.command == "check":
             return _check(args.config)
         if args.command == "version":

@@ -169,6 +169,24 @@ class LogServe(_Section):
     allowed_hosts: list[AllowedHost] = []
 
 
+# ----- log.daemon (pygate logd: the process that owns the log store) -----------------
+class LogDaemon(_Section):
+    # True: `pygate serve` starts and supervises a `pygate logd` and hands it batches
+    # over a Unix socket; the gateway process never opens the store itself.
+    enabled: bool = False
+    # False: use a logd started separately (`pygate logd --config X`, or shared by
+    # several gateways); serve waits for it and spools meanwhile.
+    spawn: bool = True
+    # The socket (relative to the config file). Default: next to a chdb:// data
+    # directory (DIR-logd.sock), else pygate-logd.sock by the config.
+    socket: str | None = None
+    # CPUs logd pins itself to (os.sched_setaffinity); empty: no pinning.
+    cpus: list[Annotated[int, msgspec.Meta(ge=0, le=4095)]] = msgspec.field(default_factory=list)
+
+
+# ----- end of log.daemon --------------------------------------------------------------
+
+
 class LogSettings(_Section):
     # False: the core builds and keeps no call records (counters still count).
     enabled: bool = True
@@ -184,6 +202,7 @@ class LogSettings(_Section):
     spool_dir: str | None = None
     spool_max_bytes: Size = Size(1024**3)  # at least 1m: one batch must fit
     serve: LogServe = msgspec.field(default_factory=LogServe)
+    daemon: LogDaemon = msgspec.field(default_factory=LogDaemon)
 
 
 # A DNS name (or IP address) for TLS to send and verify.

@@ -18,6 +18,8 @@ from pygate.ai.lifecycle import AiRuntime
 from pygate.config import ConfigError, LoadedConfig, load_config
 from pygate.config.upstream_checks import unverified_upstreams
 from pygate.core import CoreUnavailable, load_core
+from pygate.logd.client import LogdStore
+from pygate.logd.supervisor import LogdSupervisor
 from pygate.logstore import LogStore, LogStoreError, StoreUnavailable, open_store
 from pygate.logstore.shipper import (
     LogShipper,
@@ -139,6 +141,7 @@ class _Server:
         self.watch = watch
         self.stopping = asyncio.Event()
         self.store: LogStore | None = None
+        self.logd: LogdSupervisor | None = None
         self.admin_api: AdminService | None = None
         self.credentials = AdminCredentials(None)
 
@@ -155,6 +158,7 @@ class _Server:
         except SpoolError as exc:
             log.error("%s", exc)
             self.store.close()
+            self._stop_logd()
             return 1
         try:
             self.gateway.start()
@@ -162,6 +166,7 @@ class _Server:
             log.error("cannot listen on %s: %s", config.listen, exc.strerror or exc)
             shipper.stop()
             self.store.close()
+            self._stop_logd()
             return 1
 
         self.plugins.start()
@@ -187,6 +192,7 @@ class _Server:
             await self.plugins.stop(grace_s=1)
             await loop.run_in_executor(None, shipper.stop)
             self.store.close()
+            self._stop_logd()
             return 1
 
         admin.use_credentials(self.credentials)
@@ -227,6 +233,8 @@ class _Server:
             await self.ai.stop()
         await loop.run_in_executor(None, shipper.stop)
         self.store.close()
+        if self.logd is not None:
+            await loop.run_in_executor(None, self.logd.stop)
         log.info(
             "stopped (%d log rows written, %d dropped by the core)",
             shipper.rows_written,
@@ -235,6 +243,18 @@ class _Server:
         return 0
 
     def _open_store(self) -> LogStore:
+        daemon = self.loaded.config.log.daemon
+        if daemon.enabled:
+            # logd owns the store; this process never opens chDB (see pygate/logd).
+            if not daemon.spawn:
+                return LogdStore(self.loaded)
+            self.logd = LogdSupervisor(self.loaded)
+            try:
+                self.logd.start()
+            except (RuntimeError, OSError) as exc:
+                self.logd.stop()
+                raise LogStoreError(str(exc)) from exc
+            return self.logd.store
         store = open_store(self.loaded.store, retention_days=self.loaded.config.log.retention_days)
         try:
             applied = store.migrate()
@@ -291,9 +311,14 @@ class _Server:
     def _ai_counters(self) -> dict[str, Any]:
         """The AI gateway's counters (call log shipper, provider auth failures), prefixed
         ai_ (empty without an `ai:` section)."""
-        if self.ai is None:
-            return {}
-        return {f"ai_{name}": value for name, value in self.ai.counters().items()}
+        counters: dict[str, Any] = self.logd.counters() if self.logd is not None else {}
+        if self.ai is not None:
+            counters.update({f"ai_{name}": value for name, value in self.ai.counters().items()})
+        return counters
+
+    def _stop_logd(self) -> None:
+        if self.logd is not None:
+            self.logd.stop()
 
     def _set_retention(self, new: LoadedConfig) -> None:
         try:
