@@ -43,6 +43,9 @@ pub struct CoreConfig {
     pub consumers: Vec<ConsumerConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Cluster-wide state on Redis (cluster/mod.rs); null: every limit is the node's own.
+    #[serde(default)]
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

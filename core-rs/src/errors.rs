@@ -50,6 +50,7 @@ impl Reject {
             Reject::RequestTimeout | Reject::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Reject::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reject::UriTooLong => StatusCode::URI_TOO_LONG,
+            Reject::RateLimited(d) if d.cluster_down => StatusCode::SERVICE_UNAVAILABLE,
             Reject::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Reject::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Reject::UpstreamUnavailable | Reject::UpstreamTls => StatusCode::BAD_GATEWAY,
@@ -70,6 +71,7 @@ impl Reject {
             Reject::ClientBodyTimeout => "client_body_timeout",
             Reject::BodyTooLarge => "body_too_large",
             Reject::UriTooLong => "uri_too_long",
+            Reject::RateLimited(d) if d.cluster_down => "rate_limit_unavailable",
             Reject::RateLimited(_) => "rate_limited",
             Reject::HeaderTooLarge => "header_too_large",
             Reject::UpstreamUnavailable => "upstream_unavailable",
@@ -93,6 +95,11 @@ impl Reject {
             }
             Reject::BodyTooLarge => "request body exceeds the configured limit".into(),
             Reject::UriTooLong => "request URI exceeds the configured limit".into(),
+            Reject::RateLimited(d) if d.cluster_down => {
+                "the shared rate limit's Redis is unreachable and this route fails closed \
+                 (cluster.on_redis_down: fail_closed); retry in 1 s"
+                    .into()
+            }
             Reject::RateLimited(d) => {
                 format!("rate limit exceeded; retry in {} s", d.retry_after_secs)
             }

@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod body;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod conn_h2;

@@ -70,6 +70,23 @@ pub struct GatewayState {
     pub auth_failures: Option<Arc<AuthFailures>>,
     /// Per-route counters, the same for the life of the process (carried over).
     pub route_metrics: Arc<RouteMetrics>,
+    /// `cluster.redis` (cluster-wide rate limits), started when the state serves.
+    pub cluster: Option<Arc<crate::cluster::Hub>>,
+}
+
+impl GatewayState {
+    /// Called when this state starts serving (the first, or a reload's): the cluster hub
+    /// connects; the one it replaces stops unless it is the same.
+    pub fn serving(&self, replaced: Option<&GatewayState>) {
+        if let Some(old) = replaced.and_then(|p| p.cluster.as_ref()) {
+            if self.cluster.as_ref().is_none_or(|h| !Arc::ptr_eq(h, old)) {
+                old.stop();
+            }
+        }
+        if let Some(hub) = &self.cluster {
+            hub.start();
+        }
+    }
 }
 
 /// Everything the workers share for the life of the process.
@@ -86,6 +103,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(state: GatewayState) -> std::io::Result<Shared> {
         let workers = state.config.workers;
+        state.serving(None);
         Ok(Shared {
             bridge: Bridge::new()?,
             records: RecordBuffer::new(state.config.log_buffer_capacity),
@@ -184,6 +202,10 @@ impl GatewayState {
         let upstream_index = unique_names("upstreams", config.upstreams.iter().map(|u| &*u.name))?;
         unique_names("routes", config.routes.iter().map(|r| &*r.name))?;
         let consumers = Consumers::build(&config.consumers)?;
+        let cluster = crate::cluster::install(
+            config.cluster.as_ref(),
+            previous.and_then(|p| p.cluster.as_ref()),
+        )?;
 
         let mut old_targets: HashMap<&str, Arc<Target>> = HashMap::new();
         let mut old_routes: HashMap<&str, &Route> = HashMap::new();
@@ -245,6 +267,8 @@ impl GatewayState {
                 &format!("routes[{ri}]"),
                 &consumers,
                 old_routes.get(&*r.name).map(|old| &old.plugins),
+                &r.name,
+                cluster.as_ref(),
             )?;
             if r.python.as_ref().is_some_and(|p| p.timeout_ms == 0) {
                 return Err(ConfigError::new(
@@ -297,6 +321,7 @@ impl GatewayState {
             consumers,
             auth_failures,
             route_metrics,
+            cluster,
             config,
         })
     }

@@ -74,6 +74,19 @@ impl Stats {
             self.sum(|w| get(&w.tls_handshake_failures)),
         ));
         out.push(("reloads_total", get(&self.reloads)));
+        // Cluster-wide limits (cluster/mod.rs): zeros on a node without cluster.redis.
+        let c = crate::cluster::stats();
+        out.push((
+            "cluster_redis_up",
+            u64::from(c.redis_up.load(Ordering::Relaxed)),
+        ));
+        out.push(("cluster_redis_down_total", get(&c.redis_down_total)));
+        out.push((
+            "cluster_fallback_decisions_total",
+            get(&c.fallback_decisions_total),
+        ));
+        out.push(("cluster_lease_refills_total", get(&c.lease_refills_total)));
+        out.push(("cluster_nodes", get(&c.nodes)));
         out
     }
 }

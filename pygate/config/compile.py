@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from pygate.config.ai_routes import AiListener, ai_routes, ai_upstreams, with_ai_secret
+from pygate.config.cluster import compile_cluster
 from pygate.config.listeners import compile_listeners
 from pygate.config.paths import FieldPath
 from pygate.config.schema import (
@@ -62,6 +63,7 @@ def compile_core_config(
             _upstream(u) for u in [*config.upstreams, *ai_upstreams(config, ai_listener)]
         ],
         "consumers": [_consumer(c) for c in config.consumers],
+        "cluster": compile_cluster(config.cluster),
         "routes": with_ai_secret(
             [_route(r, int(config.plugin_timeout)) for r in [*config.routes, *ai_routes(config)]],
             ai_listener,

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from pygate.config.ai_schema import AiSettings
+from pygate.config.cluster import Cluster
 from pygate.config.listeners import Listener
 from pygate.config.units import (
     SECRET_MARK,
@@ -328,3 +329,8 @@ class GatewayConfig(_Section):
     routes: list[Route] = []
     # The AI gateway (pygate/ai): null = off.
     ai: AiSettings | None = None
+    # ----- cluster: (helper "redis") ---------------------------------------------------
+    # State shared by the nodes of a deployment: cluster-wide rate limits and AI budgets
+    # on Redis (pygate/config/cluster.py holds the section and its checks).
+    cluster: Cluster = msgspec.field(default_factory=Cluster)
+    # ----- end cluster: -----------------------------------------------------------------

@@ -15,6 +15,7 @@ import msgspec
 
 from pygate.config.admin_checks import admin_problems
 from pygate.config.ai_checks import ai_problems
+from pygate.config.cluster import cluster_limits_without_redis, cluster_problems
 from pygate.config.listeners import resolve_files
 from pygate.config.paths import FieldPath, names_uncertain
 from pygate.config.schema import BasicCredential, Consumer, GatewayConfig, Target
@@ -42,6 +43,9 @@ def semantic_problems(
     yield from resolve_files(config.listeners, base_dir)
     yield from _http2_sizes(config)
     yield from admin_problems(config)
+    yield from cluster_problems(config.cluster)
+    if config.cluster.redis is None:
+        yield from cluster_limits_without_redis(config.routes)
     yield from fingerprint_problems(config)
     yield from _log_store(config, base_dir)
     yield from _plugin_checks(judged, base_dir, invalid)

@@ -72,6 +72,37 @@ _METRICS: dict[str, tuple[str, str, str, str]] = {
         "Requests refused by rate limiting.",
         "",
     ),
+    # Cluster-wide limits on Redis (core-rs/src/cluster/mod.rs); zeros without cluster.redis.
+    "cluster_redis_up": (
+        "pygate_cluster_redis_up",
+        "gauge",
+        "1 while the cluster's Redis answers (0 also without cluster.redis).",
+        "",
+    ),
+    "cluster_redis_down_total": (
+        "pygate_cluster_redis_down_total",
+        "counter",
+        "Times the cluster's Redis became unreachable (logged once each).",
+        "",
+    ),
+    "cluster_fallback_decisions_total": (
+        "pygate_cluster_fallback_decisions_total",
+        "counter",
+        "Cluster rate-limit decisions made without Redis (cluster.on_redis_down applied).",
+        "",
+    ),
+    "cluster_lease_refills_total": (
+        "pygate_cluster_lease_refills_total",
+        "counter",
+        "Token leases taken from Redis (one script call each).",
+        "",
+    ),
+    "cluster_nodes": (
+        "pygate_cluster_nodes",
+        "gauge",
+        "Gateway nodes in the cluster's last heartbeat.",
+        "",
+    ),
     "upstream_errors_total": (
         "pygate_upstream_errors_total",
         "counter",

@@ -71,6 +71,7 @@ impl AuthFailures {
             per_ms: config.per_ms.max(1),
             burst: Some(config.burst.max(1)),
             by: RateLimitKey::Ip,
+            scope: super::rate_limit::Scope::Local,
         });
         AuthFailures { config, limiter }
     }

@@ -20,6 +20,7 @@ use crate::errors::Reject;
 
 pub mod auth_failures;
 pub mod basic_auth;
+pub mod cluster_limit;
 pub mod cors;
 pub mod ip_restriction;
 pub mod jwt;
@@ -67,6 +68,10 @@ pub struct Build<'a> {
     /// The same plugin of the same-named route in the config being replaced, if any: state
     /// worth keeping across a reload (rate-limit buckets) is taken from it.
     pub previous: Option<&'a dyn Plugin>,
+    /// The route's name (cluster-wide limits key their Redis buckets by it).
+    pub route: &'a str,
+    /// `cluster.redis`'s hub, if the config has one.
+    pub cluster: Option<&'a Arc<crate::cluster::Hub>>,
 }
 
 impl Build<'_> {
@@ -199,6 +204,8 @@ impl Plugins {
         route_field: &str,
         consumers: &Consumers,
         previous: Option<&Plugins>,
+        route: &str,
+        cluster: Option<&Arc<crate::cluster::Hub>>,
     ) -> Result<Plugins, ConfigError> {
         let mut built = Vec::new();
         for (name, config) in configs {
@@ -219,6 +226,8 @@ impl Plugins {
                 field,
                 consumers,
                 previous: previous.and_then(|p| p.get(registration.name)),
+                route,
+                cluster,
             };
             built.push((at, registration.name, (registration.build)(&build)?));
         }

@@ -23,6 +23,7 @@ use dashmap::DashMap;
 use http::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 
+use super::cluster_limit::ClusterLimiter;
 use super::{Build, Caller, Plugin};
 use crate::clock::now_ns;
 use crate::config::ConfigError;
@@ -37,6 +38,17 @@ pub struct RateLimitConfig {
     pub burst: Option<u64>,
     #[serde(default)]
     pub by: RateLimitKey,
+    /// cluster: one budget for every node on `cluster.redis` (plugins/cluster_limit.rs).
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    #[default]
+    Local,
+    Cluster,
 }
 
 /// What a route's buckets are keyed by.
@@ -79,17 +91,39 @@ impl RateLimitConfig {
 /// A route's rate-limit plugin.
 pub struct RateLimit {
     pub limiter: Arc<RateLimiter>,
+    /// `scope: cluster`: decisions come from here; `limiter` is unused.
+    pub cluster: Option<Arc<ClusterLimiter>>,
 }
 
 pub fn build(cx: &Build<'_>) -> Result<Box<dyn Plugin>, ConfigError> {
     let config: RateLimitConfig = cx.parse()?;
     config.validate(&cx.field)?;
+    let previous = cx.previous::<RateLimit>();
+    if config.scope == Scope::Cluster {
+        let Some(hub) = cx.cluster else {
+            return Err(ConfigError::new(
+                format!("{}.scope", cx.field),
+                "scope: cluster needs cluster.redis (a Redis shared by the nodes)",
+            ));
+        };
+        let cluster = match previous.and_then(|p| p.cluster.as_ref()) {
+            Some(old) if old.same(&config, hub) => old.clone(),
+            _ => ClusterLimiter::new(config.clone(), cx.route, hub.clone()),
+        };
+        return Ok(Box::new(RateLimit {
+            limiter: Arc::new(RateLimiter::new(config)),
+            cluster: Some(cluster),
+        }));
+    }
     // Same route, same limit: keep the buckets so a reload is not a free reset.
-    let limiter = match cx.previous::<RateLimit>() {
-        Some(old) if old.limiter.config == config => old.limiter.clone(),
+    let limiter = match previous {
+        Some(old) if old.limiter.config == config && old.cluster.is_none() => old.limiter.clone(),
         _ => Arc::new(RateLimiter::new(config)),
     };
-    Ok(Box::new(RateLimit { limiter }))
+    Ok(Box::new(RateLimit {
+        limiter,
+        cluster: None,
+    }))
 }
 
 impl Plugin for RateLimit {
@@ -104,11 +138,17 @@ impl Plugin for RateLimit {
             ),
             RateLimitKey::Route => Cow::Borrowed(caller.route),
         };
+        if let Some(cluster) = &self.cluster {
+            return Some(cluster.check(&key));
+        }
         Some(self.limiter.check(&*key, now_ns()))
     }
 
     fn sweep(&self, now_ns: u64) {
-        self.limiter.sweep(now_ns);
+        match &self.cluster {
+            Some(cluster) => cluster.sweep(now_ns),
+            None => self.limiter.sweep(now_ns),
+        }
     }
 }
 
@@ -145,6 +185,9 @@ pub struct Decision {
     pub window_secs: u64,
     /// The policy's name in the draft's fields: what the bucket is keyed by.
     pub policy: &'static str,
+    /// Refused because the cluster limit's Redis is unreachable and the route fails closed
+    /// (503, not 429: the caller is not over any limit).
+    pub cluster_down: bool,
 }
 
 impl Decision {
@@ -252,6 +295,7 @@ impl<K: Hash + Eq> RateLimiter<K> {
             retry_after_secs: ceil_secs(ahead - self.tolerance_ns).max(1),
             window_secs: self.window_secs,
             policy: self.policy(),
+            cluster_down: false,
         }
     }
 
@@ -273,6 +317,7 @@ impl<K: Hash + Eq> RateLimiter<K> {
                         retry_after_secs: 0,
                         window_secs: self.window_secs,
                         policy: self.policy(),
+                        cluster_down: false,
                     }
                 }
                 Err(actual) => tat = actual,
@@ -313,6 +358,7 @@ mod tests {
             per_ms,
             burst,
             by: RateLimitKey::Consumer,
+            scope: Scope::Local,
         })
     }
 

@@ -29,6 +29,8 @@ class RateLimitConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     burst: Annotated[int, msgspec.Meta(ge=1)] | None = None
     # "ip" is the default because it works on every route; "consumer" needs an auth plugin.
     by: Literal["consumer", "ip", "route"] = "ip"
+    # cluster: one budget for all nodes on cluster.redis (README: "Cluster-wide limits").
+    scope: Literal["local", "cluster"] = "local"
 
 
 def to_core(config: RateLimitConfig) -> dict[str, Any]:
@@ -37,6 +39,7 @@ def to_core(config: RateLimitConfig) -> dict[str, Any]:
         "per_ms": int(config.per),
         "burst": config.burst if config.burst is not None else config.rate,
         "by": config.by,
+        "scope": config.scope,
     }
 
 

@@ -133,6 +133,7 @@ impl Gateway {
                     "log.buffer: changing the record buffer size needs a restart",
                 ));
             }
+            next.serving(Some(&current));
             shared.state.store(Arc::new(next));
             shared.stats.reloads.fetch_add(1, Ordering::Relaxed);
             Ok(())
