@@ -60,8 +60,8 @@ class Cluster(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Redis unreachable: fail_open = each node limits alone to the cluster limit divided by
     # the nodes in the last heartbeat; fail_closed = cluster-limited routes answer 503.
     on_redis_down: Literal["fail_open", "fail_closed"] = "fail_open"
-    # Tokens a node takes from Redis at once per key (0: 1% of the limit's burst, 1..1000):
-    # a window can admit up to nodes x lease over the limit.
+    # Tokens a node takes from Redis at once per key (0: 1% of the limit's burst or 20 ms
+    # of its rate, whichever is more, 1..1000): a window can admit nodes x lease too many.
     lease: NonNegative = 0
     # How often a node says it is alive (the node count for fail_open); gone after 3 missed.
     heartbeat: Duration = Duration(1_000)

@@ -36,7 +36,7 @@ pub struct ClusterConfig {
     pub password: Option<String>,
     pub timeout_ms: u64,
     pub on_redis_down: FailPolicy,
-    /// Tokens a node takes from Redis at once per key; 0: 1% of the limit's burst (1..=1000).
+    /// Tokens a node takes from Redis at once per key; 0: see `Hub::lease_for`.
     pub lease: u64,
     pub heartbeat_ms: u64,
     /// This node's name in the heartbeat set (unique per process).
@@ -153,9 +153,11 @@ impl Hub {
         self.config.on_redis_down
     }
 
-    pub fn lease_for(&self, burst: u64) -> u64 {
+    /// `lease: 0`: 1% of the burst or 20 ms of the sustained rate, whichever is more
+    /// (a lease must outlast a Redis round trip under load), 1..=1000.
+    pub fn lease_for(&self, burst: u64, per_second: u64) -> u64 {
         match self.config.lease {
-            0 => (burst / 100).clamp(1, 1000),
+            0 => (burst / 100).max(per_second / 50).clamp(1, 1000),
             n => n,
         }
     }

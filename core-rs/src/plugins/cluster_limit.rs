@@ -81,7 +81,8 @@ impl ClusterLimiter {
         let per_ns = config.per_ms.max(1).saturating_mul(1_000_000);
         let emission_ns = (per_ns / rate).max(1000);
         let tolerance_ns = emission_ns.saturating_mul(burst);
-        let lease = hub.lease_for(burst).min(burst) as i64;
+        let per_second = rate.saturating_mul(1000) / config.per_ms.max(1);
+        let lease = hub.lease_for(burst, per_second).min(burst) as i64;
         let nodes = hub.nodes();
         Arc::new_cyclic(|me| ClusterLimiter {
             fallback: ArcSwap::from_pointee((nodes, share(&config, nodes))),
