@@ -69,7 +69,8 @@ class Call:
         self.body = body
         with self.recorded():
             plan = self.service.plan(body.get("model"))
-            self.limit_headers = self.service.limits.check(self.row.consumer, self.row.alias)
+            limits = self.service.limits
+            self.limit_headers = await limits.check_shared(self.row.consumer, self.row.alias)
             if self.row.streamed:
                 return await self.service.engine.open_stream(self.row, plan, body)
             if kind == EMBEDDINGS:

@@ -74,6 +74,7 @@ class AiRuntime:
             log_settings.flush_interval / 1000,
         )
         await self.gateway.start()
+        self._share_limits()
         self.shipper.start()
         loop = asyncio.get_running_loop()
         sql = self.gateway.service.limits.seed_sql() if self.gateway.service else None
@@ -91,6 +92,20 @@ class AiRuntime:
         self.loaded = loaded
         if self.gateway is not None and loaded.config.ai is not None:
             self.gateway.reload(loaded.config.ai)
+            self._share_limits()
+
+    def _share_limits(self) -> None:
+        """Token limits and budgets on the cluster's Redis when `cluster.redis` is set."""
+        service = self.gateway.service if self.gateway is not None else None
+        if service is None:
+            return
+        cluster = self.loaded.config.cluster
+        shared = service.limits.shared
+        if shared is not None and shared.cluster == cluster:
+            return
+        from pygate.ai.shared_usage import SharedUsage
+
+        service.limits.shared = SharedUsage(cluster) if cluster.redis is not None else None
 
     def counters(self) -> dict[str, int | str | None]:
         """For /status (prefixed ai_ there): the ai_calls shipper's and the engine's."""

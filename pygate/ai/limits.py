@@ -4,6 +4,10 @@ Checked before a call (a call over a limit gets 429 and never reaches a provider
 charged after it with the real tokens and cost. Tokens per minute is a sliding
 60-second window; budgets run per UTC day and per UTC month. At start the counters
 are seeded from pygate.ai_calls, so a restart does not reset a budget.
+
+With `cluster.redis` the usage that decides is the cluster's (shared_usage.py): every
+node reads and charges the same counters in Redis. The node's own counters are kept as
+well; they decide while Redis is unreachable under `on_redis_down: fail_open`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 
 from pygate.ai.errors import AiError
+from pygate.ai.shared_usage import SharedUsage, SharedUsageDown
 from pygate.config.ai_schema import Limit
 
 WINDOW_S = 60.0
@@ -60,12 +65,34 @@ class Limits:
             if limit.alias is not None:
                 self._limits[("alias", limit.alias)] = limit
         self._counters: dict[tuple[str, str], _Counter] = {}
+        self.shared: SharedUsage | None = None
 
     def reconfigured(self, limits: list[Limit]) -> Limits:
         """The same usage so far under new limits (a reload must not reset budgets)."""
         new = Limits(limits)
         new._counters = self._counters
+        new.shared = self.shared
         return new
+
+    async def check_shared(self, consumer: str, alias: str) -> dict[str, str]:
+        """`check`, on the cluster's usage when `cluster.redis` is set."""
+        if self.shared is None:
+            return self.check(consumer, alias)
+        readings: dict[tuple[str, str], tuple[int, float, float, float]] = {}
+        try:
+            for key in self._keys(consumer, alias):
+                readings[key] = await self.shared.usage(key)
+        except SharedUsageDown:
+            if self.shared.policy == "fail_closed":
+                raise AiError(
+                    503,
+                    "limits_unavailable",
+                    "the cluster's Redis, which holds the shared AI limits, is unreachable "
+                    "(cluster.on_redis_down: fail_closed); retry shortly",
+                    {"Retry-After": "1"},
+                ) from None
+            return self.check(consumer, alias)
+        return self.check(consumer, alias, readings)
 
     def _keys(self, consumer: str, alias: str) -> list[tuple[str, str]]:
         keys = [("consumer", consumer), ("alias", alias)]
@@ -74,17 +101,28 @@ class Limits:
     def _counter(self, key: tuple[str, str]) -> _Counter:
         return self._counters.setdefault(key, _Counter())
 
-    def check(self, consumer: str, alias: str) -> dict[str, str]:
-        """Raise AiError(429) when a limit is used up; else the headers to answer with."""
+    def check(
+        self,
+        consumer: str,
+        alias: str,
+        shared: dict[tuple[str, str], tuple[int, float, float, float]] | None = None,
+    ) -> dict[str, str]:
+        """Raise AiError(429) when a limit is used up; else the headers to answer with.
+        `shared`: the cluster's (tokens, age of the oldest, day, month) per key."""
         headers: dict[str, str] = {}
         mono, now = time.monotonic(), datetime.now(UTC)
         for key in self._keys(consumer, alias):
             limit, counter = self._limits[key], self._counter(key)
+            reading = shared.get(key) if shared is not None else None
             who = f"{key[0]} {key[1]!r}"
             if limit.tokens_per_minute is not None:
-                used = counter.tokens_in_window(mono)
+                if reading is not None:
+                    used = reading[0]
+                    reset = WINDOW_S - reading[1] if used else 0.0
+                else:
+                    used = counter.tokens_in_window(mono)
+                    reset = WINDOW_S - (mono - counter.tokens[0][0]) if counter.tokens else 0.0
                 left = max(limit.tokens_per_minute - used, 0)
-                reset = WINDOW_S - (mono - counter.tokens[0][0]) if counter.tokens else 0.0
                 headers["X-RateLimit-Limit-Tokens"] = str(limit.tokens_per_minute)
                 headers["X-RateLimit-Remaining-Tokens"] = str(left)
                 headers["X-RateLimit-Reset-Tokens"] = f"{max(reset, 0):.0f}s"
@@ -98,7 +136,10 @@ class Limits:
             for period, budget in (("day", limit.cost_per_day), ("month", limit.cost_per_month)):
                 if budget is None:
                     continue
-                spent = counter.spent(period, now)
+                if reading is not None:
+                    spent = reading[2] if period == "day" else reading[3]
+                else:
+                    spent = counter.spent(period, now)
                 headers[f"X-Budget-Limit-{period.title()}-USD"] = f"{budget:.6f}"
                 headers[f"X-Budget-Remaining-{period.title()}-USD"] = (
                     f"{max(budget - spent, 0):.6f}"
@@ -117,6 +158,8 @@ class Limits:
         mono, now = time.monotonic(), datetime.now(UTC)
         for key in self._keys(consumer, alias):
             self._counter(key).charge(tokens, cost, mono, now)
+            if self.shared is not None and (tokens or cost):
+                self.shared.charge(key, tokens, cost)
 
     # ----- seeding from the store ----------------------------------------------------------
     def seed_sql(self) -> str | None:
