@@ -83,3 +83,39 @@ def test_interpolates_between_samples() -> None:
 def test_no_requests_gives_nan_not_a_division_error() -> None:
     each = cputime.per_request(cputime.Cpu(1.0, 1.0), 0)
     assert each.total_us != each.total_us
+
+
+# A parent that sleeps, and a child named like pygate's log daemon that burns BURN_S.
+LOGD_PARENT = """
+import subprocess, sys, time
+subprocess.Popen([sys.executable, sys.argv[1], sys.argv[2], sys.argv[3], "child", "pygate", "logd"])
+time.sleep(60)
+"""
+
+
+def test_the_log_daemon_is_counted_apart(tmp_path: Path) -> None:
+    burner, parent = tmp_path / "burn.py", tmp_path / "parent.py"
+    burner.write_text(BURNER.format(burn=BURN_S))
+    parent.write_text(LOGD_PARENT)
+    go, done = tmp_path / "go", tmp_path / "done"
+    proc = subprocess.Popen([sys.executable, str(parent), str(burner), str(go), str(done)])
+    try:
+        deadline = time.monotonic() + 30
+        while len(cputime.tree(proc.pid)) < 2:
+            assert time.monotonic() < deadline, "child never started"
+            time.sleep(0.02)
+        time.sleep(0.3)
+        with cputime.Sampler(proc.pid, interval=0.05) as sampler:
+            assert sampler.pids == [proc.pid] and len(sampler.logd_pids) == 1
+            go.touch()
+            wait_for(done)
+            time.sleep(0.1)
+        start, end = sampler.samples[0][0], sampler.samples[-1][0]
+        logd = sampler.window(start, end, logd=True)
+        assert BURN_S - 0.05 <= logd.total_s <= BURN_S + 0.1, logd
+        assert sampler.window(start, end).total_s <= 0.05
+    finally:
+        for pid in cputime.tree(proc.pid)[1:]:
+            subprocess.run(["kill", str(pid)], check=False)
+        proc.kill()
+        proc.wait(10)

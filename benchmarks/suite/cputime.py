@@ -71,13 +71,27 @@ def cpu_of(pids: list[int]) -> Cpu:
     return Cpu(user * TICK_S, system * TICK_S)
 
 
+def is_logd(pid: int) -> bool:
+    """pygate's log daemon (`pygate logd`, supervised by `pygate serve`)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"pygate" in argv and b"logd" in argv
+
+
 class Sampler:
-    """Samples (monotonic time, Cpu) of one process tree until `stop()`."""
+    """Samples (monotonic time, Cpu) of one process tree until `stop()`. pygate's log daemon
+    is sampled apart (`logd_samples`), as a log shipper's CPU would be: `samples` is the
+    rest of the tree (pygate's gateway process; nginx's master and workers)."""
 
     def __init__(self, root: int, interval: float = 0.1):
-        self.pids = tree(root)
+        every = tree(root)
+        self.logd_pids = [p for p in every if is_logd(p)]
+        self.pids = [p for p in every if p not in self.logd_pids]
         self.interval = interval
         self.samples: list[tuple[float, Cpu]] = []
+        self.logd_samples: list[tuple[float, Cpu]] = []
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -96,15 +110,17 @@ class Sampler:
             self._sample()
 
     def _sample(self) -> None:
-        self.samples.append((time.monotonic(), cpu_of(self.pids)))
+        now = time.monotonic()
+        self.samples.append((now, cpu_of(self.pids)))
+        self.logd_samples.append((now, cpu_of(self.logd_pids)))
 
     def _run(self) -> None:
         while not self._done.wait(self.interval):
             self._sample()
 
-    def at(self, t: float) -> Cpu:
+    def at(self, t: float, logd: bool = False) -> Cpu:
         """CPU used by time `t`, interpolated between the samples around it."""
-        s = self.samples
+        s = self.logd_samples if logd else self.samples
         if not s:
             raise ValueError("no samples")
         if t <= s[0][0]:
@@ -118,8 +134,8 @@ class Sampler:
                 )
         return s[-1][1]
 
-    def window(self, start: float, end: float) -> Cpu:
-        a, b = self.at(start), self.at(end)
+    def window(self, start: float, end: float, logd: bool = False) -> Cpu:
+        a, b = self.at(start, logd), self.at(end, logd)
         return Cpu(b.user_s - a.user_s, b.system_s - a.system_s)
 
 

@@ -10,8 +10,8 @@ from benchmarks.suite.scenarios import __doc__ as SCENARIO_DOC
 def _speed_table(speed: list[dict]) -> list[str]:
     lines = [
         "| scenario | proxy | generator | req/s | min-max | p50 ms | p99 ms | vs nginx "
-        "| CPU us/req | usr / sys | CPU vs nginx | non-2xx | errors |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| CPU us/req | usr / sys | CPU vs nginx | logd us/req | non-2xx | errors |",
+        "| --- | --- | --- " + "| ---: " * 11 + "|",
     ]
     nginx = {(r["scenario"], r["gen"]): r for r in speed if r["peer"] == "nginx"}
     for r in speed:
@@ -23,9 +23,15 @@ def _speed_table(speed: list[dict]) -> list[str]:
             f"| {r['scenario']} | {r['peer']} | {r['gen']} | {r['rps']:,.0f} "
             f"| {r['rps_min']:,.0f}-{r['rps_max']:,.0f} | {r['p50']:.3f} | {r['p99']:.3f} "
             f"| {ratio} | {r['cpu_us']:.1f} | {r['cpu_user_us']:.1f} / {r['cpu_system_us']:.1f} "
-            f"| {cpu_ratio} | {r['non_2xx']} | {r['errors']} |"
+            f"| {cpu_ratio} | {_logd(r)} | {r['non_2xx']} | {r['errors']} |"
         )
     return lines
+
+
+def _logd(row: dict) -> str:
+    """pygate's log daemon, apart (a log shipper's CPU); blank for peers without one."""
+    v = row.get("logd_us")
+    return f"{v:.1f}" if v and row["peer"].startswith("pygate") else ""
 
 
 def _accuracy_table(accuracy: list[dict]) -> list[str]:
@@ -75,7 +81,7 @@ def render(args, command, speed, accuracy, generator, statuses) -> str:
         "(primary figures); `wrk` is the cross-check. CPU us/req: user + system time of the "
         "proxy's processes (pygate's process; nginx's master and worker) from /proc over the "
         "generator's measured window, divided by the requests it counted (median of the runs); "
-        "it holds pygate's in-process call log (chDB) too.",
+        "pygate's log daemon (`pygate logd`, when it runs) is counted apart in logd us/req.",
         "",
     ]
     if getattr(args, "baseline_python", None):

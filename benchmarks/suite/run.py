@@ -71,14 +71,15 @@ def check_behaviour(base: str, scenario: Scenario, peer: str) -> None:
             raise RuntimeError(f"{peer} {scenario.name}: expected 401 without key, got {denied}")
 
 
-def measured_cpu(pid: int, go) -> tuple[loadgen.Measured, cputime.PerRequest]:
+def measured_cpu(pid: int, go) -> tuple[loadgen.Measured, cputime.PerRequest, cputime.PerRequest]:
     """Run the generator `go`; the proxy's CPU per request over its measured window (the
     last `duration_s` seconds before it returned: warm-up requests are not in its count)."""
     with cputime.Sampler(pid) as sampler:
         m = go()
         end = time.monotonic()
     cpu = sampler.window(end - m.duration_s, end)
-    return m, cputime.per_request(cpu, m.requests)
+    logd = sampler.window(end - m.duration_s, end, logd=True)
+    return m, cputime.per_request(cpu, m.requests), cputime.per_request(logd, m.requests)
 
 
 def measure_speed(
@@ -87,6 +88,7 @@ def measure_speed(
     gens = ["pygate-bench"] if args.no_wrk else ["pygate-bench", "wrk"]
     samples: dict[tuple[str, str], list[loadgen.Measured]] = {}
     cpus: dict[tuple[str, str], list[cputime.PerRequest]] = {}
+    logds: dict[tuple[str, str], list[cputime.PerRequest]] = {}
     for base in bases.values():  # warm pools and caches
         loadgen.pygate_bench(base + scenario.path, scenario, 1.0, args.connections, 0)
     for run in range(args.runs):
@@ -100,14 +102,15 @@ def measure_speed(
                     go = partial(
                         loadgen.pygate_bench, url, scenario, args.duration, args.connections, 0.5
                     )
-                m, cpu = measured_cpu(pids[peer], go)
+                m, cpu, logd = measured_cpu(pids[peer], go)
                 samples.setdefault((peer, gen), []).append(m)
                 cpus.setdefault((peer, gen), []).append(cpu)
+                logds.setdefault((peer, gen), []).append(logd)
                 print(
                     f"{scenario.name:11} {peer:8} {gen:12} run {run + 1}: {m.rps:>10,.0f} req/s"
                     f"  p50 {m.p50_ms:.3f} ms  p99 {m.p99_ms:.3f} ms  non-2xx {m.other}"
                     f"  errors {m.errors}  cpu {cpu.total_us:.1f} us/req"
-                    f" (usr {cpu.user_us:.1f} sys {cpu.system_us:.1f})",
+                    f" (usr {cpu.user_us:.1f} sys {cpu.system_us:.1f}; logd {logd.total_us:.1f})",
                     flush=True,
                 )
     rows = []
@@ -127,6 +130,7 @@ def measure_speed(
                 "cpu_us": report.median([c.total_us for c in cpus[(peer, gen)]]),
                 "cpu_user_us": report.median([c.user_us for c in cpus[(peer, gen)]]),
                 "cpu_system_us": report.median([c.system_us for c in cpus[(peer, gen)]]),
+                "logd_us": report.median([c.total_us for c in logds[(peer, gen)]]),
             }
         )
     return rows
