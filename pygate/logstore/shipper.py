@@ -105,11 +105,21 @@ class LogShipper:
         self.batches_written = 0
         self.batches_failed = 0  # insert attempts that found the store unavailable
         self.last_error: str | None = None
+        self._spool_refused = False  # the last push found the spool full or unwritable
 
     @property
     def rows_pending_retry(self) -> int:
         held = self._held
         return self._spool.rows + (held.count if held else 0)
+
+    def delivery_state(self) -> str:
+        """For /readyz: "writing" (the store takes batches), "spooling" (it does not, the
+        spool does), "spool_full" (records are being lost) or "stopped" (no thread)."""
+        if self._thread.ident is not None and not self._thread.is_alive():
+            return "stopped"
+        if self.rows_pending_retry == 0:
+            return "writing"
+        return "spool_full" if self._spool_refused else "spooling"
 
     def update_settings(self, settings: ShipperSettings) -> None:
         # Read once per cycle by the thread; replacing the object is atomic.
@@ -280,10 +290,13 @@ class LogShipper:
         assert held is not None
         try:
             if not self._spool.push(held):
+                self._spool_refused = True
                 return False
         except OSError as exc:
             log.error("cannot write the log spool %s: %s", self._spool.directory, exc)
+            self._spool_refused = True
             return False
+        self._spool_refused = False
         self.rows_spooled += held.count
         self._held = None
         return True

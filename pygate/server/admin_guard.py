@@ -3,7 +3,8 @@
 1. `browser_guard`: Host and Origin must be the listener's own (pygate.server.browser_guard):
    no page on another site, and no DNS-rebound name, gets an answer or makes a change.
 2. `bearer_token`: `Authorization: Bearer <token>` unless `admin.auth: none`. The
-   dashboard page (static: it holds no data) is the one path served without it.
+   dashboard page (static: it holds no data) and the probes /healthz and /readyz (fixed
+   words only, pygate.server.health) are the paths served without it.
 3. `expected_gateway`: a CLI command names the config (and log store) it was given in
    `Pygate-Expect-Config` / `Pygate-Expect-Store`; a gateway serving another config
    refuses with 409 instead of acting for it (two gateways, one admin port).
@@ -30,6 +31,7 @@ from pygate.server.browser_guard import (
 )
 from pygate.server.dashboard import DASHBOARD_PATH
 from pygate.server.gateway_identity import wrong_gateway
+from pygate.server.health import PROBE_PATHS
 
 if TYPE_CHECKING:
     from pygate.server.admin_listener import AdminState
@@ -83,7 +85,10 @@ async def expected_gateway(request: web.Request, handler: Handler) -> web.Stream
 async def bearer_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     state: AdminState = request.app[STATE]
     request[ACTOR_KEY] = "anonymous"
-    if not state.auth_required or (request.method == "GET" and request.path == DASHBOARD_PATH):
+    public = request.method == "GET" and (
+        request.path == DASHBOARD_PATH or request.path in PROBE_PATHS
+    )
+    if not state.auth_required or public:
         return await handler(request)
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     actor = state.actor_for(presented) if scheme.lower() == "bearer" else None

@@ -7,6 +7,7 @@
     /upstreams, /routes, /consumers, /config, /audit, /plugins, /openapi.json
                        the admin API (pygate.server.admin_api)
     GET  /upstreams/{name}/health   its targets' health (pygate.server.upstream_health)
+    GET  /healthz, /readyz   probes for orchestrators, no token (pygate.server.health)
 
 Every request passes pygate.server.admin_guard first: its own Host and Origin only (no
 cross-site requests, no DNS rebinding), the admin token (`Authorization: Bearer`,
@@ -40,6 +41,7 @@ from pygate.server.admin_guard import MIDDLEWARES, STATE
 from pygate.server.admin_token import AdminCredentials
 from pygate.server.browser_guard import SiteRules
 from pygate.server.dashboard import register as register_dashboard
+from pygate.server.health import register as register_health
 from pygate.server.metrics import register as register_metrics
 from pygate.server.upstream_health import STATUS_KEY as HEALTH_KEY
 from pygate.server.upstream_health import register as register_upstream_health
@@ -74,6 +76,7 @@ class AdminState:
     more_counters: Callable[[], dict[str, Any]] | None = None
     started_at: float = field(default_factory=time.monotonic)
     reloads_refused: int = 0
+    draining: bool = False  # set when shutdown starts: /readyz turns 503 (pygate.server.health)
     query_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(_MAX_CONCURRENT_QUERIES)
     )
@@ -201,6 +204,7 @@ def create_admin_app(state: AdminState) -> web.Application:
     app.router.add_post("/bench-runs", _save_bench_run)
     register_reports(app, functools.partial(run_read_query, state))
     register_dashboard(app)
+    register_health(app, state)
     register_metrics(app, state.status, state.core)
     register_upstream_health(app, state.core)
     if state.api is not None:

@@ -219,6 +219,7 @@ class _Server:
         await self.stopping.wait()
 
         log.info("shutting down (grace %.1fs)", self.loaded.config.shutdown_grace / 1000)
+        admin.draining = True  # /readyz: 503 from now on, so the balancer stops sending
         if watcher is not None:
             watcher.cancel()
         jwks_refresher.cancel()
