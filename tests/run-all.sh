@@ -27,6 +27,8 @@ need chromium chromium
 need curl curl
 need nghttp nghttp2-client   # nghttp and h2load: HTTP/2 clients (tests/test_http2*.py)
 need taskset util-linux
+# Postgres for tests/test_pg_state.py (initdb is not on PATH: Debian keeps it versioned)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=("postgresql")
 PY="${PYTHON:-python3}"
 if [ -z "${VIRTUAL_ENV:-}" ] && "$PY" - <<'PYEOF'
 import os, sys, sysconfig

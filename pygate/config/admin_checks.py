@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 from pygate.config.paths import FieldPath
 from pygate.config.schema import GatewayConfig
+from pygate.config.state_url import is_postgres
+from pygate.config.state_url import problem as state_url_problem
 from pygate.config.units import is_loopback_listen
 
 Finding = tuple[FieldPath, str]
@@ -18,6 +20,8 @@ Finding = tuple[FieldPath, str]
 
 def admin_problems(config: GatewayConfig) -> Iterator[Finding]:
     admin = config.admin
+    if is_postgres(admin.state) and (why := state_url_problem(admin.state)) is not None:
+        yield (("admin", "state"), why)
     if admin.auth != "none":
         return
     if not is_loopback_listen(admin.listen):

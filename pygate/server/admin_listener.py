@@ -114,6 +114,7 @@ class AdminState:
             "log_store": self.store_url,
             "reloads_refused": self.reloads_refused,
             "version": __version__,
+            **(self.api.state_status() if self.api is not None else {}),
             HEALTH_KEY: health_rows(self.core),
         }
 

@@ -21,6 +21,7 @@ import stat
 from dataclasses import dataclass, field
 
 from pygate.config import LoadedConfig
+from pygate.config.state_url import is_postgres
 
 GENERATED_ACTOR = "admin"
 
@@ -46,6 +47,8 @@ def token_file_path(loaded: LoadedConfig) -> str:
     admin = loaded.config.admin
     if admin.token_file:
         return os.path.join(base_dir, os.path.expanduser(admin.token_file))
+    if is_postgres(admin.state):  # the state is not a file: the token sits by the config
+        return os.path.join(base_dir, DEFAULT_TOKEN_FILE)
     state_dir = os.path.dirname(os.path.join(base_dir, os.path.expanduser(admin.state)))
     return os.path.join(state_dir, DEFAULT_TOKEN_FILE)
 

@@ -32,10 +32,15 @@ _SCHEMA = (
 )
 _FILE_HASH = "file_entities_sha256"
 _FINGERPRINT_KEY = "secret_fingerprint_key"
+_VERSION = "version"
 
 
 class AdminStateError(ValueError):
     """The state file cannot be read or written (a ValueError: reloads refuse on it)."""
+
+
+class StaleState(AdminStateError):
+    """Another writer changed the state since it was read (the version moved on)."""
 
 
 class AdminStateDB:
@@ -86,20 +91,49 @@ class AdminStateDB:
             row = db.execute("SELECT value FROM meta WHERE key = ?", (_FINGERPRINT_KEY,)).fetchone()
         return bytes.fromhex(row[0])
 
+    def status(self) -> dict[str, Any]:
+        """What `pygate status` says about the state backend."""
+        return {"state_backend": "sqlite", "state_connected": True, "state_version": self.version()}
+
+    def version(self) -> int:
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (_VERSION,)).fetchone()
+        return int(row[0]) if row else 0
+
     def entities(self) -> Entities:
+        return self.entities_versioned()[0]
+
+    def entities_versioned(self) -> tuple[Entities, int]:
         out: Entities = {section: [] for section in KINDS}
         with self._connect() as db:
             rows = db.execute("SELECT section, body FROM entities ORDER BY section, position")
             for section, body in rows:
                 if section in out:
                     out[section].append(orjson.loads(body))
-        return out
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (_VERSION,)).fetchone()
+        return out, int(row[0]) if row else 0
 
     def replace(
-        self, entities: Entities, audit_rows: list[dict[str, Any]], file_hash: str | None = None
-    ) -> None:
-        """Store `entities` as the whole document and queue `audit_rows`, atomically."""
+        self,
+        entities: Entities,
+        audit_rows: list[dict[str, Any]],
+        file_hash: str | None = None,
+        expected_version: int | None = None,
+    ) -> int:
+        """Store `entities` as the whole document and queue `audit_rows`, atomically.
+
+        With `expected_version`, refuses (StaleState) if another write came first.
+        Returns the new version."""
         with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (_VERSION,)).fetchone()
+            version = int(row[0]) if row else 0
+            if expected_version is not None and version != expected_version:
+                raise StaleState(f"admin state {self.path}: changed by another writer")
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (_VERSION, str(version + 1)),
+            )
             db.execute("DELETE FROM entities")
             db.executemany(
                 "INSERT INTO entities (section, position, name, body) VALUES (?, ?, ?, ?)",
@@ -118,6 +152,7 @@ class AdminStateDB:
                 "INSERT INTO audit_pending (row) VALUES (?)",
                 [(orjson.dumps(row).decode(),) for row in audit_rows],
             )
+        return version + 1
 
     def pending_audit(self, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
         """Audit rows not yet in the log store, oldest first, with their sequence number."""
