@@ -147,6 +147,7 @@ class Admin(_Section):
     # e.g. behind a reverse proxy. Any other Host is refused (DNS rebinding).
     allowed_hosts: list[AllowedHost] = []
     # SQLite file of the admin API's entity state; relative to the config file.
+    # Or postgresql://user:pass@host:port/db (pgstate): checked in admin_checks.py.
     state: str = "pygate-admin.db"
 
 

@@ -6,7 +6,9 @@ Where the entities live, and who wins
 -------------------------------------
 Entities are kept in an embedded SQLite file, `admin.state` (default
 `pygate-admin.db`, relative to the config file's directory), with a fingerprint of
-the config file's own entities (its `upstreams`, `consumers` and `routes`):
+the config file's own entities (its `upstreams`, `consumers` and `routes`) (statedb.py);
+or, with `admin.state: postgresql://...`, in Postgres, shared by every node
+(pgstate.py, the same calls; state_watch.py follows the other nodes' writes):
 
 - First start (no state yet): the state is seeded from the file's entities.
 - Later starts and reloads (SIGHUP, `serve --watch`): if the file's entities are
