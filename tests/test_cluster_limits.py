@@ -122,8 +122,13 @@ def test_three_nodes_share_one_budget(nodes):
     # GCRA: a full bucket of 300, refilled at 5/s while the load runs.
     expected = 300 + 5 * elapsed
     assert abs(admitted - expected) <= 0.02 * expected, (admitted, expected, elapsed)
-    # Every node both admitted and refused: the budget is shared, not split.
+    # The bucket is empty on every node: a refill (one token per 200 ms) may let one
+    # request through since the load ended, the next ones are refused with the headers.
     resp = get(nodes[1].url("/shared/x"))
+    for _ in range(3):
+        if resp.status == 429:
+            break
+        resp = get(nodes[1].url("/shared/x"))
     assert resp.status == 429
     assert resp.header("ratelimit-policy") == '"route";q=300;w=60'
     assert resp.header("x-ratelimit-remaining") == "0"
