@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from pygate.ai.address import bind_listener
 from pygate.config.ai_routes import AiListener
+from pygate.config.listeners import plain_listen
 from pygate.logstore.base import LogStoreError
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class AiRuntime:
             settings,
             self.sock,
             self.listener.secret,
-            _loopback_url(config.listen),
+            _loopback_url(plain_listen(config.listen, config.listeners)),
             int(config.limits.max_body_bytes),
         )
         log_settings = self.loaded.config.log
@@ -121,8 +122,11 @@ class AiRuntime:
             await asyncio.get_running_loop().run_in_executor(None, self.shipper.stop)
 
 
-def _loopback_url(listen: str) -> str:
-    """The gateway's own listener as seen from this process (a wildcard means loopback)."""
+def _loopback_url(listen: str | None) -> str:
+    """The gateway's own listener as seen from this process (a wildcard means loopback).
+    None (TLS only): no route tools, which the config check made sure of."""
+    if listen is None:
+        return ""
     host, _, port = listen.rpartition(":")
     if host in ("0.0.0.0", "", "[::]"):
         host = "127.0.0.1"

@@ -73,6 +73,8 @@ def status(config_file: str, *, as_json: bool) -> int:
 def _format_counters(counters: dict[str, Any]) -> str:
     # The admin listener's per-target health rows (pygate/server/upstream_health.py).
     targets = counters.pop("upstream_health", None) or []
+    if isinstance(counters.get("listeners"), list):
+        counters["listeners"] = ", ".join(counters["listeners"]) or "(none)"
     width = max((len(key) for key in counters), default=0)
     flat = "".join(f"{key.ljust(width)}  {value}\n" for key, value in counters.items())
     return flat + _health_lines(targets)

@@ -37,7 +37,7 @@ def compile_core_config(
     """`ai_listener`: the AI listener `pygate serve` bound (None: only checking)."""
     limits = config.limits
     return {
-        "listen": str(config.listen),
+        "listen": None if config.listen is None else str(config.listen),
         "listeners": compile_listeners(config.listeners),
         "workers": config.workers if config.workers is not None else default_workers(),
         "limits": {

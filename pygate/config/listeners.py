@@ -9,7 +9,7 @@ absolute (relative ones are relative to the config file) and compiled.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -52,6 +52,46 @@ class TlsSettings(_Section):
 class Listener(_Section):
     listen: ListenAddr
     tls: TlsSettings | None = None
+
+
+def plain_listen(listen: str | None, listeners: list[Listener]) -> str | None:
+    """The first plain-HTTP listener (the gateway's own routes, seen from this host)."""
+    if listen is not None:
+        return str(listen)
+    return next((str(lst.listen) for lst in listeners if lst.tls is None), None)
+
+
+def listener_urls(config: Any, bound: list[str] | None = None) -> list[str]:
+    """scheme://address of every listener in the core's order (`listen` first); `bound`:
+    the addresses the core bound (port 0 resolved), in the same order."""
+    kinds = ([("http", str(config.listen))] if config.listen is not None else []) + [
+        ("https" if lst.tls is not None else "http", str(lst.listen)) for lst in config.listeners
+    ]
+    addrs = bound if bound is not None and len(bound) == len(kinds) else [a for _, a in kinds]
+    return [f"{scheme}://{addr}" for (scheme, _), addr in zip(kinds, addrs, strict=True)]
+
+
+def combination_problems(
+    listen: str | None, listeners: list[Listener], ai: Any, invalid: Collection[FieldPath]
+) -> Iterator[tuple[FieldPath, str]]:
+    """Listener sets that cannot serve: none at all, or AI route tools with no plain one."""
+    if any(path[:1] in (("listen",), ("listeners",)) for path in invalid):
+        return  # already reported by the schema
+    if listen is None and not listeners:
+        yield (
+            ("listen",),
+            "expected a listen address (host:port) or at least one entry in listeners "
+            "(plain or tls)",
+        )
+        return
+    mcp_routes = ai.mcp.routes if ai is not None and ai.mcp is not None else []
+    if mcp_routes and plain_listen(listen, listeners) is None:
+        # The MCP route tools call the gateway's routes on loopback without TLS.
+        yield (
+            ("ai", "mcp", "routes"),
+            "the route tools call this gateway over plain HTTP on loopback: expected `listen` "
+            "or a listeners entry without tls",
+        )
 
 
 def resolve_files(listeners: list[Listener], base_dir: str) -> Iterator[tuple[FieldPath, str]]:

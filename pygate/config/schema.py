@@ -313,7 +313,9 @@ class Route(_Section):
 
 
 class GatewayConfig(_Section):
-    listen: ListenAddr
+    # The plain-HTTP listener; optional when `listeners` has at least one entry (a
+    # TLS-only gateway has none).
+    listen: ListenAddr | None = None
     # More listeners, plain or TLS (pygate/config/listeners.py), e.g. 0.0.0.0:443.
     listeners: list[Listener] = []
     workers: Positive | None = None

@@ -16,7 +16,7 @@ import msgspec
 from pygate.config.admin_checks import admin_problems
 from pygate.config.ai_checks import ai_problems
 from pygate.config.cluster import cluster_limits_without_redis, cluster_problems
-from pygate.config.listeners import resolve_files
+from pygate.config.listeners import combination_problems, resolve_files
 from pygate.config.paths import FieldPath, names_uncertain
 from pygate.config.schema import BasicCredential, Consumer, GatewayConfig, Target
 from pygate.config.secrets import fingerprint_problems
@@ -39,6 +39,7 @@ def semantic_problems(
     yield from _consumer_keys(config)
     yield from _upstream_targets(config)
     yield from upstream_transport_problems(config, base_dir)
+    yield from combination_problems(config.listen, config.listeners, config.ai, invalid)
     yield from _listeners(config)
     yield from resolve_files(config.listeners, base_dir)
     yield from _http2_sizes(config)
@@ -166,7 +167,9 @@ def _upstream_targets(config: GatewayConfig) -> Iterator[Finding]:
 
 
 def _listeners(config: GatewayConfig) -> Iterator[Finding]:
-    gateway: list[tuple[FieldPath, str]] = [(("listen",), config.listen)]
+    gateway: list[tuple[FieldPath, str]] = []
+    if config.listen is not None:
+        gateway.append((("listen",), config.listen))
     gateway += [(("listeners", i, "listen"), lst.listen) for i, lst in enumerate(config.listeners)]
     admin_host, _, admin_port = config.admin.listen.rpartition(":")
     wildcard = {"0.0.0.0", "[::]"}

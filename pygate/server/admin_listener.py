@@ -74,6 +74,8 @@ class AdminState:
     api: Any = None  # pygate.server.admin_api.service.AdminService: entity CRUD, when serving
     # More counters for /status and /metrics (the AI gateway's call-log shipper).
     more_counters: Callable[[], dict[str, Any]] | None = None
+    # scheme://address of each gateway listener as bound (pygate status shows them).
+    listeners: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.monotonic)
     reloads_refused: int = 0
     draining: bool = False  # set when shutdown starts: /readyz turns 503 (pygate.server.health)
@@ -111,6 +113,7 @@ class AdminState:
             **(self.more_counters() if self.more_counters is not None else {}),
             "uptime_s": round(time.monotonic() - self.started_at, 3),
             "config_file": os.path.realpath(self.config_file),
+            "listeners": self.listeners,
             "log_store": self.store_url,
             "reloads_refused": self.reloads_refused,
             "version": __version__,

@@ -16,6 +16,7 @@ from typing import Any
 
 from pygate.ai.lifecycle import AiRuntime
 from pygate.config import ConfigError, LoadedConfig, load_config
+from pygate.config.listeners import listener_urls
 from pygate.config.upstream_checks import unverified_upstreams
 from pygate.core import CoreUnavailable, load_core
 from pygate.logd.client import LogdStore
@@ -163,7 +164,8 @@ class _Server:
         try:
             self.gateway.start()
         except OSError as exc:
-            log.error("cannot listen on %s: %s", config.listen, exc.strerror or exc)
+            addrs = ", ".join(listener_urls(config))
+            log.error("cannot listen on %s: %s", addrs, exc.strerror or exc)
             shipper.stop()
             self.store.close()
             self._stop_logd()
@@ -183,6 +185,7 @@ class _Server:
             allowed_hosts=list(config.admin.allowed_hosts),
             api=self.admin_api,
             more_counters=self._ai_counters,
+            listeners=listener_urls(config, list(self.gateway.local_addrs)),
         )
         try:
             runner, admin_addr = await start_admin(admin, config.admin.listen)
@@ -214,7 +217,7 @@ class _Server:
                 watch_file(self.loaded.file, lambda: reloader.reload("file changed"))
             )
         jwks_refresher = asyncio.create_task(refresh_jwks_forever(reloader, self._reload_core))
-        addrs = ", ".join(self.gateway.local_addrs)
+        addrs = ", ".join(listener_urls(self.loaded.config, list(self.gateway.local_addrs)))
         log.info("serving on %s (admin %s)", addrs, admin_addr)
         await self.stopping.wait()
 

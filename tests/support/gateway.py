@@ -129,7 +129,11 @@ class Gateway:
         self.config_path = workdir / "gateway.yaml"
         self.log_path = workdir / "gateway.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self._auto_ports = "listen" not in config
+        # `"listen": None`: no plain listener at all (a TLS-only gateway, `listeners` only).
+        self._no_plain = "listen" in config and config["listen"] is None
+        if self._no_plain:
+            del config["listen"]
+        self._auto_ports = "listen" not in config and not self._no_plain
         self.config.setdefault("admin", {})
         self._auto_admin = "listen" not in self.config["admin"]
         log = self.config.setdefault("log", {})
@@ -165,7 +169,8 @@ class Gateway:
     def _with_defaults(self, config: dict[str, Any]) -> dict[str, Any]:
         """Keep the running addresses and the test log settings unless a test sets them."""
         if hasattr(self, "_listen"):
-            config.setdefault("listen", self._listen)
+            if self._listen is not None:
+                config.setdefault("listen", self._listen)
             config.setdefault("admin", {}).setdefault("listen", self._admin_listen)
             if self._token:
                 config["admin"].setdefault("token", self._token)
@@ -191,7 +196,7 @@ class Gateway:
             if self._auto_admin:
                 self.config["admin"]["listen"] = f"127.0.0.1:{free_port()}"
             self.write_config()
-            self._listen = self.config["listen"]
+            self._listen = self.config.get("listen")
             self._admin_listen = self.config["admin"]["listen"]
             self._token = self.config["admin"].get("token")
             start_lines = self.log_count(READY_LINE)
