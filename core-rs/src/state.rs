@@ -137,7 +137,12 @@ fn unique_names<'a>(
     Ok(seen)
 }
 
-fn compile_listeners(config: &CoreConfig) -> Result<Vec<Listener>, ConfigError> {
+/// `previous`: the listeners before a reload; a TLS listener on the same address keeps its
+/// session ticket keys and session cache (tls/mod.rs).
+fn compile_listeners(
+    config: &CoreConfig,
+    previous: Option<&GatewayState>,
+) -> Result<Vec<Listener>, ConfigError> {
     let plain = config
         .listen
         .iter()
@@ -169,7 +174,10 @@ fn compile_listeners(config: &CoreConfig) -> Result<Vec<Listener>, ConfigError> 
         let tls = match tls {
             Some(t) => {
                 let offer_h2 = config.limits.http2.over_tls;
-                let settings = TlsSettings::build(t, &format!("{field}.tls"), offer_h2)?;
+                let before = previous
+                    .and_then(|p| p.listeners.iter().find(|l| l.addr == addr))
+                    .and_then(|l| l.tls.as_deref());
+                let settings = TlsSettings::build(t, &format!("{field}.tls"), offer_h2, before)?;
                 Some(Arc::new(settings))
             }
             None => None,
@@ -195,7 +203,7 @@ impl GatewayState {
         config: CoreConfig,
         previous: Option<&GatewayState>,
     ) -> Result<GatewayState, ConfigError> {
-        let listeners = compile_listeners(&config)?;
+        let listeners = compile_listeners(&config, previous)?;
         if config.workers == 0 {
             return Err(ConfigError::new("workers", "expected at least 1 worker"));
         }

@@ -96,6 +96,34 @@ pub struct TlsInfo {
 pub struct TlsSettings {
     pub server: Arc<ServerConfig>,
     pub handshake_timeout: Duration,
+    /// What a resumed session was authenticated against: the client CA file's bytes and
+    /// `required` (None: no client certificates). A reload keeps the ticket keys and the
+    /// session cache only while this is unchanged, so that a session resumed after a
+    /// reload never carries a client identity the new config would not accept.
+    resumption_scope: Option<(Vec<u8>, bool)>,
+}
+
+/// The ticket keys and the TLS 1.2 session-id cache: kept across reloads (`build`'s
+/// `previous`) so that clients resume after a certificate renewal as nginx's do.
+type Resumption = (
+    Arc<dyn rustls::server::ProducesTickets>,
+    Arc<dyn rustls::server::StoresServerSessions>,
+);
+
+fn resumption_from(
+    previous: Option<&TlsSettings>,
+    scope: &Option<(Vec<u8>, bool)>,
+    field: &str,
+) -> Result<Resumption, ConfigError> {
+    if let Some(prev) = previous.filter(|p| &p.resumption_scope == scope) {
+        return Ok((
+            prev.server.ticketer.clone(),
+            prev.server.session_storage.clone(),
+        ));
+    }
+    let ticketer = rustls::crypto::ring::Ticketer::new()
+        .map_err(|e| ConfigError::new(field, format!("cannot set up session tickets: {e}")))?;
+    Ok((ticketer, rustls::server::ServerSessionMemoryCache::new(256)))
 }
 
 /// The ALPN protocols offered, most preferred first (h2 unless `http2.over_tls` is off).
@@ -104,10 +132,12 @@ const ALPN_HTTP1: &[&[u8]] = &[b"http/1.1"];
 
 impl TlsSettings {
     /// Reads and checks every file now: a config with a bad file is refused whole, naming it.
+    /// `previous`: the same listener's settings before a reload (resumption carries over).
     pub fn build(
         config: &TlsConfig,
         field: &str,
         offer_h2: bool,
+        previous: Option<&TlsSettings>,
     ) -> Result<TlsSettings, ConfigError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let store = CertStore::load(config, field, &provider)?;
@@ -136,8 +166,12 @@ impl TlsSettings {
         let mut server = builder.with_cert_resolver(Arc::new(store));
         let alpn = if offer_h2 { ALPN_H2 } else { ALPN_HTTP1 };
         server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        server.ticketer = rustls::crypto::ring::Ticketer::new()
-            .map_err(|e| ConfigError::new(field, format!("cannot set up session tickets: {e}")))?;
+        // The CA file is read again here (load_roots checked it): its bytes are the scope.
+        let scope = config
+            .client_auth
+            .as_ref()
+            .map(|auth| (std::fs::read(&auth.ca).unwrap_or_default(), auth.required));
+        (server.ticketer, server.session_storage) = resumption_from(previous, &scope, field)?;
         if config.handshake_timeout_ms == 0 {
             return Err(ConfigError::new(
                 format!("{field}.handshake_timeout_ms"),
@@ -147,6 +181,7 @@ impl TlsSettings {
         Ok(TlsSettings {
             server: Arc::new(server),
             handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
+            resumption_scope: scope,
         })
     }
 }

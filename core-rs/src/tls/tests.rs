@@ -15,7 +15,7 @@ fn config(cert: &str, key: &str) -> TlsConfig {
 }
 
 fn error(config: &TlsConfig) -> ConfigError {
-    match TlsSettings::build(config, "listeners[1].tls", true) {
+    match TlsSettings::build(config, "listeners[1].tls", true, None) {
         Ok(_) => panic!("expected a config error"),
         Err(e) => e,
     }
