@@ -46,6 +46,9 @@ pub struct CoreConfig {
     /// Cluster-wide state on Redis (cluster/mod.rs); null: every limit is the node's own.
     #[serde(default)]
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// W3C trace context and OTLP span export (otlp/); None: propagation only.
+    #[serde(default)]
+    pub tracing: Option<crate::otlp::TracingConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -16,6 +16,7 @@ pub mod conn_idle;
 pub mod conn_io;
 pub mod errors;
 pub mod grpc;
+pub mod otlp;
 pub mod path_normalise;
 pub mod pipeline;
 pub mod plugins;
@@ -29,6 +30,7 @@ pub mod server;
 pub mod state;
 pub mod stats;
 pub mod tls;
+pub mod trace_context;
 pub mod upgrade;
 pub mod upstream;
 

@@ -31,6 +31,9 @@ pub fn upstream_request(
     set_forwarding_headers(&mut parts.headers, ctx.peer.ip().to_canonical(), call);
     let h = &mut parts.headers;
     set_request_id(h, &call.record.request_id);
+    if let Some(trace) = &call.trace {
+        trace.write_headers(h);
+    }
     for (name, value) in &route.inject_headers {
         h.insert(name, value.clone());
     }

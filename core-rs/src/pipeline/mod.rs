@@ -60,6 +60,7 @@ use crate::router::RouteMatch;
 use crate::state::{GatewayState, Route, Shared};
 use crate::tls::redirect::https_location;
 use crate::tls::TlsInfo;
+use crate::trace_context::TraceContext;
 use crate::upgrade;
 use crate::upstream::Upstream;
 
@@ -79,7 +80,7 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
     let client_version = parts.version;
 
     // 1. accept
-    let mut call = accept(&parts, ctx, started, state.record_calls);
+    let mut call = accept(&parts, ctx, started, &state);
     let admitted = check_limits(&parts, &state.limits)
         .and_then(|head_bytes| admit_target(&mut parts, state.http.path).map(|_| head_bytes));
     // The call record shows the path that was routed (or, if refused, the one received).
@@ -124,8 +125,20 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
     // Plugins that add headers to every answer of the route, refusals included (browsers
     // need cors's), keep what they need of the request now.
     let notes = Notes::take(&route.plugins, &parts.headers);
+    let traceparent = state
+        .config
+        .tracing
+        .as_ref()
+        .filter(|t| t.response_header)
+        .and(call.trace.as_ref())
+        .map(TraceContext::traceparent);
     let mut response = serve_route(route, &state, parts, body, call, ctx, client_version).await;
     notes.respond(&route.plugins, response.headers_mut());
+    if let Some(v) = traceparent {
+        response
+            .headers_mut()
+            .insert(crate::trace_context::TRACEPARENT, v);
+    }
     response
 }
 
@@ -331,7 +344,8 @@ async fn serve_route(
 }
 
 /// Host and path are filled in once the request target is settled (`handle`).
-fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog {
+fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, state: &GatewayState) -> CallLog {
+    let keep = state.record_calls;
     ctx.shared
         .stats
         .worker(ctx.worker)
@@ -343,6 +357,17 @@ fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, keep: bool) -> CallLog
     record.protocol = crate::conn::protocol_name(parts.version);
     let mut call = CallLog::new(record, started, ctx.shared.clone(), ctx.worker, keep);
     call.grpc = grpc::is_grpc(&parts.headers);
+    let tracing = state.config.tracing.as_ref();
+    let mut trace =
+        TraceContext::from_headers(&parts.headers, || tracing.is_some_and(|t| t.sample(None)));
+    if let Some(t) = tracing {
+        // A caller's flag is followed (parent-based) or overruled by the ratio.
+        if trace.parent_span_id.is_some() {
+            trace.set_sampled(t.sample(Some(trace.sampled())));
+        }
+        call.export_span = t.exports() && trace.sampled();
+    }
+    call.trace = Some(trace);
     call
 }
 

@@ -22,6 +22,10 @@ pub struct CallLog {
     pub metrics_slot: Option<u16>,
     /// A gRPC call (grpc.rs): refusals answer in gRPC's form, `grpc-status` is recorded.
     pub grpc: bool,
+    /// W3C trace context of the call (trace_context.rs), set at accept.
+    pub trace: Option<crate::trace_context::TraceContext>,
+    /// Sampled with an OTLP exporter configured: the finished call becomes a span.
+    pub export_span: bool,
 }
 
 impl CallLog {
@@ -41,6 +45,8 @@ impl CallLog {
             python_log: false,
             metrics_slot: None,
             grpc: false,
+            trace: None,
+            export_span: false,
         }
     }
 
@@ -66,11 +72,45 @@ impl CallLog {
             let metrics = &self.shared.route_metrics;
             metrics.observe(slot, self.worker, r.status, r.latency_us, upstream_us);
         }
+        if self.export_span {
+            self.push_span();
+        }
         if self.python_log {
             self.shared.bridge.tell_log(self.record.clone());
         }
         if self.keep {
             self.shared.records.push(self.record);
         }
+    }
+
+    /// Queue this call's span for the exporter (never waits: a full queue drops it).
+    fn push_span(&self) {
+        let Some(t) = &self.trace else { return };
+        let r = &self.record;
+        let start_unix_ns = r.ts_ms.saturating_mul(1_000_000);
+        self.shared.spans.push(crate::otlp::FinishedSpan {
+            trace_id: t.trace_id,
+            span_id: t.span_id,
+            parent_span_id: t.parent_span_id,
+            flags: t.flags,
+            tracestate: t
+                .tracestate
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            start_unix_ns,
+            end_unix_ns: start_unix_ns + r.latency_us.saturating_mul(1_000),
+            method: r.method.clone(),
+            route: r.route.clone(),
+            consumer: r.consumer.clone(),
+            status: r.status,
+            path: r.path.clone(),
+            host: r.host.clone(),
+            protocol: r.protocol,
+            client_ip: r.client_ip,
+            upstream_addr: r.upstream_addr.clone(),
+            upstream_ttfb_us: r.upstream_latency_us,
+            error_kind: r.error_kind,
+        });
     }
 }
