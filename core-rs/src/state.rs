@@ -97,6 +97,8 @@ pub struct Shared {
     pub stats: Stats,
     /// The states' per-route counters (one registry for the life of the process).
     pub route_metrics: Arc<RouteMetrics>,
+    /// Finished sampled calls waiting for the OTLP exporter (otlp/).
+    pub spans: crate::otlp::SpanQueue,
     pub workers: usize,
 }
 
@@ -109,6 +111,7 @@ impl Shared {
             records: RecordBuffer::new(state.config.log_buffer_capacity),
             stats: Stats::new(workers),
             route_metrics: state.route_metrics.clone(),
+            spans: crate::otlp::SpanQueue::default(),
             workers,
             state: ArcSwap::from_pointee(state),
         })
@@ -309,6 +312,9 @@ impl GatewayState {
             });
         }
 
+        if let Some(t) = &config.tracing {
+            t.check()?;
+        }
         let http = RequestRules::build(&config.http)?;
         let router = Router::build(&config.routes, http.path)?;
         // Same limit: keep the counts, so a reload is not a free reset for a guesser.

@@ -27,6 +27,7 @@ from pygate.config.schema import (
     Upstream,
     WebSocket,
 )
+from pygate.config.tracing import compile_tracing
 from pygate.plugins import NativePlugin, get_plugin
 from pygate.plugins.registry import python_phases
 
@@ -64,6 +65,7 @@ def compile_core_config(
         ],
         "consumers": [_consumer(c) for c in config.consumers],
         "cluster": compile_cluster(config.cluster),
+        "tracing": compile_tracing(config.tracing),
         "routes": with_ai_secret(
             [_route(r, int(config.plugin_timeout)) for r in [*config.routes, *ai_routes(config)]],
             ai_listener,

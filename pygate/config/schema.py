@@ -14,6 +14,7 @@ import msgspec
 from pygate.config.ai_schema import AiSettings
 from pygate.config.cluster import Cluster
 from pygate.config.listeners import Listener
+from pygate.config.tracing import Tracing
 from pygate.config.units import (
     SECRET_MARK,
     Duration,
@@ -337,3 +338,7 @@ class GatewayConfig(_Section):
     # on Redis (pygate/config/cluster.py holds the section and its checks).
     cluster: Cluster = msgspec.field(default_factory=Cluster)
     # ----- end cluster: -----------------------------------------------------------------
+
+    # --- tracing (issue 13 item 4): trace context and OTLP export, pygate/config/tracing.py
+    tracing: Tracing | None = None
+    # --- end tracing

@@ -59,6 +59,8 @@ pub struct Gateway {
     server: Mutex<Option<Server>>,
     /// Runs the active health checks while the server runs (upstream/health.rs).
     prober: Mutex<Option<Prober>>,
+    /// Sends sampled calls' spans to the OTLP collector (otlp/export.rs).
+    exporter: Mutex<Option<crate::otlp::export::Exporter>>,
     local_addrs: Mutex<Option<Vec<String>>>,
 }
 
@@ -74,6 +76,7 @@ impl Gateway {
             ),
             server: Mutex::new(None),
             prober: Mutex::new(None),
+            exporter: Mutex::new(None),
             local_addrs: Mutex::new(None),
             drain_scratch: Mutex::new(DrainedBatch::default()),
         })
@@ -94,6 +97,9 @@ impl Gateway {
         let prober = Prober::start(self.shared.clone())
             .map_err(|e| PyOSError::new_err(format!("cannot start health checks: {e}")))?;
         *self.prober.lock().unwrap() = Some(prober);
+        let exporter = crate::otlp::export::Exporter::start(self.shared.clone())
+            .map_err(|e| PyOSError::new_err(format!("cannot start the OTLP exporter: {e}")))?;
+        *self.exporter.lock().unwrap() = Some(exporter);
         Ok(())
     }
 
@@ -203,6 +209,9 @@ impl Gateway {
         d.set_item("records_pending", self.shared.records.pending())?;
         let dropped = self.shared.bridge.log_calls_dropped.load(Ordering::Relaxed);
         d.set_item("plugin_log_dropped", dropped)?;
+        for (name, value) in self.shared.spans.snapshot() {
+            d.set_item(name, value)?;
+        }
         Ok(d)
     }
 
@@ -270,9 +279,13 @@ impl Gateway {
         let prober = self.prober.lock().unwrap().take();
         py.allow_threads(|| drop(prober));
         let server = self.server.lock().unwrap().take();
-        match server {
+        let clean = match server {
             Some(s) => py.allow_threads(|| s.shutdown(Duration::from_millis(grace_ms))),
             None => true,
-        }
+        };
+        // After the last call: the exporter sends what is queued, then stops.
+        let exporter = self.exporter.lock().unwrap().take();
+        py.allow_threads(|| drop(exporter));
+        clean
     }
 }
