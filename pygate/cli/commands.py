@@ -19,7 +19,8 @@ from pygate.cli.admin_client import (
     WrongGateway,
 )
 from pygate.config import ConfigError, LoadedConfig, load_config
-from pygate.logstore import LogStoreError, QueryResult, open_store
+from pygate.logd.client import LogdStore, WrongLogd
+from pygate.logstore import LogStore, LogStoreError, QueryResult, StoreUnavailable, open_store
 from pygate.logstore.render import render
 
 _QUERY_TIMEOUT_S = 300.0
@@ -46,7 +47,8 @@ def admin_target(loaded: LoadedConfig) -> AdminTarget | None:
 def client_failure(exc: Exception, what: str) -> int:
     """Print why a command that needed the gateway failed; its exit code."""
     print(f"pygate: {what} failed: {exc}", file=sys.stderr)
-    return EXIT_CONFIG if isinstance(exc, WrongGateway | TokenUnusable) else EXIT_FAILURE
+    wrong = isinstance(exc, WrongGateway | TokenUnusable | WrongLogd)
+    return EXIT_CONFIG if wrong else EXIT_FAILURE
 
 
 def status(config_file: str, *, as_json: bool) -> int:
@@ -132,10 +134,33 @@ def save_bench_run(config_file: str, report: dict) -> str:
         return f"saved to pygate.bench_runs through the gateway at {target.listen}"
     except AdminUnreachable:
         pass
+    logd = reach_logd(loaded)
+    if logd is not None:
+        with logd:
+            logd.insert_bench_run(report)
+        return f"saved to pygate.bench_runs through logd at {logd.path}"
     with open_store(loaded.store, retention_days=loaded.config.log.retention_days) as store:
         store.migrate()
         store.insert_bench_run(report)
     return f"saved to pygate.bench_runs in {loaded.store.url}"
+
+
+def reach_logd(loaded: LoadedConfig) -> LogStore | None:
+    """The logd of `loaded` if one answers on its socket (log.daemon.enabled), else None.
+
+    Raises WrongLogd when the socket is served for another store: never its data."""
+    if not loaded.config.log.daemon.enabled:
+        return None
+    try:
+        store = LogdStore(loaded, role="cli")
+    except OSError:
+        return None
+    try:
+        store.query("SELECT 1", "TSV")  # connects, exchanging identities
+    except StoreUnavailable:
+        store.close()
+        return None
+    return store
 
 
 def run_query(loaded: LoadedConfig, sql: str) -> QueryResult:
@@ -150,5 +175,9 @@ def run_query(loaded: LoadedConfig, sql: str) -> QueryResult:
         return QueryResult(columns=answer["columns"], rows=answer["rows"])
     except AdminUnreachable:
         pass
+    logd = reach_logd(loaded)  # a logd running without a gateway owns chDB too
+    if logd is not None:
+        with logd:
+            return logd.query_rows(sql)
     with open_store(loaded.store, read_only=True) as store:
         return store.query_rows(sql)

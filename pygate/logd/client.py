@@ -127,3 +127,14 @@ class LogdStore(LogStore):
     def close(self) -> None:
         self._closed = True
         self._drop()
+
+
+def store_reachable_or_spooling(store: LogStore, spool_rows: int, spool_room: bool) -> bool:
+    """For readiness (/readyz): the store answers, or batches still have spool room.
+
+    `store` is the gateway's store (a LogdStore when log.daemon.enabled; any other store
+    is taken as reachable, its shipper reports failures itself). `spool_rows` and
+    `spool_room` come from the shipper (log_spool_rows, spool below spool_max_bytes)."""
+    if isinstance(store, LogdStore) and not store.ping():
+        return spool_room
+    return spool_room or spool_rows == 0
