@@ -12,7 +12,7 @@ from support.client import get
 from support.configs import simple_config
 from support.gateway import Gateway, running
 from support.net import free_port, wait_until
-from support.otlp_receiver import OtlpReceiver, attributes
+from support.otlp_receiver import OtlpGrpcReceiver, OtlpReceiver, attributes
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
@@ -123,3 +123,29 @@ def test_the_response_header_is_sent_only_when_configured(upstreams, tmp_path, r
     with running(Gateway(tmp_path / "gw", cfg)) as gw:
         resp = get(gw.url("/echo/h"), headers={"traceparent": f"00-{TRACE}-{CALLER_SPAN}-01"})
         assert resp.header("traceparent") == resp.upstream_headers()["traceparent"]
+
+
+def test_grpc_export_reaches_a_grpcio_collector(upstreams, tmp_path):
+    grpc_receiver = OtlpGrpcReceiver().start()
+    try:
+        cfg = simple_config(upstreams, tracing=tracing(grpc_receiver.endpoint))
+        cfg["tracing"]["otlp"]["protocol"] = "grpc"
+        with running(Gateway(tmp_path / "gw", cfg)) as gw:
+            for i in range(3):
+                resp = get(
+                    gw.url(f"/echo/g{i}"),
+                    headers={"traceparent": f"00-{TRACE}-{i + 1:016x}-01"},
+                )
+                assert resp.status == 200
+            assert wait_until(lambda: len(grpc_receiver.snapshot()) >= 3, timeout=20)
+            spans = grpc_receiver.snapshot()
+            assert len(spans) == 3
+            assert {s.parent_span_id.hex() for s in spans} == {f"{i + 1:016x}" for i in range(3)}
+            assert all(s.trace_id.hex() == TRACE for s in spans)
+            assert attributes(spans[0])["pygate.route"] == "echo"
+            # The exporter's headers travel as gRPC metadata.
+            assert grpc_receiver.headers[0]["authorization"] == f"Bearer {TOKEN}"
+            assert gw.status()["tracing_spans_exported_total"] == 3
+            assert gw.status()["tracing_export_failures_total"] == 0
+    finally:
+        grpc_receiver.stop()
