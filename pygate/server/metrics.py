@@ -206,6 +206,20 @@ _METRICS: dict[str, tuple[str, str, str, str]] = {
         "Provider answers that refused the gateway's key (401/403, API_KEY_INVALID).",
         "",
     ),
+    # The admin state's version (SQLite or the shared Postgres) and the one this node
+    # serves: on a cluster, a node whose served version lags the state's is behind.
+    "state_version": (
+        "pygate_admin_state_version",
+        "gauge",
+        "Version of the admin state (bumped by every admin write).",
+        "",
+    ),
+    "state_served_version": (
+        "pygate_admin_state_served_version",
+        "gauge",
+        "Version of the admin state this node serves.",
+        "",
+    ),
 }
 
 
