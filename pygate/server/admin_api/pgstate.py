@@ -30,7 +30,7 @@ import orjson
 
 from pygate.config.state_url import redacted, scrub
 from pygate.server.admin_api.document import KINDS, Entities
-from pygate.server.admin_api.statedb import AdminStateError, StaleState
+from pygate.server.admin_api.statedb import AdminStateError, PendingAudit, StaleState
 
 log = logging.getLogger("pygate")
 
@@ -51,7 +51,9 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
-class PostgresStateDB:
+class PostgresStateDB(PendingAudit):
+    PARAM = "%s"
+
     def __init__(self, url: str, cache_path: str) -> None:
         self.url = url
         self.path = redacted(url)  # how logs, errors and status name it
@@ -270,18 +272,3 @@ class PostgresStateDB:
             db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(version)))
         self._write_cache(entities, version, file_hash)
         return version
-
-    def pending_audit(self, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT seq, row FROM audit_pending ORDER BY seq LIMIT %s", (limit,)
-            ).fetchall()
-        return [(seq, orjson.loads(row)) for seq, row in rows]
-
-    def pending_audit_count(self) -> int:
-        with self._connect() as db:
-            return db.execute("SELECT count(*) FROM audit_pending").fetchone()[0]
-
-    def drop_audit(self, up_to_seq: int) -> None:
-        with self._connect() as db:
-            db.execute("DELETE FROM audit_pending WHERE seq <= %s", (up_to_seq,))

@@ -43,7 +43,34 @@ class StaleState(AdminStateError):
     """Another writer changed the state since it was read (the version moved on)."""
 
 
-class AdminStateDB:
+class PendingAudit:
+    """The audit rows waiting for the log store (table `audit_pending`), the same SQL on
+    SQLite and Postgres but for the parameter mark (`PARAM`)."""
+
+    PARAM = "?"
+
+    def _connect(self) -> contextlib.AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def pending_audit(self, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
+        """Audit rows not yet in the log store, oldest first, with their sequence number."""
+        with self._connect() as db:
+            rows = db.execute(
+                f"SELECT seq, row FROM audit_pending ORDER BY seq LIMIT {self.PARAM}", (limit,)
+            ).fetchall()
+        return [(seq, orjson.loads(row)) for seq, row in rows]
+
+    def pending_audit_count(self) -> int:
+        with self._connect() as db:
+            return db.execute("SELECT count(*) FROM audit_pending").fetchone()[0]
+
+    def drop_audit(self, up_to_seq: int) -> None:
+        """Forget the audit rows the log store has taken (sequence <= `up_to_seq`)."""
+        with self._connect() as db:
+            db.execute(f"DELETE FROM audit_pending WHERE seq <= {self.PARAM}", (up_to_seq,))
+
+
+class AdminStateDB(PendingAudit):
     def __init__(self, path: str) -> None:
         self.path = path
         try:
@@ -153,20 +180,3 @@ class AdminStateDB:
                 [(orjson.dumps(row).decode(),) for row in audit_rows],
             )
         return version + 1
-
-    def pending_audit(self, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
-        """Audit rows not yet in the log store, oldest first, with their sequence number."""
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT seq, row FROM audit_pending ORDER BY seq LIMIT ?", (limit,)
-            ).fetchall()
-        return [(seq, orjson.loads(row)) for seq, row in rows]
-
-    def pending_audit_count(self) -> int:
-        with self._connect() as db:
-            return db.execute("SELECT count(*) FROM audit_pending").fetchone()[0]
-
-    def drop_audit(self, up_to_seq: int) -> None:
-        """Forget the audit rows the log store has taken (sequence <= `up_to_seq`)."""
-        with self._connect() as db:
-            db.execute("DELETE FROM audit_pending WHERE seq <= ?", (up_to_seq,))
