@@ -13,8 +13,8 @@ def add_serve_parser(logs_commands) -> None:
             "Serve the embedded chDB log store (log.store: chdb://...) over ClickHouse's "
             "HTTP interface, for clickhouse-connect, curl or Grafana. Users come from "
             "log.serve.users (passwords required; users: [] for none, on loopback only). "
-            "chDB lets one process use a data directory: stop a gateway that uses the same "
-            "store first."
+            "While a logd owns the store (log.daemon.enabled), statements run in logd, "
+            "beside a running gateway; otherwise this process opens the store itself."
         ),
     )
     serve.add_argument("--config", "-c", required=True, metavar="FILE", help="gateway YAML file")

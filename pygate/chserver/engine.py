@@ -1,8 +1,10 @@
-"""The chDB side: one dedicated thread that owns the store's chDB sessions.
+"""The chDB side: the store's chDB sessions, used by one thread at a time.
 
 chDB calls block and a data directory belongs to one process, so every chDB call of
-the server runs on a single worker thread, one statement at a time. That thread owns
-two chDB sessions on the directory:
+the server runs one statement at a time: on a single worker thread (ChdbEngine, when
+`logs serve` opens the store itself), or in `pygate logd` under a lock, when logd owns
+the store and `logs serve` forwards each statement to it (logd_engine.py). The
+sessions (ChdbStatements) are two on the directory:
 
 - a read-only one (`?mode=ro`, ClickHouse's readonly=2: settings may change, data
   may not, and allow_ddl=0) that runs every read, of every user;
@@ -95,25 +97,22 @@ class _ChdbSession:
     settings: dict[str, str] = field(default_factory=dict)  # applied with SET
 
 
-class ChdbEngine:
+class ChdbStatements:
+    """The sessions and the statements, without threads: whoever holds one runs it on
+    one thread at a time (ChdbEngine's worker here, a lock in `pygate logd`, which
+    serves `logs serve` statements from the store it owns)."""
+
     def __init__(self, path: str, *, writable: bool) -> None:
         self.path = path
         self.writable = writable
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chdb")
         self._reader: _ChdbSession | None = None
         self._writer: _ChdbSession | None = None
         self.info: ServerInfo | None = None
         self._guard = SqlGuard(self._reader_rows)
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    # ----- lifecycle (run on the worker thread) ------------------------------------
+    # ----- lifecycle -------------------------------------------------------------------
 
     def open(self) -> ServerInfo:
-        return self._executor.submit(self._open).result()
-
-    def _open(self) -> ServerInfo:
         from chdb import session as chdb_session
 
         if not self.writable and not os.path.isdir(self.path):
@@ -126,7 +125,7 @@ class ChdbEngine:
                 self._writer = _ChdbSession(chdb_session.Session(self.path))
             self._reader = _ChdbSession(chdb_session.Session(f"{self.path}?mode=ro"))
         except Exception as exc:
-            self._close()
+            self.close()
             raise StoreUnavailable(
                 f"cannot open the chDB store at {self.path}: {ClickHouseError.from_chdb(exc)}. "
                 "chDB lets one process use a data directory: if a gateway is running with "
@@ -145,11 +144,15 @@ class ChdbEngine:
         self._guard.catalog  # noqa: B018 - loaded before any client's settings apply
         return self.info
 
-    def close(self) -> None:
-        self._executor.submit(self._close).result()
-        self._executor.shutdown(wait=True)
+    def allow_writes(self) -> None:
+        """Open the writable session too (logd opens it for the first writing server)."""
+        if self._writer is None:
+            from chdb import session as chdb_session
 
-    def _close(self) -> None:
+            self._writer = _ChdbSession(chdb_session.Session(self.path))
+        self.writable = True
+
+    def close(self) -> None:
         for name in ("_reader", "_writer"):
             state = getattr(self, name)
             setattr(self, name, None)
@@ -158,14 +161,11 @@ class ChdbEngine:
 
     # ----- statements ----------------------------------------------------------------
 
-    async def run(self, statement: Statement) -> Outcome:
-        return await self.call(self._run, statement)
-
-    async def check(self, database: str, settings: dict[str, str], writable: bool) -> None:
+    def check(self, database: str, settings: dict[str, str], writable: bool) -> None:
         """Fail as chDB would if `database` does not exist or a setting is invalid."""
-        await self.call(self._prepare, database, settings, writable)
+        self._prepare(database, settings, writable)
 
-    def _run(self, statement: Statement) -> Outcome:
+    def run(self, statement: Statement) -> Outcome:
         # The reader first: the check then parses under this client's own settings,
         # never under what the previous client left in the session.
         state = self._prepare(statement.database, statement.settings, False)
@@ -270,6 +270,34 @@ class ChdbEngine:
             except Exception:  # noqa: BLE001 - an unknown setting never took effect
                 pass
         state.settings = {}
+
+
+class ChdbEngine:
+    """`logs serve`'s own store: every chDB call on one worker thread, one at a time."""
+
+    def __init__(self, path: str, *, writable: bool) -> None:
+        self.path = path
+        self.description = f"store {path}"
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chdb")
+        self._core = ChdbStatements(path, writable=writable)
+        self.info: ServerInfo | None = None
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def open(self) -> ServerInfo:
+        self.info = self._executor.submit(self._core.open).result()
+        return self.info
+
+    def close(self) -> None:
+        self._executor.submit(self._core.close).result()
+        self._executor.shutdown(wait=True)
+
+    async def run(self, statement: Statement) -> Outcome:
+        return await self.call(self._core.run, statement)
+
+    async def check(self, database: str, settings: dict[str, str], writable: bool) -> None:
+        await self.call(self._core.check, database, settings, writable)
 
 
 def _with_pinned(settings: dict[str, str]) -> dict[str, str]:

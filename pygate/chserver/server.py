@@ -131,18 +131,25 @@ def _placeholder_bound(listen: str) -> str:
 
 async def _serve(loaded: LoadedConfig, listen: str, users: list[User]) -> int:
     from pygate.chserver.engine import ChdbEngine, StoreUnavailable
+    from pygate.logd.client import WrongLogd
 
     writable = any(user.may_write for user in users)
-    path = loaded.store.path
-    if writable:
-        try:
-            await asyncio.to_thread(_migrate, loaded)
-        except Exception as exc:  # noqa: BLE001 - reported to the operator, then exit
-            print(f"pygate: {exc}", file=sys.stderr)
-            return EXIT_FAILURE
-    engine = ChdbEngine(path, writable=writable)
     try:
-        info = await asyncio.to_thread(engine.open)
+        engine = await asyncio.to_thread(_through_logd, loaded)
+    except WrongLogd as exc:
+        print(f"pygate: logs serve --config {loaded.abspath}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if engine is None:
+        # No logd owns the store: open it here (chDB's lock keeps anyone else out).
+        if writable:
+            try:
+                await asyncio.to_thread(_migrate, loaded)
+            except Exception as exc:  # noqa: BLE001 - reported to the operator, then exit
+                print(f"pygate: {exc}", file=sys.stderr)
+                return EXIT_FAILURE
+        engine = ChdbEngine(loaded.store.path, writable=writable)
+    try:
+        info = engine.info or await asyncio.to_thread(engine.open)
     except StoreUnavailable as exc:
         print(f"pygate: {exc}", file=sys.stderr)
         await asyncio.to_thread(engine.close)
@@ -177,7 +184,8 @@ async def _serve(loaded: LoadedConfig, listen: str, users: list[User]) -> int:
         loop.add_signal_handler(sig, stop.set)
     mode = "writes allowed" if writable else "read-only"
     print(
-        f"{READY_PREFIX} {_bound(site, listen)} (store {path}, {mode}, ClickHouse {info.version})",
+        f"{READY_PREFIX} {_bound(site, listen)} ({engine.description}, {mode}, "
+        f"ClickHouse {info.version})",
         file=sys.stderr,
         flush=True,
     )
@@ -186,6 +194,30 @@ async def _serve(loaded: LoadedConfig, listen: str, users: list[User]) -> int:
     await asyncio.to_thread(engine.close)
     print("pygate: logs serve stopped", file=sys.stderr, flush=True)
     return EXIT_OK
+
+
+def _through_logd(loaded: LoadedConfig):
+    """A LogdEngine, opened, when a logd of this config answers (log.daemon.enabled):
+    it owns the store, and statements run there. None when none answers.
+    Raises WrongLogd when the socket is another store's."""
+    if not loaded.config.log.daemon.enabled:
+        return None
+    from pygate.chserver.engine import StoreUnavailable
+    from pygate.chserver.logd_engine import LogdEngine
+
+    try:
+        engine = LogdEngine(loaded)
+    except OSError:  # a socket path too long: no logd can listen there either
+        return None
+    try:
+        engine.open()
+    except StoreUnavailable:
+        engine.close()
+        return None
+    except BaseException:
+        engine.close()
+        raise
+    return engine
 
 
 def _migrate(loaded: LoadedConfig) -> None:

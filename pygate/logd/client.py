@@ -74,7 +74,9 @@ class LogdStore(LogStore):
         self._local.sock = sock
         return sock
 
-    def _call(self, op: int, payload: bytes) -> bytes:
+    def exchange(self, op: int, payload: bytes) -> tuple[int, bytes]:
+        """One request and its reply (status, payload) on this thread's connection.
+        Raises StoreUnavailable when logd cannot be reached or the connection broke."""
         sock = self._connection()
         try:
             p.send_frame(sock, op, payload)
@@ -84,7 +86,10 @@ class LogdStore(LogStore):
         except (OSError, p.ProtocolError) as exc:
             self._drop()
             raise StoreUnavailable(f"logd at {self.path}: {exc}") from exc
-        status, answer = reply
+        return reply
+
+    def _call(self, op: int, payload: bytes) -> bytes:
+        status, answer = self.exchange(op, payload)
         if status == p.OK:
             return answer
         message = answer.decode(errors="replace")

@@ -4,7 +4,9 @@
     reply:    status u8 | length u32 | payload
 
 An insert's payload is `table_len u16 | table | token_len u16 | token | RowBinary`,
-the bytes the core produced, untouched. The first request on a connection must be
+the bytes the core produced, untouched. `logs serve` sends its statements as SERVE_*
+frames and gets CH_ERROR (a ClickHouse code and message) for a refused or failed one.
+The first request on a connection must be
 HELLO with the client's identity (JSON); logd answers with its own, and refuses a
 client whose store differs, so nobody ever reads or writes another store's data.
 """
@@ -19,7 +21,9 @@ import struct
 from pygate.config import LoadedConfig
 
 HELLO, INSERT, QUERY, BENCH_RUN, RETENTION, PING = range(1, 7)
-OK, UNAVAILABLE, REJECTED, FAILED, WRONG_STORE = range(5)
+# `pygate logs serve` through logd (pygate/chserver/wire.py has their payloads).
+SERVE_OPEN, SERVE_RUN, SERVE_CHECK = range(7, 10)
+OK, UNAVAILABLE, REJECTED, FAILED, WRONG_STORE, CH_ERROR = range(6)
 
 _HEADER = struct.Struct("<BI")
 _SHORT = struct.Struct("<H")

@@ -25,6 +25,7 @@ import orjson
 
 from pygate.config import ConfigError, LoadedConfig, load_config
 from pygate.logd import protocol as p
+from pygate.logd.serve_backend import ServeBackend
 from pygate.logstore import LogStore, LogStoreError, open_store
 from pygate.logstore.base import BatchRejected, StoreUnavailable
 from pygate.logstore.sql_policy import StatementRefused
@@ -77,6 +78,7 @@ class LogDaemon:
         self.store = store
         self.listener = listener
         self.identity = p.identity(loaded)
+        self.serve = ServeBackend(loaded.store)  # `logs serve`'s statements
         self.stopping = threading.Event()
         self._busy = threading.Lock()  # held around every store call, for a clean stop
         self.rows_inserted = 0
@@ -105,6 +107,7 @@ class LogDaemon:
         self.listener.close()
         with self._busy:  # the insert in progress finishes and is acknowledged
             pass
+        self.serve.close()
 
     def _serve_connection(self, conn: socket.socket) -> None:
         with conn:
@@ -140,6 +143,8 @@ class LogDaemon:
         return True
 
     def _handle(self, op: int, payload: bytes) -> tuple[int, bytes]:
+        if op in _SERVE_OPS:
+            return self.serve.handle(op, payload)
         try:
             with self._busy if op in (p.INSERT, p.BENCH_RUN, p.RETENTION) else _nothing:
                 return p.OK, self._run(op, payload)
@@ -184,6 +189,7 @@ class _Nothing:
 
 _nothing = _Nothing()
 _WRITABLE_TABLES = frozenset({"pygate.requests", "pygate.ai_calls"})
+_SERVE_OPS = frozenset({p.SERVE_OPEN, p.SERVE_RUN, p.SERVE_CHECK})
 
 
 # Set by `pygate serve` for the logd it supervises: logd stops (cleanly) when that

@@ -156,3 +156,51 @@ def test_cli_of_another_config_gets_a_clear_error_not_the_data(logd_gateway, ups
     assert str(other / "b.yaml") in result.stderr
     assert result.stdout == ""
     json.dumps(result.stderr)
+
+
+def test_logs_serve_statements_are_checked_in_logd_whoever_sends_them(logd_gateway, tmp_path):
+    """A same-uid client that skips `logs serve` and its users, and sends SERVE_RUN frames
+    itself, still gets only checked statements on logd's read-only or INSERT-only path:
+    no DDL, no file or network access, no unpinned settings, even flagged writable."""
+    from pygate.chserver import wire
+    from pygate.chserver.engine import Statement
+
+    target = tmp_path / "written.txt"
+
+    def run(sock, sql, writable=True, settings=None):
+        statement = Statement("default", settings or {}, writable, "TSV", sql)
+        p.send_frame(sock, p.SERVE_RUN, wire.encode_statement(statement))
+        return p.recv_frame(sock)
+
+    with connect(logd_gateway) as sock:
+        p.send_frame(sock, p.HELLO, hello_payload(logd_gateway))
+        assert p.recv_frame(sock)[0] == p.OK
+        for sql in (
+            "DROP TABLE pygate.requests",
+            "CREATE TABLE pygate.x (a Int8) ENGINE = Memory",
+            "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+            f"SELECT 1 INTO OUTFILE '{target}'",
+            f"INSERT INTO FUNCTION file('{target}', 'TSV') SELECT 1",
+            "SELECT * FROM url('http://127.0.0.1:1/', 'LineAsString')",
+            "SELECT * FROM system.users",
+            "SYSTEM FLUSH LOGS",
+        ):
+            status, answer = run(sock, sql)
+            assert status == p.CH_ERROR, (sql, answer)
+            error = wire.decode_error(answer)
+            assert error.code in (164, 497), (sql, error.message)
+            assert "root:" not in error.message
+        for settings in ({"allow_ddl": "1"}, {"dialect": "'prql'"}):
+            status, answer = run(sock, "SELECT 1", settings=settings)
+            assert status == p.CH_ERROR and wire.decode_error(answer).code == 164, settings
+        # Not flagged writable: even an INSERT into pygate's tables is refused.
+        status, answer = run(
+            sock, "INSERT INTO pygate.requests (request_id) VALUES ('x')", writable=False
+        )
+        assert status == p.CH_ERROR and wire.decode_error(answer).code == 164
+        # A frame that is no statement is refused; the connection still answers.
+        p.send_frame(sock, p.SERVE_RUN, b"\x05\x00\x00\x00{bad}")
+        assert p.recv_frame(sock)[0] == p.FAILED
+        status, answer = run(sock, "EXISTS TABLE pygate.requests", writable=False)
+        assert status == p.OK and wire.decode_outcome(answer).body == b"1\n"
+    assert not target.exists()

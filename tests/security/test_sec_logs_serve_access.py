@@ -20,7 +20,7 @@ import clickhouse_connect
 import pytest
 import yaml
 from clickhouse_connect.driver.exceptions import DatabaseError
-from support.logs_server import LogsServer
+from support.logs_server import LogsServer, StandaloneLogd
 from support.sql_attacks import NETWORK, READS, WRITES
 from support.sql_attacks import bait as make_bait
 
@@ -35,21 +35,31 @@ def bait(tmp_path_factory):
         yield found
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+# Every attack runs twice: on a `logs serve` that opened the store itself, and on one
+# whose statements go to the logd that owns the store (checked and run there).
+@pytest.fixture(scope="module", params=["own-store", "through-logd"])
+def server(tmp_path_factory, request):
     users = [
         {"name": WRITER[0], "password": WRITER[1]},
         {"name": ANALYST[0], "password": ANALYST[1], "allow_writes": False},
     ]
     config = {"log": {"serve": {"users": users, "allowed_hosts": ["logs.internal"]}}}
+    through_logd = request.param == "through-logd"
+    config["log"]["daemon"] = {"enabled": through_logd}
     srv = LogsServer(tmp_path_factory.mktemp("serve-sec"), config, allow_writes=True)
     srv.create_in_store(
         "CREATE DATABASE IF NOT EXISTS pygate",
         f"CREATE TABLE {TABLE} (note String) ENGINE = MergeTree ORDER BY note",
     )
-    srv.start()
-    yield srv
-    srv.stop()
+    logd = StandaloneLogd(srv.config_path).start() if through_logd else None
+    try:
+        srv.start()
+        assert ("through logd" in srv.log_text()) == through_logd
+        yield srv
+    finally:
+        srv.stop()
+        if logd is not None:
+            logd.stop()
 
 
 def fill(template: str, bait: dict) -> tuple[str, Path]:

@@ -132,3 +132,40 @@ class LogsServer:
 
     def kill(self) -> None:
         kill_process(self.proc)
+
+
+class StandaloneLogd:
+    """`python -m pygate logd --config FILE` on its own (no gateway), e.g. for `logs serve`
+    to go through. Its output goes to `log_path` next to the config."""
+
+    READY = "logd: serving"
+
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self.log_path = config_path.parent / "logd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def start(self, timeout: float = START_TIMEOUT) -> StandaloneLogd:
+        before = self.log_text().count(self.READY)
+        args = [sys.executable, "-m", "pygate", "logd", "--config", str(self.config_path)]
+        self.proc = spawn(args, self.log_path, cwd=self.config_path.parent)
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"logd exited with {self.proc.returncode}:\n{self.log_text()}")
+            return self.log_text().count(self.READY) > before
+
+        wait_until(ready, timeout, what=f"logd ready line in {self.log_path}")
+        return self
+
+    def stop(self, timeout: float = 60) -> int:
+        return stop_process(self.proc, "logd", self.log_text, timeout)
+
+    def kill(self) -> None:
+        kill_process(self.proc)
