@@ -33,6 +33,7 @@ pub mod tls;
 pub mod trace_context;
 pub mod upgrade;
 pub mod upstream;
+pub mod upstream_metrics;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

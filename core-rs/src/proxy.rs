@@ -22,6 +22,7 @@ use crate::clock::now_ms;
 use crate::errors::Reject;
 use crate::upstream::pool::ConnectError;
 use crate::upstream::Upstream;
+use crate::upstream_metrics::FailureReason as Why;
 
 pub struct Forwarded {
     pub response: http::Response<Incoming>,
@@ -79,11 +80,13 @@ pub async fn forward(
                 Ok(c) => c,
                 Err(e) => {
                     upstream.report_failure(ti, now_ms());
-                    failure.reject = match e {
-                        ConnectError::Timeout => Reject::UpstreamTimeout,
-                        ConnectError::Failed => Reject::UpstreamUnavailable,
-                        ConnectError::Tls => Reject::UpstreamTls,
+                    let (reject, reason) = match e {
+                        ConnectError::Timeout => (Reject::UpstreamTimeout, Why::ConnectTimeout),
+                        ConnectError::Failed => (Reject::UpstreamUnavailable, Why::Connect),
+                        ConnectError::Tls => (Reject::UpstreamTls, Why::Tls),
                     };
+                    upstream.count_failure(ti, worker, reason);
+                    failure.reject = reject;
                     break;
                 }
             };
@@ -96,9 +99,12 @@ pub async fn forward(
             match outcome {
                 Ok(Ok(response)) => {
                     upstream.report_success(ti);
+                    let upstream_latency = sent_at.elapsed();
+                    let us = upstream_latency.as_micros() as u64;
+                    upstream.count_answer(ti, worker, response.status().as_u16(), us);
                     return Ok(Forwarded {
                         response,
-                        upstream_latency: sent_at.elapsed(),
+                        upstream_latency,
                         conn: UpstreamConn {
                             target: target.clone(),
                             worker,
@@ -109,6 +115,7 @@ pub async fn forward(
                 }
                 Err(TimedOut) => {
                     upstream.report_failure(ti, now_ms());
+                    upstream.count_failure(ti, worker, Why::Timeout);
                     failure.reject = Reject::UpstreamTimeout;
                     return Err(failure);
                 }
@@ -120,6 +127,7 @@ pub async fn forward(
                     Some(unsent) => {
                         req = unsent;
                         upstream.report_failure(ti, now_ms());
+                        upstream.count_failure(ti, worker, Why::Closed);
                         failure.reject = Reject::UpstreamUnavailable;
                         break;
                     }
@@ -128,6 +136,7 @@ pub async fn forward(
                         // fault, answered by the pipeline) or by the upstream.
                         if upload.as_ref().is_none_or(|m| m.client_fault().is_none()) {
                             upstream.report_failure(ti, now_ms());
+                            upstream.count_failure(ti, worker, Why::Closed);
                         }
                         failure.reject = Reject::UpstreamUnavailable;
                         return Err(failure);

@@ -27,7 +27,7 @@ pub const LATENCY_BOUNDS_US: [u64; 15] = [
 ];
 
 #[derive(Default)]
-struct Histogram {
+pub(crate) struct Histogram {
     /// Not cumulative: bucket i counts observations in (bound[i-1], bound[i]]; the last
     /// one counts those above every bound.
     buckets: [AtomicU64; LATENCY_BOUNDS_US.len() + 1],
@@ -35,13 +35,13 @@ struct Histogram {
 }
 
 impl Histogram {
-    fn observe(&self, us: u64) {
+    pub(crate) fn observe(&self, us: u64) {
         let i = LATENCY_BOUNDS_US.partition_point(|&bound| bound < us);
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
-    fn add_to(&self, out: &mut HistogramSnapshot) {
+    pub(crate) fn add_to(&self, out: &mut HistogramSnapshot) {
         for (total, b) in out.buckets.iter_mut().zip(&self.buckets) {
             *total += b.load(Ordering::Relaxed);
         }

@@ -32,6 +32,7 @@ use crate::router::Router;
 use crate::stats::Stats;
 use crate::tls::TlsSettings;
 use crate::upstream::{Target, Upstream};
+use crate::upstream_metrics::UpstreamMetrics;
 
 pub struct Route {
     pub name: Arc<str>,
@@ -70,6 +71,8 @@ pub struct GatewayState {
     pub auth_failures: Option<Arc<AuthFailures>>,
     /// Per-route counters, the same for the life of the process (carried over).
     pub route_metrics: Arc<RouteMetrics>,
+    /// Per-upstream-target counters, the same for the life of the process (carried over).
+    pub upstream_metrics: Arc<UpstreamMetrics>,
     /// `cluster.redis` (cluster-wide rate limits), started when the state serves.
     pub cluster: Option<Arc<crate::cluster::Hub>>,
 }
@@ -231,6 +234,10 @@ impl GatewayState {
             }
         }
 
+        let upstream_metrics = previous.map_or_else(
+            || Arc::new(UpstreamMetrics::new(config.workers)),
+            |p| p.upstream_metrics.clone(),
+        );
         let mut upstreams = Vec::with_capacity(config.upstreams.len());
         for (i, u) in config.upstreams.iter().enumerate() {
             let mut built = Upstream::build(i, u, |addr, transport| {
@@ -252,6 +259,7 @@ impl GatewayState {
             {
                 built.keep_health_of(prev);
             }
+            built.count_into(&upstream_metrics);
             upstreams.push(Arc::new(built));
         }
 
@@ -335,6 +343,7 @@ impl GatewayState {
             consumers,
             auth_failures,
             route_metrics,
+            upstream_metrics,
             cluster,
             config,
         })

@@ -18,7 +18,9 @@ at zero.
 
 Per upstream target (pygate/server/upstream_health.py): `pygate_upstream_target_healthy`
 and, with active checks, `pygate_upstream_health_probes_total{result}` and
-`pygate_upstream_health_transitions_total`.
+`pygate_upstream_health_transitions_total`; and its traffic
+(pygate/server/upstream_metrics.py): `pygate_upstream_responses_total{class}`,
+`pygate_upstream_failures_total{reason}`, `pygate_upstream_latency_seconds`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from aiohttp import web
 
 from pygate.server.upstream_health import STATUS_KEY as HEALTH_KEY
 from pygate.server.upstream_health import metric_lines
+from pygate.server.upstream_metrics import metric_lines as upstream_lines
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -332,6 +335,8 @@ def register(
         current = status()
         text = render_metrics(current, routes, bounds)
         health = metric_lines(current.get(HEALTH_KEY) or [])
+        if core is not None:
+            health += upstream_lines(core.upstream_metrics(), bounds)
         return web.Response(
             text=text + "".join(f"{line}\n" for line in health),
             headers={"Content-Type": CONTENT_TYPE},

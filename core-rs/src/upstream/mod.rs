@@ -15,6 +15,8 @@ use health::{ActiveCheck, ProbeState};
 pub use pool::Target;
 use transport::Transport;
 
+use crate::upstream_metrics::{FailureReason, TargetSlots, UpstreamMetrics};
+
 pub struct Upstream {
     pub name: String,
     pub targets: Vec<Arc<Target>>,
@@ -31,6 +33,8 @@ pub struct Upstream {
     pub fail_cooldown_ms: u64,
     /// Active health checks (health.rs); None: passive health only.
     pub active: Option<ActiveCheck>,
+    /// Where its targets' tries are counted for /metrics (set when a config is compiled).
+    pub metrics: Option<TargetSlots>,
 }
 
 /// Target ejection state lives on the target so that it survives config reloads.
@@ -111,6 +115,7 @@ impl Upstream {
             max_fails: cfg.max_fails.max(1),
             fail_cooldown_ms: cfg.fail_cooldown_ms,
             active,
+            metrics: None,
         })
     }
 
@@ -126,6 +131,32 @@ impl Upstream {
             if let Some(i) = old {
                 *probe = before.probes[i].clone();
             }
+        }
+    }
+
+    /// Count this upstream's tries in `registry` from now on, one series per target.
+    pub fn count_into(&mut self, registry: &Arc<UpstreamMetrics>) {
+        let slots = self.targets.iter();
+        let slots = slots
+            .map(|t| registry.slot_for(&self.name, &t.addr))
+            .collect();
+        self.metrics = Some(TargetSlots {
+            registry: registry.clone(),
+            slots,
+        });
+    }
+
+    /// Target `i` answered with `status`, its head after `latency_us`.
+    pub fn count_answer(&self, i: usize, worker: usize, status: u16, latency_us: u64) {
+        if let Some(m) = &self.metrics {
+            m.registry.answered(m.slots[i], worker, status, latency_us);
+        }
+    }
+
+    /// An attempt on target `i` got no answer.
+    pub fn count_failure(&self, i: usize, worker: usize, reason: FailureReason) {
+        if let Some(m) = &self.metrics {
+            m.registry.failed(m.slots[i], worker, reason);
         }
     }
 

@@ -237,6 +237,33 @@ impl Gateway {
         Ok(rows)
     }
 
+    /// Per-upstream-target counters for /metrics (upstream_metrics.rs): one dict per
+    /// (upstream, target) tried so far with `upstream`, `target`, `responses` (the
+    /// upstream's answers, 1xx..5xx), `failures` ({reason: n}) and `latency_us` (to the
+    /// answer's head, as in `route_metrics`).
+    fn upstream_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let rows = PyList::empty(py);
+        let registry = self.shared.state.load().upstream_metrics.clone();
+        for snap in registry.snapshot() {
+            let d = PyDict::new(py);
+            d.set_item("upstream", &*snap.upstream)?;
+            d.set_item("target", &*snap.target)?;
+            d.set_item("responses", snap.by_class.to_vec())?;
+            let failures = PyDict::new(py);
+            let reasons = crate::upstream_metrics::FAILURE_REASONS.iter();
+            for (reason, n) in reasons.zip(snap.failures) {
+                failures.set_item(reason, n)?;
+            }
+            d.set_item("failures", failures)?;
+            let latency = PyDict::new(py);
+            latency.set_item("buckets", snap.latency.buckets.to_vec())?;
+            latency.set_item("sum", snap.latency.sum_us)?;
+            d.set_item("latency_us", latency)?;
+            rows.append(d)?;
+        }
+        Ok(rows)
+    }
+
     /// The upper bounds (microseconds) of `route_metrics`' histogram buckets.
     #[staticmethod]
     fn latency_bounds_us() -> Vec<u64> {
