@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pygate.config.ai_routes import AiListener
@@ -17,6 +17,7 @@ from pygate.config.compile import core_config_json
 from pygate.config.convert import INVALID, Converter
 from pygate.config.core_check import core_problem, core_problems
 from pygate.config.errors import ConfigError, ConfigProblem
+from pygate.config.log_cluster import cluster_schema
 from pygate.config.paths import FieldPath
 from pygate.config.schema import GatewayConfig, Route
 from pygate.config.units import describe
@@ -121,6 +122,7 @@ def config_from_source(
     if problems:
         raise ConfigError(_in_file_order(problems))
     store = parse_store_url(config.log.store, base_dir)
+    store = replace(store, cluster=cluster_schema(config.log.cluster, config.log.keeper_path))
     loaded = LoadedConfig(file=file, config=config, source=source, store=store)
     loaded.plugins_loaded = import_plugins
     return loaded

@@ -204,6 +204,11 @@ class LogSettings(_Section):
     # Default: next to a chdb:// data directory (DIR-spool), else pygate-spool.
     spool_dir: str | None = None
     spool_max_bytes: Size = Size(1024**3)  # at least 1m: one batch must fit
+    # A ClickHouse cluster (remote_servers) for the tables: ON CLUSTER DDL, Replicated
+    # engines under keeper_path (default /clickhouse/tables), Distributed tables with
+    # the usual names. Server stores only (config/log_cluster.py).
+    cluster: str | None = None
+    keeper_path: str | None = None
     serve: LogServe = msgspec.field(default_factory=LogServe)
     daemon: LogDaemon = msgspec.field(default_factory=LogDaemon)
 

@@ -17,6 +17,7 @@ from pygate.config.admin_checks import admin_problems
 from pygate.config.ai_checks import ai_problems
 from pygate.config.cluster import cluster_limits_without_redis, cluster_problems
 from pygate.config.listeners import combination_problems, resolve_files
+from pygate.config.log_cluster import log_cluster_problems
 from pygate.config.paths import FieldPath, names_uncertain
 from pygate.config.schema import BasicCredential, Consumer, GatewayConfig, Target
 from pygate.config.secrets import fingerprint_problems
@@ -208,10 +209,12 @@ def _http2_sizes(config: GatewayConfig) -> Iterator[Finding]:
 
 
 def _log_store(config: GatewayConfig, base_dir: str) -> Iterator[Finding]:
+    store = None
     try:
-        parse_store_url(config.log.store, base_dir)
+        store = parse_store_url(config.log.store, base_dir)
     except ValueError as exc:
         yield ("log", "store"), str(exc)
+    yield from log_cluster_problems(config.log.cluster, config.log.keeper_path, store)
     if config.log.spool_max_bytes < _MIN_SPOOL_BYTES:
         yield ("log", "spool_max_bytes"), f"expected a size >= 1m, got {config.log.spool_max_bytes}"
 

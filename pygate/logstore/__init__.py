@@ -25,6 +25,9 @@ def open_store(
     if location.scheme == "chdb":
         from pygate.logstore.chdb_store import ChdbStore
 
+        if location.cluster is not None:  # the config refuses it; say so if called directly
+            raise LogStoreError("log.cluster needs a ClickHouse server store, not chdb://")
+
         return ChdbStore(location.path, retention_days=retention_days, read_only=read_only)
     if location.is_server:
         from pygate.logstore.clickhouse_store import ClickHouseStore

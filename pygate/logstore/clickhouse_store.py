@@ -28,6 +28,18 @@ _CONNECT_TIMEOUT_S = 5
 # Long enough for a 10k-row insert into a busy server; a timeout is safe to retry
 # because every insert carries its deduplication token.
 _SEND_RECEIVE_TIMEOUT_S = 60
+# log.cluster: inserts into the Distributed tables return once every shard has its rows
+# (one replica each), so a failure reaches the shipper, which spools and replays with
+# the same token; the rollup views' blocks are deduplicated on that replay as well.
+# ON CLUSTER DDL waits for the nodes a little less than a request may take, and a node
+# that is down does not fail the migration: its DDL waits in the cluster's queue
+# (Keeper) and runs when it is back. README: "ClickHouse cluster".
+CLUSTER_SETTINGS = {
+    "distributed_foreground_insert": 1,  # alias: insert_distributed_sync
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+    "distributed_ddl_task_timeout": _SEND_RECEIVE_TIMEOUT_S - 10,
+    "distributed_ddl_output_mode": "null_status_on_timeout",
+}
 
 
 class ClickHouseStore(SqlLogStore):
@@ -39,6 +51,8 @@ class ClickHouseStore(SqlLogStore):
         self.description = location.url
         self.retention_days = retention_days
         self.read_only = read_only
+        self.cluster = location.cluster
+        self._settings: dict[str, Any] = dict(CLUSTER_SETTINGS) if self.cluster else {}
         self._writer: Any = None
         self._reader: Any = None
         self._reader_lock = threading.Lock()
@@ -50,10 +64,10 @@ class ClickHouseStore(SqlLogStore):
 
     # ----- SqlLogStore primitives (writer side, shipper thread) ---------------------
     def _execute(self, sql: str) -> None:
-        self._writer_client().command(sql)
+        self._writer_client().command(sql, settings=self._settings)
 
     def _read_text(self, sql: str) -> str:
-        result = self._writer_client().command(sql)
+        result = self._writer_client().command(sql, settings=self._settings)
         if isinstance(result, list | tuple):
             return "\n".join(str(value) for value in result)
         return str(result)
@@ -73,7 +87,11 @@ class ClickHouseStore(SqlLogStore):
         if not self._schema_ready:
             self.migrate()
         client = self._writer_client()
-        settings = {"insert_deduplication_token": dedup_token, "insert_deduplicate": 1}
+        settings = {
+            **self._settings,
+            "insert_deduplication_token": dedup_token,
+            "insert_deduplicate": 1,
+        }
         try:
             client.raw_insert(table, None, insert_block=data, settings=settings, fmt="RowBinary")
         except Exception as exc:

@@ -17,6 +17,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pygate.logstore.cluster_ddl import ClusterSchema
 
 _FILE_NAME = re.compile(r"^(\d{3,})_[a-z0-9_]+\.sql$")
 _STATEMENT_END = re.compile(r";\s*$", re.MULTILINE)
@@ -58,23 +62,34 @@ _APPLIED = "SELECT version FROM pygate.schema_migrations"
 
 
 def apply_migrations(
-    execute: Callable[[str], object], read_text: Callable[[str], str], *, retention_days: int
+    execute: Callable[[str], object],
+    read_text: Callable[[str], str],
+    *,
+    retention_days: int,
+    cluster: ClusterSchema | None = None,
 ) -> list[str]:
     """Apply the bundled migrations a store has not seen yet; returns their versions.
 
     A store that is up to date gets no DDL at all, so a sink whose user may only
-    insert (a ClickHouse server's grants, or `pygate logs serve`) can use it."""
+    insert (a ClickHouse server's grants, or `pygate logs serve`) can use it.
+    With `cluster` (log.cluster), every statement runs in its ON CLUSTER form
+    (cluster_ddl.py); the versions recorded are the same."""
     try:
         done = set(read_text(_APPLIED).split())
     except Exception:  # noqa: BLE001 - a new store has no bookkeeping table yet
-        for statement in _BOOKKEEPING:
+        for statement in _BOOKKEEPING if cluster is None else cluster.bookkeeping():
             execute(statement)
         done = set(read_text(_APPLIED).split())
+    rewriter = cluster.rewriter() if cluster is not None else None
     applied = []
     for migration in bundled_migrations():
+        statements = migration.statements(retention_days=retention_days)
+        if rewriter is not None:
+            # Applied migrations too: later statements need what they created.
+            statements = [out for s in statements for out in rewriter.rewrite(s)]
         if migration.version in done:
             continue
-        for statement in migration.statements(retention_days=retention_days):
+        for statement in statements:
             execute(statement)
         execute(f"INSERT INTO pygate.schema_migrations (version) VALUES ('{migration.version}')")
         applied.append(migration.version)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
+from typing import TYPE_CHECKING
 
 import orjson
 
 from pygate.logstore.base import REQUESTS_TABLE, LogStore, LogStoreError
 from pygate.logstore.failures import first_line
 from pygate.logstore.schema_migrations import apply_migrations
+
+if TYPE_CHECKING:
+    from pygate.logstore.cluster_ddl import ClusterSchema
 
 BENCH_RUNS_TABLE = "pygate.bench_runs"
 # Tables with one row per call, whose TTL follows log.retention_days (their migrations
@@ -25,6 +29,9 @@ _TTL_DAYS = re.compile(r"TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)")
 
 class SqlLogStore(LogStore):
     retention_days: int
+    # log.cluster: migrations and retention run ON CLUSTER on the local tables
+    # (cluster_ddl.py); the names read and written stay the Distributed ones.
+    cluster: ClusterSchema | None = None
 
     @abstractmethod
     def _execute(self, sql: str) -> None: ...
@@ -39,7 +46,10 @@ class SqlLogStore(LogStore):
     def migrate(self) -> list[str]:
         try:
             applied = apply_migrations(
-                self._execute, self._read_text, retention_days=self.retention_days
+                self._execute,
+                self._read_text,
+                retention_days=self.retention_days,
+                cluster=self.cluster,
             )
         except LogStoreError:
             raise
@@ -62,17 +72,21 @@ class SqlLogStore(LogStore):
 
         The tables are created with the TTL of their first start; later changes of
         log.retention_days arrive here. Only a real change runs the ALTER, because
-        modifying a TTL rewrites existing parts.
+        modifying a TTL rewrites existing parts. On a cluster the TTL is the local
+        tables' (a Distributed table has none), changed ON CLUSTER.
         """
         changed = False
         try:
             for table in RETAINED_TABLES:
+                on_cluster = ""
+                if self.cluster is not None:
+                    table, on_cluster = self.cluster.local_table(table), self.cluster.on()
                 ddl = self._read_text(f"SHOW CREATE TABLE {table}")
                 match = _TTL_DAYS.search(ddl)
                 if match is not None and int(match.group(1)) == days:
                     continue
                 ttl = f"toDateTime(ts) + INTERVAL {int(days)} DAY"
-                self._execute(f"ALTER TABLE {table} MODIFY TTL {ttl}")
+                self._execute(f"ALTER TABLE {table}{on_cluster} MODIFY TTL {ttl}")
                 changed = True
             self.retention_days = days
             return changed

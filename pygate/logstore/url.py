@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from pygate.logstore.cluster_ddl import ClusterSchema
 
 SUPPORTED_SCHEMES = ("chdb", "clickhouse", "clickhouses")
 SERVER_SCHEMES = ("clickhouse", "clickhouses")
@@ -43,6 +47,8 @@ class StoreLocation:
     scheme: str
     path: str  # chdb: absolute data directory; servers: ""
     server: ServerAddress | None = None
+    # log.cluster (servers only): the schema is the cluster's, see cluster_ddl.py.
+    cluster: ClusterSchema | None = None
 
     @property
     def url(self) -> str:
