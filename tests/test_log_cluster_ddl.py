@@ -214,3 +214,45 @@ def test_reports_and_retention_are_unchanged(built):
     assert plain["retention"] == cluster["retention"] == [True, False]
     describe_ttl = [t[3] for t in cluster["tables"] if t[0] == "requests_local"][0]
     assert "toIntervalDay(7)" in describe_ttl
+
+
+# ----- a migration of a shape the rewrite does not know fails here, not on a cluster -----
+
+UNKNOWN_SHAPES = {
+    "not a MergeTree": "CREATE TABLE IF NOT EXISTS pygate.x (a UInt8) ENGINE = Memory",
+    "already replicated": (
+        "CREATE TABLE IF NOT EXISTS pygate.x (a UInt8) "
+        "ENGINE = ReplicatedMergeTree('/p', 'r') ORDER BY a"
+    ),
+    "no sort key": "CREATE TABLE IF NOT EXISTS pygate.x (a UInt8) ENGINE = MergeTree",
+    "another database": (
+        "CREATE TABLE IF NOT EXISTS other.x (a UInt8) ENGINE = MergeTree ORDER BY a"
+    ),
+    "view without TO": "CREATE MATERIALIZED VIEW IF NOT EXISTS pygate.v AS SELECT 1",
+    "alter of an unknown table": "ALTER TABLE pygate.nowhere ADD COLUMN b UInt8",
+    "drop": "DROP TABLE pygate.requests",
+    "insert values": "INSERT INTO pygate.requests VALUES (1)",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(UNKNOWN_SHAPES))
+def test_unknown_statement_shapes_are_refused(shape):
+    from pygate.logstore.cluster_ddl import ClusterDDLError, ClusterSchema
+
+    with pytest.raises(ClusterDDLError):
+        ClusterSchema("pygate").rewriter().rewrite(UNKNOWN_SHAPES[shape])
+
+
+def test_engine_arguments_follow_the_keeper_path():
+    from pygate.logstore.cluster_ddl import ClusterSchema
+
+    rewriter = ClusterSchema("pygate", "/ch/t").rewriter()
+    local, dist = rewriter.rewrite(
+        "CREATE TABLE IF NOT EXISTS pygate.x (v UInt32, k String COMMENT 'a (b), c')\n"
+        "ENGINE = ReplacingMergeTree(v)\nORDER BY k\nCOMMENT 'x''s table'"
+    )
+    assert (
+        "ENGINE = ReplicatedReplacingMergeTree('/ch/t/{shard}/pygate/x_local', '{replica}', v)"
+        in local
+    )
+    assert dist.endswith("cityHash64(k))\nCOMMENT 'x''s table'")

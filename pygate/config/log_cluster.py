@@ -29,7 +29,7 @@ def log_cluster_problems(
         if keeper_path is not None:
             yield ("log", "keeper_path"), "is only used with log.cluster (set it, or drop this)"
         return
-    if not CLUSTER_NAME.match(cluster):
+    if not CLUSTER_NAME.fullmatch(cluster):
         expected = (
             'expected a ClickHouse cluster name (the <remote_servers> entry): a letter or "_" '
             f'then letters, digits or "_", at most 64 characters; got "{cluster}"'
@@ -52,7 +52,7 @@ def log_cluster_problems(
 
 def _keeper_path_ok(path: str) -> bool:
     segments = path.split("/")[1:]
-    return bool(KEEPER_PATH.match(path)) and not {".", ".."} & set(segments)
+    return bool(KEEPER_PATH.fullmatch(path)) and not {".", ".."} & set(segments)
 
 
 def cluster_schema(cluster: str | None, keeper_path: str | None) -> ClusterSchema | None:

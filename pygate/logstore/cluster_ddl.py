@@ -36,10 +36,11 @@ DATABASE = "pygate"
 LOCAL_SUFFIX = "_local"
 DEFAULT_KEEPER_PATH = "/clickhouse/tables"
 # ClickHouse identifier rules, unquoted: the name goes into ON CLUSTER and Distributed().
-CLUSTER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Both patterns are used with fullmatch: "$" would let a trailing newline through.
+CLUSTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Keeper paths: /segment/segment..., no quotes or backslashes (they go into SQL strings);
 # macros such as {cluster} are allowed, the server expands them.
-KEEPER_PATH = re.compile(r"^(/[A-Za-z0-9_.{}-]+)+$")
+KEEPER_PATH = re.compile(r"(/[A-Za-z0-9_.{}-]+)+")
 
 # Shard by the request id where a table has one: a call's row in pygate.requests and
 # its row in pygate.ai_calls land on the same shard. Other tables: their sort key.
@@ -79,9 +80,9 @@ class ClusterSchema:
     keeper_path: str = DEFAULT_KEEPER_PATH
 
     def __post_init__(self) -> None:
-        if not CLUSTER_NAME.match(self.name):
+        if not CLUSTER_NAME.fullmatch(self.name):
             raise ValueError(f"not a cluster name: {self.name!r}")
-        if not KEEPER_PATH.match(self.keeper_path) or {".", ".."} & set(
+        if not KEEPER_PATH.fullmatch(self.keeper_path) or {".", ".."} & set(
             self.keeper_path.split("/")
         ):
             raise ValueError(f"not a Keeper path: {self.keeper_path!r}")
