@@ -19,6 +19,9 @@ pub enum Reject {
     RequestTimeout,
     /// The client stopped sending its body (`client_body_timeout`); never the upstream's fault.
     ClientBodyTimeout,
+    /// The client closed the connection (or reset the stream) in the middle of its body:
+    /// recorded as nginx's 499; nobody reads the answer.
+    ClientClosed,
     BodyTooLarge,
     UriTooLong,
     RateLimited(Decision),
@@ -48,6 +51,9 @@ impl Reject {
             Reject::NoRoute => StatusCode::NOT_FOUND,
             Reject::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Reject::RequestTimeout | Reject::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Reject::ClientClosed => {
+                StatusCode::from_u16(crate::records::CLIENT_CLOSED).expect("499 is a status code")
+            }
             Reject::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reject::UriTooLong => StatusCode::URI_TOO_LONG,
             Reject::RateLimited(d) if d.cluster_down => StatusCode::SERVICE_UNAVAILABLE,
@@ -69,6 +75,7 @@ impl Reject {
             Reject::MethodNotAllowed(_) => "method_not_allowed",
             Reject::RequestTimeout => "request_timeout",
             Reject::ClientBodyTimeout => "client_body_timeout",
+            Reject::ClientClosed => "client_closed",
             Reject::BodyTooLarge => "body_too_large",
             Reject::UriTooLong => "uri_too_long",
             Reject::RateLimited(d) if d.cluster_down => "rate_limit_unavailable",
@@ -93,6 +100,7 @@ impl Reject {
             Reject::ClientBodyTimeout => {
                 "the client stopped sending the request body (client_body_timeout)".into()
             }
+            Reject::ClientClosed => "the client closed the connection mid-request".into(),
             Reject::BodyTooLarge => "request body exceeds the configured limit".into(),
             Reject::UriTooLong => "request URI exceeds the configured limit".into(),
             Reject::RateLimited(d) if d.cluster_down => {

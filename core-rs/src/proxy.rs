@@ -32,8 +32,6 @@ pub struct Forwarded {
 
 pub struct Failure {
     pub reject: Reject,
-    /// The last target tried, for the call record.
-    pub addr: Option<Arc<str>>,
 }
 
 /// Which upstream connections a request may go over.
@@ -46,19 +44,21 @@ pub enum Connections {
     Fresh,
 }
 
+/// `tried` is set to each target as it is tried, so the call record names the last one
+/// even if the call is dropped (the client left) while it connects or waits.
 pub async fn forward(
     upstream: &Upstream,
     preserve_host: bool,
     mut req: Request<RequestBody>,
     worker: usize,
     connections: Connections,
+    tried_addr: &mut Option<Arc<str>>,
 ) -> Result<Forwarded, Failure> {
     let upload = req.body().meter();
     let attempts = 1 + upstream.retries as usize;
     let mut tried: Vec<usize> = Vec::with_capacity(attempts.min(upstream.targets.len()));
     let mut failure = Failure {
         reject: Reject::UpstreamUnavailable,
-        addr: None,
     };
     while tried.len() < attempts {
         let Some(ti) = upstream.pick(&tried, now_ms()) else {
@@ -66,7 +66,7 @@ pub async fn forward(
         };
         tried.push(ti);
         let target = &upstream.targets[ti];
-        failure.addr = Some(target.addr.clone());
+        *tried_addr = Some(target.addr.clone());
         if let (false, Some(host)) = (preserve_host, &target.host_header) {
             req.headers_mut().insert(HOST, host.clone());
         }

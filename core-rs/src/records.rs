@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-pub use call_log::CallLog;
+pub use call_log::{cut_by_shutdown, worker_stopped, CallLog, CLIENT_CLOSED};
 pub use encode::{encode_json_row, encode_row_binary, put_string, put_varuint};
 
 /// One request's record; `columns::for_each_column` maps it to the columns of

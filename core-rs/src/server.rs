@@ -103,7 +103,7 @@ fn run_worker(
         .enable_all()
         .build()
         .expect("a tokio runtime for the worker");
-    runtime.block_on(async move {
+    let clean = runtime.block_on(async move {
         let listeners: Vec<TcpListener> = listeners
             .into_iter()
             .map(|l| TcpListener::from_std(l).expect("a listener in the runtime"))
@@ -137,7 +137,12 @@ fn run_worker(
             _ = all_closed.recv() => true,
             _ = tokio::time::sleep(grace) => false,
         }
-    })
+    });
+    // What the runtime still holds is dropped below, on this thread: those calls were cut
+    // by the shutdown, and their records say so (records/call_log.rs).
+    crate::records::worker_stopped();
+    drop(runtime);
+    clean
 }
 
 /// The next connection on any of the worker's listeners, starting the search one listener

@@ -196,9 +196,9 @@ impl Drop for ResponseBody {
         if let Some(log) = self.log.as_mut() {
             if send_timed_out {
                 log.record.error_kind = "send_timeout";
-            } else if log.record.error_kind.is_empty() {
-                log.record.error_kind = "client_closed";
             }
+            // The client left (or reset the stream) with the bytes counted so far: 499.
+            log.mark_ended_early();
         }
         self.discard_connection();
         self.complete();

@@ -31,6 +31,8 @@ pub struct BodyMeter {
     pub client_failed: AtomicBool,
     /// The client went quiet for longer than `client_body_timeout`.
     pub client_timed_out: AtomicBool,
+    /// The client closed the connection or reset the stream before the body's end.
+    pub client_left: AtomicBool,
     /// The body is waiting for the client (it was asked for more and has none yet).
     waiting_on_client: AtomicBool,
     /// Monotonic ms (clock.rs) when the body last handed data on, or began, or ended.
@@ -44,6 +46,8 @@ impl BodyMeter {
             Some(Reject::BodyTooLarge)
         } else if self.client_timed_out.load(Ordering::Relaxed) {
             Some(Reject::ClientBodyTimeout)
+        } else if self.client_left.load(Ordering::Relaxed) {
+            Some(Reject::ClientClosed)
         } else if self.client_failed.load(Ordering::Relaxed) {
             Some(Reject::BadRequest("the request body could not be read"))
         } else {
@@ -135,6 +139,31 @@ impl RequestBody {
     }
 }
 
+/// The body broke off because the client left, not because it sent something malformed:
+/// the connection ended before the declared length (HTTP/1), or the client reset the
+/// stream or the connection (HTTP/2).
+fn client_went_away(e: &hyper::Error) -> bool {
+    use std::error::Error as _;
+    if e.is_incomplete_message() || e.is_closed() {
+        return true;
+    }
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+            );
+        }
+        if let Some(h2) = c.downcast_ref::<h2::Error>() {
+            return (h2.is_reset() && h2.is_remote()) || h2.is_go_away() || h2.is_io();
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// Nothing has come from the client yet on this wait: run the timer; Ready on expiry.
 fn wait_for_client(
     timer: &mut Option<Pin<Box<Sleep>>>,
@@ -192,6 +221,9 @@ impl Body for RequestBody {
             }
             Poll::Ready(Some(Err(e))) => {
                 meter.client_failed.store(true, Ordering::Relaxed);
+                if client_went_away(&e) {
+                    meter.client_left.store(true, Ordering::Relaxed);
+                }
                 Poll::Ready(Some(Err(Box::new(e))))
             }
             Poll::Ready(None) => Poll::Ready(None),

@@ -22,12 +22,16 @@ pub fn refuse(
     let status = reject.status();
     call.record.status = status.as_u16();
     call.record.error_kind = reject.kind();
-    let body = json_body(
-        status,
-        reject.kind(),
-        &reject.message(),
-        &call.record.request_id,
-    );
+    let body = match reject {
+        // Nobody is there to read it: the record says 499 with nothing sent.
+        Reject::ClientClosed => Bytes::new(),
+        _ => json_body(
+            status,
+            reject.kind(),
+            &reject.message(),
+            &call.record.request_id,
+        ),
+    };
     let mut h = HeaderMap::new();
     h.insert(
         header::CONTENT_TYPE,

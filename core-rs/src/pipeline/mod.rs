@@ -251,17 +251,17 @@ async fn serve_route(
     // Without a Host to preserve (HTTP/1.0), the upstream gets the target's, as otherwise.
     let preserve_host = route.preserve_host && parts.headers.contains_key(header::HOST);
     let upstream_req = upstream_request(parts, request_body, route, ctx, &call);
+    // From here the record counts the upload and names the target, however the call ends.
+    call.upload = meter.clone();
+    let tried = &mut call.record.upstream_addr;
+    let (worker, pooled) = (ctx.worker, proxy::Connections::Pooled);
     let forwarded = match websocket {
-        Some(_) => upgrade::forward(upstream, preserve_host, upstream_req, ctx.worker).await,
-        None => {
-            let pooled = proxy::Connections::Pooled;
-            proxy::forward(upstream, preserve_host, upstream_req, ctx.worker, pooled).await
-        }
+        Some(_) => upgrade::forward(upstream, preserve_host, upstream_req, worker, tried).await,
+        None => proxy::forward(upstream, preserve_host, upstream_req, worker, pooled, tried).await,
     };
     let forwarded = match forwarded {
         Ok(f) => f,
         Err(failure) => {
-            call.record.upstream_addr = failure.addr;
             // An upload the client broke off (too large, stalled, malformed) is its fault.
             let reject = match meter.as_ref().and_then(|m| m.client_fault()) {
                 Some(client_fault) => client_fault,
@@ -274,9 +274,6 @@ async fn serve_route(
             return refuse(reject, call, limit);
         }
     };
-    if let Some(m) = &meter {
-        call.record.bytes_in += m.bytes.load(Ordering::Relaxed);
-    }
 
     if forwarded.response.status() == StatusCode::SWITCHING_PROTOCOLS {
         // Only a WebSocket handshake the route takes may switch; any other 101 would hand

@@ -1,11 +1,43 @@
 //! The log phase: the call record under construction travels with the response body
 //! (body/response.rs) and is finished once, when the client has the last byte or went away.
+//!
+//! Every call the core counts (`requests_total`) becomes exactly one record: a `CallLog`
+//! dropped before it was finished (its handler future dropped by hyper because the client
+//! closed or reset the stream, or by the worker when the shutdown grace ran out) writes its
+//! record from its `Drop`, with what is known by then (route, consumer, upstream, bytes,
+//! time until the drop).
 
+use std::cell::Cell;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::CallRecord;
+use crate::body::BodyMeter;
 use crate::state::Shared;
+
+/// The status recorded for a call whose client left before it had its whole answer
+/// (nginx's 499 "client closed request"); `error_kind` is `client_closed`.
+pub const CLIENT_CLOSED: u16 = 499;
+/// The status recorded for a call cut because the shutdown grace ran out before it had an
+/// answer (none was sent; the connection was closed); `error_kind` is `gateway_shutdown`.
+pub const SHUTDOWN_CUT: u16 = 503;
+
+thread_local! {
+    /// Set on a worker thread once its shutdown grace is over: what its runtime drops from
+    /// then on was cut by the gateway, not left by the client.
+    static WORKER_STOPPED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Called by a worker (server.rs) after its grace, before its runtime drops what is left.
+pub fn worker_stopped() {
+    WORKER_STOPPED.with(|s| s.set(true));
+}
+
+/// A call ending early on this thread now was cut by the gateway's shutdown.
+pub fn cut_by_shutdown() -> bool {
+    WORKER_STOPPED.try_with(Cell::get).unwrap_or(false)
+}
 
 /// The call record under construction, pushed to the buffer exactly once.
 pub struct CallLog {
@@ -26,6 +58,11 @@ pub struct CallLog {
     pub trace: Option<crate::trace_context::TraceContext>,
     /// Sampled with an OTLP exporter configured: the finished call becomes a span.
     pub export_span: bool,
+    /// The request body's progress while it streams upstream: its bytes are added to
+    /// `bytes_in` when the record is written, however far the upload got.
+    pub upload: Option<Arc<BodyMeter>>,
+    /// Written (or dropped with `keep` off): `Drop` does nothing more.
+    finished: bool,
 }
 
 impl CallLog {
@@ -47,6 +84,8 @@ impl CallLog {
             grpc: false,
             trace: None,
             export_span: false,
+            upload: None,
+            finished: false,
         }
     }
 
@@ -58,6 +97,36 @@ impl CallLog {
     /// The log phase: count the response, observe the route's latency, hand Python `log`
     /// plugins their copy and keep the record.
     pub(crate) fn finish(mut self) {
+        self.write();
+    }
+
+    /// A call that ends before its client had the whole answer: 499 `client_closed`, or
+    /// `gateway_shutdown` when the worker cut it (503 if no status was sent yet). A kind
+    /// already known (send_timeout...) stays.
+    pub(crate) fn mark_ended_early(&mut self) {
+        let r = &mut self.record;
+        if cut_by_shutdown() {
+            if r.error_kind.is_empty() {
+                r.error_kind = "gateway_shutdown";
+            }
+            if r.status == 0 {
+                r.status = SHUTDOWN_CUT;
+            }
+        } else if r.error_kind.is_empty() || r.error_kind == "client_closed" {
+            r.status = CLIENT_CLOSED;
+            r.error_kind = "client_closed";
+            // No grpc-status reached the client: none is recorded.
+            r.grpc_status = "";
+        }
+    }
+
+    fn write(&mut self) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        if let Some(m) = self.upload.take() {
+            self.record.bytes_in += m.bytes.load(Ordering::Relaxed);
+        }
         self.record.latency_us = self.started.elapsed().as_micros() as u64;
         let stats = self.shared.stats.worker(self.worker);
         stats.count_response(self.record.status);
@@ -79,10 +148,22 @@ impl CallLog {
             self.shared.bridge.tell_log(self.record.clone());
         }
         if self.keep {
-            self.shared.records.push(self.record);
+            self.shared.records.push(std::mem::take(&mut self.record));
         }
     }
+}
 
+impl Drop for CallLog {
+    /// The handler (or the body holding the record) was dropped before the call finished.
+    fn drop(&mut self) {
+        if !self.finished {
+            self.mark_ended_early();
+            self.write();
+        }
+    }
+}
+
+impl CallLog {
     /// Queue this call's span for the exporter (never waits: a full queue drops it).
     fn push_span(&self) {
         let Some(t) = &self.trace else { return };

@@ -62,9 +62,11 @@ pub async fn forward(
     preserve_host: bool,
     mut req: Request<RequestBody>,
     worker: usize,
+    tried_addr: &mut Option<std::sync::Arc<str>>,
 ) -> Result<Forwarded, Failure> {
     set_upgrade_headers(req.headers_mut());
-    proxy::forward(upstream, preserve_host, req, worker, Connections::Fresh).await
+    let fresh = Connections::Fresh;
+    proxy::forward(upstream, preserve_host, req, worker, fresh, tried_addr).await
 }
 
 /// The upstream agreed (101): answer the client with the upstream's handshake headers and
