@@ -225,6 +225,9 @@ UNKNOWN_SHAPES = {
         "ENGINE = ReplicatedMergeTree('/p', 'r') ORDER BY a"
     ),
     "no sort key": "CREATE TABLE IF NOT EXISTS pygate.x (a UInt8) ENGINE = MergeTree",
+    "empty sort key": (
+        "CREATE TABLE IF NOT EXISTS pygate.x (a UInt8) ENGINE = MergeTree ORDER BY tuple()"
+    ),
     "another database": (
         "CREATE TABLE IF NOT EXISTS other.x (a UInt8) ENGINE = MergeTree ORDER BY a"
     ),

@@ -178,6 +178,8 @@ class ClusterRewriter:
         if order is None:
             raise ClusterDDLError(f"{database}.{table}: no ORDER BY to shard by")
         key = _SHARDING_KEYS.get(table) or order.group(1).strip("()")
+        if key in ("", "tuple"):
+            raise ClusterDDLError(f"{database}.{table}: no sort key to shard by (_SHARDING_KEYS)")
         self.tables[table] = _Distributed(f"cityHash64({key})", comment and comment.group(1))
         create_local = (
             f"CREATE TABLE IF NOT EXISTS {database}.{local}{self.cluster.on()}\n{columns}\n"
