@@ -52,6 +52,8 @@ class ClickHouseStore(SqlLogStore):
         self.retention_days = retention_days
         self.read_only = read_only
         self.cluster = location.cluster
+        if self.cluster is not None:
+            self.description = f"{location.url} (cluster {self.cluster.name})"
         self._settings: dict[str, Any] = dict(CLUSTER_SETTINGS) if self.cluster else {}
         self._writer: Any = None
         self._reader: Any = None
