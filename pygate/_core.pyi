@@ -3,7 +3,8 @@
 This stub is the whole Rust/Python boundary. Python hands the core a *core config*
 (JSON text, built by `pygate.config.compile`), drains call records in batches and
 reads counters. Nothing here is called per request, except `PluginCall` for routes
-that have Python plugins (their `python` field below is not null).
+that have Python plugins (their `python` field below is not null), and the token counts
+for AI calls that need them (no usage from the provider, or a tokens-per-minute limit).
 
 Core config (JSON object; every duration is in milliseconds):
 
@@ -103,6 +104,31 @@ def requests_columns() -> list[tuple[str, str]]:
 
 def version() -> str:
     """Version of the Rust core."""
+
+# Token counts (core-rs/src/tokens/) with the model's own BPE (OpenAI's o200k_base and
+# cl100k_base ranks, compiled in; which model uses which is tiktoken's table). Each returns
+# None for a model with no known tokenizer (or a text the counter declines: a run of
+# letters, spaces or symbols over 16 KiB), and the caller estimates. Counts of 4 KiB or
+# more, and the first count of an encoding (it parses the ranks once), release the GIL.
+
+def token_encoding(model: str) -> str | None:
+    """The encoding of a provider's model name ("gpt-4o-mini", "ft:gpt-4o:org:x:id",
+    Azure's "gpt-35-turbo"): "o200k_base" or "cl100k_base"; else None."""
+
+def count_tokens(model: str, text: str) -> int | None:
+    """Tokens of `text`; special-token spellings such as "<|endoftext|>" are plain text."""
+
+def count_chat_tokens(model: str, messages_json: bytes) -> int | None:
+    """Prompt tokens of a chat `messages` list given as JSON, by OpenAI's published rule:
+    3 per message + its role and content, a name + 1, each tool call's name and arguments
+    + 1, 3 for the reply's priming. None also when a content part is not text (an image).
+    Raises ValueError when the JSON is not a list of message objects."""
+
+def count_completion_tokens(
+    model: str, content: str, tool_calls: list[tuple[str, str]] = ...
+) -> int | None:
+    """Completion tokens of an answer: its text, and per tool call (name, arguments) their
+    tokens + 1."""
 
 def check_config(config_json: str) -> None:
     """Compile a core config without serving it.

@@ -30,6 +30,7 @@ pub mod server;
 pub mod state;
 pub mod stats;
 pub mod tls;
+pub mod tokens;
 pub mod trace_context;
 pub mod upgrade;
 pub mod upstream;
