@@ -1,4 +1,5 @@
-"""Tokens and cost of a call: provider usage when there is some, else an estimate.
+"""Tokens and cost of a call: provider usage when there is some; else counted with the
+model's tokenizer (tokens.py); else, for models with no known tokenizer, an estimate.
 
 The estimate is the common rule of thumb of four characters per token, over the
 prompt's message text and the completion's text; rows with it are marked
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pygate.ai.providers.base import Usage, text_of
+from pygate.ai import tokens
+from pygate.ai.providers.base import Produced, Usage, text_of
 from pygate.config.ai_schema import Price
 
 CHARS_PER_TOKEN = 4
@@ -37,6 +39,23 @@ def estimated_usage(body: dict[str, Any], completion_chars: int) -> Usage:
     return Usage(estimate_tokens(prompt_chars(body)), estimate_tokens(completion_chars))
 
 
+def counted_usage(model: str, body: dict[str, Any], produced: Produced) -> tuple[Usage, bool]:
+    """The usage of a call the provider did not count, and whether it is an estimate: the
+    tokenizer's count when both sides can be counted for `model`, else the estimate."""
+    prompt = tokens.prompt_tokens(model, body)
+    completion = tokens.completion_tokens(model, produced) if prompt is not None else None
+    if prompt is None or completion is None:
+        return estimated_usage(body, produced.chars), True
+    return Usage(prompt, completion), False
+
+
+def prompt_for_limits(model: str, body: dict[str, Any]) -> int:
+    """Prompt tokens a call will spend, for the tokens-per-minute check before it: the
+    same count as `counted_usage`'s (its estimate for models with no tokenizer)."""
+    counted = tokens.prompt_tokens(model, body)
+    return counted if counted is not None else estimate_tokens(prompt_chars(body))
+
+
 class PriceTable:
     def __init__(self, prices: list[Price]) -> None:
         self._prices = {p.model: p for p in prices}
@@ -56,13 +75,3 @@ def usage_of(answer: dict[str, Any]) -> Usage | None:
     if not usage:
         return None
     return Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
-
-
-def completion_text_chars(completion: dict[str, Any]) -> int:
-    total = 0
-    for choice in completion.get("choices", []):
-        message = choice.get("message") or {}
-        total += len(message.get("content") or "")
-        for call in message.get("tool_calls") or ():
-            total += len(call.get("function", {}).get("arguments") or "")
-    return total

@@ -8,7 +8,8 @@
 
 The endpoints only read and write HTTP and translate formats (chat.py, messages.py,
 template_handler.py, mcp.py, app.py); what an AI call is happens here, once. Every call
-is finished exactly once, however it ends: tokens (the provider's, else estimated),
+is finished exactly once, however it ends: tokens (the provider's, else counted with the
+model's tokenizer, else estimated),
 cost, the limits' charge and its pygate.ai_calls row. A refusal before any provider was
 asked (bad shape, unknown model, a spent budget) is a call too, and so is recorded.
 """
@@ -22,11 +23,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 
-from pygate.ai.accounting import completion_text_chars, estimated_usage, usage_of
+from pygate.ai.accounting import counted_usage, prompt_for_limits, usage_of
 from pygate.ai.calllog import AiCall
 from pygate.ai.engine import OpenStream
 from pygate.ai.errors import AiError
-from pygate.ai.providers.base import StreamError, StreamTranslator, Usage
+from pygate.ai.providers.base import Produced, StreamError, StreamTranslator, Usage
 from pygate.ai.router import Candidate
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class Call:
         self.row = row  # its pygate.ai_calls row, filled in as the call goes
         self.started = time.monotonic()
         self.limit_headers: dict[str, str] = {}
-        self.body: dict[str, Any] = {}  # the unified request, for estimated tokens
+        self.body: dict[str, Any] = {}  # the unified request, for counted tokens
 
     @contextmanager
     def recorded(self) -> Iterator[None]:
@@ -60,7 +61,7 @@ class Call:
         try:
             yield
         except AiError as error:
-            self.finish(None, 0, error)
+            self.finish(None, Produced(), error)
             raise
 
     async def run(self, kind: str, body: dict[str, Any]) -> dict[str, Any] | OpenStream:
@@ -70,17 +71,24 @@ class Call:
         with self.recorded():
             plan = self.service.plan(body.get("model"))
             limits = self.service.limits
-            self.limit_headers = await limits.check_shared(self.row.consumer, self.row.alias)
+            # The prompt's tokens count against the limit before the call; only a limit
+            # with tokens_per_minute needs them (counted for the first choice's model).
+            prompt = 0
+            if limits.limits_tokens(self.row.consumer, self.row.alias):
+                prompt = prompt_for_limits(plan[0].model, body)
+            self.limit_headers = await limits.check_shared(
+                self.row.consumer, self.row.alias, prompt
+            )
             if self.row.streamed:
                 return await self.service.engine.open_stream(self.row, plan, body)
             if kind == EMBEDDINGS:
                 _, result = await self.service.engine.embeddings(self.row, plan, body)
             else:
                 result = await self._chat(plan, body)
-        usage, chars = usage_of(result), completion_text_chars(result)
+        usage = usage_of(result)
         if kind == EMBEDDINGS and usage is not None and not usage.prompt_tokens:
-            usage = None  # some providers report no tokens for embeddings: estimate
-        self.finish(usage, chars)
+            usage = None  # some providers report no tokens for embeddings: count them
+        self.finish(usage, Produced() if kind == EMBEDDINGS else Produced.of_completion(result))
         return result
 
     async def _chat(self, plan: list[Candidate], body: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +129,7 @@ class Call:
         finally:
             opened.response.close()
             translator = opened.translator
-            self.finish(translator.usage, translator.text_chars, failure)
+            self.finish(translator.usage, translator.produced, failure)
 
     def headers(self) -> dict[str, str]:
         """What a chat answer tells its caller: limits left, who answered, how."""
@@ -134,9 +142,7 @@ class Call:
             headers["X-Pygate-Cache"] = "hit"
         return headers
 
-    def finish(
-        self, usage: Usage | None, completion_chars: int, error: AiError | None = None
-    ) -> None:
+    def finish(self, usage: Usage | None, produced: Produced, error: AiError | None = None) -> None:
         """Account for the call (tokens, cost, limits) and queue its ai_calls row."""
         row = self.row
         row.latency_ms = (time.monotonic() - self.started) * 1000
@@ -145,11 +151,11 @@ class Call:
         if error is not None:
             row.status = error.status
             row.error = f"{error.kind}: {error.message}"[:2000]
-        # A provider answered (or streamed part of an answer) but sent no usage: estimate.
-        answered = (row.attempts > 0 and row.status < 400) or completion_chars > 0
+        # A provider answered (or streamed part of an answer) but sent no usage: count the
+        # request and what was produced with the model's tokenizer, else estimate.
+        answered = (row.attempts > 0 and row.status < 400) or produced.chars > 0
         if usage is None and answered:
-            usage = estimated_usage(self.body, completion_chars)
-            row.tokens_estimated = True
+            usage, row.tokens_estimated = counted_usage(row.model, self.body, produced)
         if usage is not None:
             row.prompt_tokens, row.completion_tokens = usage.prompt_tokens, usage.completion_tokens
             if not row.cache_hit:

@@ -1,7 +1,9 @@
 """Token-per-minute limits and cost budgets, per consumer and per alias.
 
-Checked before a call (a call over a limit gets 429 and never reaches a provider) and
-charged after it with the real tokens and cost. Tokens per minute is a sliding
+Checked before a call (a call over a limit gets 429 and never reaches a provider: with a
+tokens-per-minute limit, a call whose prompt does not fit in what is left of the minute
+too, its prompt counted with the model's tokenizer) and charged after it with the real
+tokens and cost. Tokens per minute is a sliding
 60-second window; budgets run per UTC day and per UTC month. At start the counters
 are seeded from pygate.ai_calls, so a restart does not reset a budget.
 
@@ -74,10 +76,15 @@ class Limits:
         new.shared = self.shared
         return new
 
-    async def check_shared(self, consumer: str, alias: str) -> dict[str, str]:
+    def limits_tokens(self, consumer: str, alias: str) -> bool:
+        """Whether a tokens-per-minute limit applies (only then is the prompt counted)."""
+        keys = self._keys(consumer, alias)
+        return any(self._limits[k].tokens_per_minute is not None for k in keys)
+
+    async def check_shared(self, consumer: str, alias: str, prompt: int = 0) -> dict[str, str]:
         """`check`, on the cluster's usage when `cluster.redis` is set."""
         if self.shared is None:
-            return self.check(consumer, alias)
+            return self.check(consumer, alias, prompt=prompt)
         readings: dict[tuple[str, str], tuple[int, float, float, float]] = {}
         try:
             for key in self._keys(consumer, alias):
@@ -91,8 +98,8 @@ class Limits:
                     "(cluster.on_redis_down: fail_closed); retry shortly",
                     {"Retry-After": "1"},
                 ) from None
-            return self.check(consumer, alias)
-        return self.check(consumer, alias, readings)
+            return self.check(consumer, alias, prompt=prompt)
+        return self.check(consumer, alias, readings, prompt)
 
     def _keys(self, consumer: str, alias: str) -> list[tuple[str, str]]:
         keys = [("consumer", consumer), ("alias", alias)]
@@ -106,8 +113,10 @@ class Limits:
         consumer: str,
         alias: str,
         shared: dict[tuple[str, str], tuple[int, float, float, float]] | None = None,
+        prompt: int = 0,
     ) -> dict[str, str]:
-        """Raise AiError(429) when a limit is used up; else the headers to answer with.
+        """Raise AiError(429) when a limit is used up, or the call's `prompt` tokens do not
+        fit in what is left of a tokens-per-minute limit; else the headers to answer with.
         `shared`: the cluster's (tokens, age of the oldest, day, month) per key."""
         headers: dict[str, str] = {}
         mono, now = time.monotonic(), datetime.now(UTC)
@@ -126,12 +135,22 @@ class Limits:
                 headers["X-RateLimit-Limit-Tokens"] = str(limit.tokens_per_minute)
                 headers["X-RateLimit-Remaining-Tokens"] = str(left)
                 headers["X-RateLimit-Reset-Tokens"] = f"{max(reset, 0):.0f}s"
-                if left == 0:
+                if prompt > limit.tokens_per_minute:
+                    # No wait makes it fit: say so, and tell the SDKs not to retry.
+                    message = (
+                        f"the prompt's {prompt} tokens are over the token limit of {who}: "
+                        f"{limit.tokens_per_minute} tokens per minute"
+                    )
+                    headers["x-should-retry"] = "false"
+                    raise AiError(429, "token_limit_exceeded", message, headers)
+                if left == 0 or prompt > left:
                     headers["Retry-After"] = str(max(int(reset) + 1, 1))
                     message = (
                         f"token limit of {who} reached: {used} of "
                         f"{limit.tokens_per_minute} tokens per minute used"
                     )
+                    if left:
+                        message += f", the prompt needs {prompt}"
                     raise AiError(429, "token_limit_exceeded", message, headers)
             for period, budget in (("day", limit.cost_per_day), ("month", limit.cost_per_month)):
                 if budget is None:

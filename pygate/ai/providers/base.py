@@ -58,6 +58,54 @@ FATAL = "fatal"  # the request itself is wrong: return the error to the caller
 
 
 @dataclass(slots=True)
+class Produced:
+    """What a model produced (text and tool calls, per choice), kept so that its tokens
+    can be counted when the provider sends no usage. Streamed pieces are joined before
+    counting: a BPE count of the whole is not the sum of the pieces' counts."""
+
+    content: dict[int, list[str]] = field(default_factory=dict)  # choice -> text pieces
+    calls: dict[tuple[int, int], list[str]] = field(default_factory=dict)  # -> [name, args..]
+
+    def add(self, choice: int, delta: dict[str, Any]) -> None:
+        """One streamed delta (or a whole answer's message) of choice `choice`."""
+        choice = choice if isinstance(choice, int) else 0  # a provider's odd index: one bin
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            self.content.setdefault(choice, []).append(content)
+        for position, call in enumerate(delta.get("tool_calls") or ()):
+            function = call.get("function") or {}
+            index = call.get("index", position)
+            parts = self.calls.setdefault((choice, index if isinstance(index, int) else 0), [""])
+            parts[0] = parts[0] or function.get("name") or ""
+            if function.get("arguments"):
+                parts.append(function["arguments"])
+
+    @classmethod
+    def of_completion(cls, completion: dict[str, Any]) -> Produced:
+        produced = cls()
+        for position, choice in enumerate(completion.get("choices") or ()):
+            produced.add(choice.get("index", position), choice.get("message") or {})
+        return produced
+
+    def choices(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """(text, [(tool name, arguments)]) of each choice."""
+        indexes = sorted(set(self.content) | {choice for choice, _ in self.calls})
+        return [
+            (
+                "".join(self.content.get(i, ())),
+                [(p[0], "".join(p[1:])) for (c, _), p in sorted(self.calls.items()) if c == i],
+            )
+            for i in indexes
+        ]
+
+    @property
+    def chars(self) -> int:
+        """Characters of the text and the arguments, for the estimate."""
+        text = sum(len(piece) for pieces in self.content.values() for piece in pieces)
+        return text + sum(len(piece) for parts in self.calls.values() for piece in parts[1:])
+
+
+@dataclass(slots=True)
 class StreamTranslator:
     """Turns one provider stream's SSE events into OpenAI chunks; keeps the usage."""
 
@@ -65,17 +113,17 @@ class StreamTranslator:
     id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex[:24]}")
     created: int = field(default_factory=lambda: int(time.time()))
     usage: Usage | None = None
-    text_chars: int = 0  # for an estimate when the provider sends no usage
+    produced: Produced = field(default_factory=Produced)  # counted when there is no usage
+
+    @property
+    def text_chars(self) -> int:
+        return self.produced.chars
 
     def feed(self, event: str, data: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        content = delta.get("content")
-        if isinstance(content, str):
-            self.text_chars += len(content)
-        for call in delta.get("tool_calls") or ():
-            self.text_chars += len(call.get("function", {}).get("arguments") or "")
+        self.produced.add(0, delta)
         return {
             "id": self.id,
             "object": "chat.completion.chunk",

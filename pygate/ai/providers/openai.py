@@ -35,12 +35,8 @@ class OpenAIStream(StreamTranslator):
             self.usage = Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
         chunk["model"] = self.model
         chunk["id"] = self.id
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            if isinstance(delta.get("content"), str):
-                self.text_chars += len(delta["content"])
-            for call in delta.get("tool_calls") or ():
-                self.text_chars += len((call.get("function") or {}).get("arguments") or "")
+        for position, choice in enumerate(chunk.get("choices") or ()):
+            self.produced.add(choice.get("index", position), choice.get("delta") or {})
         return [chunk]
 
 
