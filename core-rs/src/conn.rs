@@ -27,6 +27,7 @@ use crate::conn_io::{ClientStream, IoParts, ShapedIo};
 use crate::pipeline::{self, ConnCtx};
 use crate::state::Shared;
 use crate::tls::TlsInfo;
+use crate::upgrade::HoldConnection;
 
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -148,6 +149,10 @@ fn service(
             let mut response = Box::pin(pipeline::handle(req, &ctx)).await;
             if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
                 flags.upgraded.store(true, Ordering::Relaxed);
+            }
+            // An HTTP/2 WebSocket keeps its connection busy until it closes (upgrade/).
+            if let Some(slot) = response.extensions_mut().remove::<HoldConnection>() {
+                slot.hold(in_flight.another());
             }
             response.body_mut().on_connection(flags, in_flight);
             Ok::<_, Infallible>(response)

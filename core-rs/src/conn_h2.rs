@@ -7,6 +7,12 @@
 //! them, which also bounds a CONTINUATION flood); modest flow-control windows (what a
 //! client may make the gateway buffer); and few remotely reset streams awaiting accept
 //! (rapid reset, CVE-2023-44487: past it the connection gets GOAWAY ENHANCE_YOUR_CALM).
+//!
+//! SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441, WebSockets over HTTP/2) is advertised by
+//! default: it opens nothing by itself. Only routes with `websocket` set take an extended
+//! CONNECT (others answer 400), plain CONNECT stays refused, each socket is one stream under
+//! `max_concurrent_streams` and the stream windows, and the handshake runs every phase an
+//! HTTP/1.1 one does (upgrade/extended_connect.rs).
 
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -29,6 +35,8 @@ pub struct Http2Config {
     pub max_pending_reset_streams: usize,
     /// Streams the gateway had to reset for the client's errors (MadeYouReset).
     pub max_local_error_resets: usize,
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL: WebSockets by extended CONNECT (RFC 8441).
+    pub extended_connect: bool,
 }
 
 impl Default for Http2Config {
@@ -43,6 +51,7 @@ impl Default for Http2Config {
             max_frame_size: 16 * 1024,
             max_pending_reset_streams: 20,
             max_local_error_resets: 256,
+            extended_connect: true,
         }
     }
 }
@@ -59,6 +68,9 @@ impl Http2Config {
             .max_frame_size(self.max_frame_size)
             .max_pending_accept_reset_streams(self.max_pending_reset_streams)
             .max_local_error_reset_streams(self.max_local_error_resets);
+        if self.extended_connect {
+            builder.enable_connect_protocol();
+        }
         builder
     }
 }

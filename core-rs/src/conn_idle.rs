@@ -91,6 +91,14 @@ impl Activity {
 /// Held by a request from its head to the drop of its response body.
 pub struct InFlight(Arc<Activity>);
 
+impl InFlight {
+    /// One more mark on the same connection, for what outlives the response body (an
+    /// HTTP/2 WebSocket).
+    pub fn another(&self) -> InFlight {
+        self.0.enter()
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         let activity = &self.0;

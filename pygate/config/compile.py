@@ -84,6 +84,7 @@ def _http2(h2: Http2) -> dict[str, Any]:
         "max_frame_size": int(h2.max_frame_size),
         "max_pending_reset_streams": h2.max_pending_reset_streams,
         "max_local_error_resets": h2.max_local_error_resets,
+        "extended_connect": h2.extended_connect,
     }
 
 

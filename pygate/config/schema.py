@@ -119,6 +119,9 @@ class Http2(_Section):
     max_pending_reset_streams: Positive = 20
     # Streams the gateway reset for a client's protocol errors, per connection.
     max_local_error_resets: Positive = 256
+    # SETTINGS_ENABLE_CONNECT_PROTOCOL: WebSockets over HTTP/2 (RFC 8441 extended CONNECT),
+    # taken only on routes with `websocket` set.
+    extended_connect: bool = True
 
 
 class AdminToken(_Section):

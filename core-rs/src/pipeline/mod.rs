@@ -62,6 +62,7 @@ use crate::tls::redirect::https_location;
 use crate::tls::TlsInfo;
 use crate::trace_context::TraceContext;
 use crate::upgrade;
+use crate::upgrade::extended_connect::{admit_connect, Connect, UpstreamKey};
 use crate::upstream::Upstream;
 
 /// What a connection knows about itself; shared by the requests on it.
@@ -79,19 +80,25 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
     let (mut parts, body) = req.into_parts();
     let client_version = parts.version;
 
-    // 1. accept
+    // 1. accept (an HTTP/2 WebSocket handshake becomes its HTTP/1.1 GET here)
     let mut call = accept(&parts, ctx, started, &state);
-    let admitted = check_limits(&parts, &state.limits)
-        .and_then(|head_bytes| admit_target(&mut parts, state.http.path).map(|_| head_bytes));
+    let admitted = admit_connect(&mut parts).and_then(|connect| {
+        let head_bytes = check_limits(&parts, &state.limits)?;
+        admit_target(&mut parts, state.http.path)?;
+        Ok((connect == Connect::WebSocket, head_bytes))
+    });
     // The call record shows the path that was routed (or, if refused, the one received).
     if state.record_calls {
         call.record.host = host_of(&parts).to_owned();
         call.record.path = parts.uri.path().to_owned();
     }
-    match admitted {
-        Ok(head_bytes) => call.record.bytes_in = head_bytes,
+    let h2_websocket = match admitted {
+        Ok((h2_websocket, head_bytes)) => {
+            call.record.bytes_in = head_bytes;
+            h2_websocket
+        }
         Err(reject) => return refuse(reject, call, None),
-    }
+    };
 
     // 2. route (by the path without ;parameters, which Java servers ignore)
     let routed_path = path_normalise::without_params(parts.uri.path());
@@ -132,7 +139,8 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
         .filter(|t| t.response_header)
         .and(call.trace.as_ref())
         .map(TraceContext::traceparent);
-    let mut response = serve_route(route, &state, parts, body, call, ctx, client_version).await;
+    let ws = h2_websocket;
+    let mut response = serve_route(route, &state, parts, body, call, ctx, client_version, ws).await;
     notes.respond(&route.plugins, response.headers_mut());
     if let Some(v) = traceparent {
         response
@@ -143,6 +151,7 @@ pub async fn handle(req: Request<Incoming>, ctx: &ConnCtx) -> Response<ResponseB
 }
 
 /// Phases 3 to 7, once the route is known.
+#[allow(clippy::too_many_arguments)]
 async fn serve_route(
     route: &Route,
     state: &GatewayState,
@@ -151,13 +160,22 @@ async fn serve_route(
     mut call: CallLog,
     ctx: &ConnCtx,
     client_version: Version,
+    h2_websocket: bool,
 ) -> Response<ResponseBody> {
     // A WebSocket handshake on a route that takes them (upgrade/), told before phase 3
     // strips its Upgrade headers.
-    let websocket = route
-        .websocket
-        .filter(|_| upgrade::is_websocket_handshake(&parts.method, parts.version, &parts.headers));
+    let websocket = route.websocket.filter(|_| {
+        h2_websocket
+            || upgrade::is_websocket_handshake(&parts.method, parts.version, &parts.headers)
+    });
+    // An HTTP/1.1 handshake elsewhere goes on as a plain GET; an extended CONNECT cannot (the
+    // client waits for a tunnel, and any 2xx would open one).
+    if h2_websocket && websocket.is_none() {
+        let reject = Reject::BadRequest("this route does not take WebSockets");
+        return refuse(reject, call, None);
+    }
     let client_upgrade = websocket.and_then(|_| parts.extensions.remove::<OnUpgrade>());
+    let ws_key = h2_websocket.then(UpstreamKey::generate);
 
     // 3. guard
     let client_ip = own_request_headers(
@@ -176,6 +194,9 @@ async fn serve_route(
         match plugin.guard(&guarded) {
             Verdict::Pass => {}
             Verdict::Refuse(reject) => return refuse(reject, call, None),
+            Verdict::Answer(status, _) if h2_websocket && status.is_success() => {
+                return refuse(Reject::plugin_error(NO_TUNNEL), call, None)
+            }
             Verdict::Answer(status, headers) => {
                 return answer(status, headers, Bytes::new(), call, None)
             }
@@ -236,6 +257,9 @@ async fn serve_route(
                     chosen = upstream;
                     (RequestBody::full(body), None)
                 }
+                Ok(Access::Answer { status, .. }) if h2_websocket && status.is_success() => {
+                    return refuse(Reject::plugin_error(NO_TUNNEL), call, limit)
+                }
                 Ok(Access::Answer {
                     status,
                     headers,
@@ -256,7 +280,10 @@ async fn serve_route(
     let tried = &mut call.record.upstream_addr;
     let (worker, pooled) = (ctx.worker, proxy::Connections::Pooled);
     let forwarded = match websocket {
-        Some(_) => upgrade::forward(upstream, preserve_host, upstream_req, worker, tried).await,
+        Some(_) => {
+            let key = ws_key.as_ref();
+            upgrade::forward(upstream, preserve_host, upstream_req, worker, tried, key).await
+        }
         None => proxy::forward(upstream, preserve_host, upstream_req, worker, pooled, tried).await,
     };
     let forwarded = match forwarded {
@@ -281,14 +308,25 @@ async fn serve_route(
         let (Some(ws), Some(client)) = (websocket, client_upgrade) else {
             return refuse(Reject::UpstreamUnavailable, call, limit);
         };
+        // For an HTTP/2 client the gateway made the key, so it checks the answer.
+        if ws_key.is_some_and(|k| !k.accepted_by(forwarded.response.headers())) {
+            call.record.upstream_addr = Some(forwarded.conn.target.addr.clone());
+            return refuse(Reject::UpstreamUnavailable, call, limit);
+        }
         let id = call.record.request_id.clone();
-        return upgrade::splice(forwarded, client, call, ws, |h| {
+        return upgrade::splice(forwarded, client, call, ws, h2_websocket, |h| {
             strip_hop_by_hop(h);
             set_request_id(h, &id);
             if let Some(d) = &limit {
                 set_rate_limit_headers(h, d);
             }
         });
+    }
+
+    if h2_websocket && forwarded.response.status().is_success() {
+        // Any 2xx but a 101 would open the client's tunnel with no WebSocket behind it.
+        call.record.upstream_addr = Some(forwarded.conn.target.addr.clone());
+        return refuse(Reject::UpstreamUnavailable, call, limit);
     }
 
     // 8. respond (9. log happens when the body below has been sent)
@@ -319,6 +357,9 @@ async fn serve_route(
             )
             .await;
             match changed {
+                Ok(_) if h2_websocket && head.status.is_success() => {
+                    return refuse(Reject::plugin_error(NO_TUNNEL), call, limit)
+                }
                 Ok(source) => {
                     strip_hop_by_hop(&mut head.headers);
                     source
@@ -339,6 +380,10 @@ async fn serve_route(
     };
     Response::from_parts(head, body)
 }
+
+/// A success status on an extended CONNECT opens the client's tunnel (RFC 8441; hyper does
+/// it), so only the upstream's WebSocket may answer one with 200.
+const NO_TUNNEL: &str = "a plugin answered an HTTP/2 WebSocket handshake with a success status";
 
 /// Host and path are filled in once the request target is settled (`handle`).
 fn accept(parts: &Parts, ctx: &ConnCtx, started: Instant, state: &GatewayState) -> CallLog {

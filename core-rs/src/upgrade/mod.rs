@@ -17,7 +17,14 @@
 //! does not touch open sockets. Shutdown does not wait for them: hyper's graceful drain ends
 //! with the HTTP exchange, and the sockets are cut when the worker stops (after the grace,
 //! or at once if nothing else is in flight); their records say `gateway_shutdown`.
+//!
+//! HTTP/2 clients open WebSockets by extended CONNECT (RFC 8441, extended_connect.rs): the
+//! same pipeline and relay, an upstream handshake with the gateway's own key, 200 on the
+//! client's stream instead of 101. Such a socket is one stream of a connection that goes on
+//! serving others, so it holds the connection's in-flight count (conn_idle.rs) for its life:
+//! the keep-alive clock must not close a connection whose only traffic is WebSocket frames.
 
+pub mod extended_connect;
 mod frames;
 mod relay;
 
@@ -25,12 +32,15 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use std::sync::{Arc, Mutex};
 
 use crate::body::{RequestBody, ResponseBody};
 use crate::config::WebSocketConfig;
+use crate::conn_idle::InFlight;
 use crate::proxy::{self, Connections, Failure, Forwarded};
 use crate::records::CallLog;
 use crate::upstream::Upstream;
+use extended_connect::UpstreamKey;
 
 /// A WebSocket opening handshake (RFC 6455 §4.1): GET over HTTP/1.1 with `Upgrade:
 /// websocket`, `upgrade` among the `Connection` tokens, a key and a version.
@@ -57,38 +67,74 @@ fn set_upgrade_headers(h: &mut HeaderMap) {
 
 /// Send the handshake on a fresh connection, by the same rules as any request (proxy.rs):
 /// connect failures move on to the next target; a handshake that was written is not resent.
+/// `key`: the gateway's own, for an HTTP/2 client's handshake (which has none).
 pub async fn forward(
     upstream: &Upstream,
     preserve_host: bool,
     mut req: Request<RequestBody>,
     worker: usize,
     tried_addr: &mut Option<std::sync::Arc<str>>,
+    key: Option<&UpstreamKey>,
 ) -> Result<Forwarded, Failure> {
     set_upgrade_headers(req.headers_mut());
+    if let Some(k) = key {
+        req.headers_mut()
+            .insert(header::SEC_WEBSOCKET_KEY, k.key.clone());
+    }
     let fresh = Connections::Fresh;
     proxy::forward(upstream, preserve_host, req, worker, fresh, tried_addr).await
 }
 
-/// The upstream agreed (101): answer the client with the upstream's handshake headers and
+/// Put on the response to an HTTP/2 client's handshake: the connection's service leaves an
+/// in-flight mark in it (conn.rs), which the socket's task holds until the socket closes.
+#[derive(Clone)]
+pub struct HoldConnection(Arc<Mutex<Option<InFlight>>>);
+
+impl HoldConnection {
+    pub fn hold(&self, mark: InFlight) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(mark);
+        }
+    }
+}
+
+/// The upstream agreed (101): answer the client with the upstream's handshake headers (101
+/// on HTTP/1.1; 200 on an HTTP/2 stream, without Sec-WebSocket-Accept, RFC 8441 §5) and
 /// relay the upgraded streams in a task of their own, which finishes `call` at close.
 pub fn splice(
     mut forwarded: Forwarded,
     client: OnUpgrade,
     mut call: CallLog,
     cfg: WebSocketConfig,
+    h2: bool,
     mut head_headers: impl FnMut(&mut HeaderMap),
 ) -> Response<ResponseBody> {
     let upstream = hyper::upgrade::on(&mut forwarded.response);
     let (mut head, _) = forwarded.response.into_parts();
-    head.version = Version::HTTP_11;
     head_headers(&mut head.headers);
-    set_upgrade_headers(&mut head.headers);
-    call.record.status = StatusCode::SWITCHING_PROTOCOLS.as_u16();
+    let hold = match h2 {
+        true => {
+            head.version = Version::HTTP_2;
+            head.status = StatusCode::OK;
+            head.headers.remove(header::SEC_WEBSOCKET_ACCEPT);
+            let slot = HoldConnection(Arc::new(Mutex::new(None)));
+            head.extensions.insert(slot.clone());
+            Some(slot)
+        }
+        false => {
+            head.version = Version::HTTP_11;
+            set_upgrade_headers(&mut head.headers);
+            None
+        }
+    };
+    call.record.status = head.status.as_u16();
     call.record.upstream_addr = Some(forwarded.conn.target.addr.clone());
     call.record.upstream_latency_us = forwarded.upstream_latency.as_micros() as u64;
     let conn = forwarded.conn;
     tokio::spawn(async move {
         let mut open = OpenSocket(Some(call));
+        // Filled by the service before hyper answers the stream; dropped with this task.
+        let _held = hold;
         let (client, upstream) = match tokio::join!(client, upstream) {
             (Ok(c), Ok(u)) => (c, u),
             (client, _) => {
