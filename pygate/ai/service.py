@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from pygate.ai import tokens
 from pygate.ai.accounting import PriceTable
 from pygate.ai.cache import ResponseCache
 from pygate.ai.call import Call
@@ -36,6 +37,8 @@ class AiService:
         self.prices = PriceTable(settings.prices)
         self.limits = self.limits.reconfigured(settings.limits)
         self.templates = {str(t.path): t for t in settings.templates}
+        deployments = [d.model for a in settings.models for d in a.deployments]
+        tokens.warm_up([name.partition("/")[2] for name in deployments])
         cache = settings.cache
         if cache is None:
             self.cache = None

@@ -14,12 +14,25 @@ such a prompt is estimated rather than undercounted.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import orjson
 
 from pygate import _core
 from pygate.ai.providers.base import Produced
+
+
+def warm_up(models: list[str]) -> None:
+    """Parse the ranks of the encodings `models` use, on a thread of its own, so that the
+    first call that needs a count does not hold the event loop for that (the core parses
+    each encoding once, a fraction of a second; see benchmarks/RESULTS.md, tokenizer)."""
+    wanted = {e: m for m in models if (e := _core.token_encoding(m)) is not None}
+    for model in wanted.values():
+        name = f"tokenizer-warm-up-{model}"
+        threading.Thread(
+            target=_core.count_tokens, args=(model, ""), name=name, daemon=True
+        ).start()
 
 
 def prompt_tokens(model: str, body: dict[str, Any]) -> int | None:
