@@ -177,9 +177,11 @@ class LogServe(_Section):
 
 # ----- log.daemon (pygate logd: the process that owns the log store) -----------------
 class LogDaemon(_Section):
-    # True: `pygate serve` starts and supervises a `pygate logd` and hands it batches
-    # over a Unix socket; the gateway process never opens the store itself.
-    enabled: bool = False
+    # True (the default): `pygate serve` starts and supervises a `pygate logd` and hands
+    # it batches over a Unix socket; the gateway process never opens the store itself,
+    # so chDB's inserts, merges and memory stay off the proxy. False: the store (and the
+    # shipper's inserts) in the gateway's own process.
+    enabled: bool = True
     # False: use a logd started separately (`pygate logd --config X`, or shared by
     # several gateways); serve waits for it and spools meanwhile.
     spawn: bool = True

@@ -239,10 +239,13 @@ class _Server:
         self.store.close()
         if self.logd is not None:
             await loop.run_in_executor(None, self.logd.stop)
+        stats = self.gateway.stats()
+        # requests_total is /status's count: the last one this process will ever give.
         log.info(
-            "stopped (%d log rows written, %d dropped by the core)",
+            "stopped (%d requests served, %d log rows written, %d dropped by the core)",
+            stats.get("requests_total", 0),
             shipper.rows_written,
-            self.gateway.stats().get("records_dropped", 0),
+            stats.get("records_dropped", 0),
         )
         return 0
 
