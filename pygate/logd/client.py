@@ -24,6 +24,7 @@ from pygate.logstore.base import (
     LogStoreError,
     StoreUnavailable,
 )
+from pygate.logstore.sql_policy import StatementRefused
 
 # Long enough for a large insert into a busy store; a timeout is retried safely
 # (the batch keeps its dedup token).
@@ -97,6 +98,8 @@ class LogdStore(LogStore):
             raise BatchRejected(message)
         if status == p.UNAVAILABLE:
             raise StoreUnavailable(message)
+        if status == p.REFUSED:
+            raise StatementRefused(message)
         raise LogStoreError(message)
 
     def _drop(self) -> None:

@@ -23,7 +23,8 @@ from pygate.config import LoadedConfig
 HELLO, INSERT, QUERY, BENCH_RUN, RETENTION, PING = range(1, 7)
 # `pygate logs serve` through logd (pygate/chserver/wire.py has their payloads).
 SERVE_OPEN, SERVE_RUN, SERVE_CHECK = range(7, 10)
-OK, UNAVAILABLE, REJECTED, FAILED, WRONG_STORE, CH_ERROR = range(6)
+# REFUSED: the statement check refused a query before it ran (the admin API's 403).
+OK, UNAVAILABLE, REJECTED, FAILED, WRONG_STORE, CH_ERROR, REFUSED = range(7)
 
 _HEADER = struct.Struct("<BI")
 _SHORT = struct.Struct("<H")

@@ -152,7 +152,9 @@ class LogDaemon:
             return p.REJECTED, str(exc).encode()
         except StoreUnavailable as exc:
             return p.UNAVAILABLE, str(exc).encode()
-        except (StatementRefused, LogStoreError, p.ProtocolError, ValueError) as exc:
+        except StatementRefused as exc:
+            return p.REFUSED, str(exc).encode()
+        except (LogStoreError, p.ProtocolError, ValueError) as exc:
             return p.FAILED, str(exc).encode()
 
     def _run(self, op: int, payload: bytes) -> bytes:

@@ -189,6 +189,15 @@ _METRICS: dict[str, tuple[str, str, str, str]] = {
         "",
     ),
     "log_spool_rows": ("pygate_log_spool_rows", "gauge", "Call records in the disk spool.", ""),
+    # The supervised `pygate logd` (log.daemon.enabled, the default).
+    "logd_pid": ("pygate_logd_pid", "gauge", "Process id of the log daemon (0: none).", ""),
+    "logd_running": ("pygate_logd_running", "gauge", "1 while the log daemon runs.", ""),
+    "logd_restarts": (
+        "pygate_logd_restarts_total",
+        "counter",
+        "Times the log daemon was restarted after it exited.",
+        "",
+    ),
     "log_spool_bytes": ("pygate_log_spool_bytes", "gauge", "Size of the disk spool.", ""),
     "log_spool_batches": ("pygate_log_spool_batches", "gauge", "Batches in the disk spool.", ""),
     "log_batches_written": (
