@@ -10,10 +10,13 @@
 //! only with a valid `traceparent` (the spec forbids reading it otherwise), its several
 //! header lines joined, and dropped if it is longer than the spec's 512 characters.
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub const TRACEPARENT: &str = "traceparent";
 pub const TRACESTATE: &str = "tracestate";
+// As names, so that writing them per request does not parse the text again.
+pub const TRACEPARENT_NAME: HeaderName = HeaderName::from_static(TRACEPARENT);
+const TRACESTATE_NAME: HeaderName = HeaderName::from_static(TRACESTATE);
 const MAX_TRACESTATE: usize = 512;
 const SAMPLED: u8 = 0x01;
 
@@ -74,24 +77,26 @@ impl TraceContext {
     }
 
     /// The `traceparent` the upstream gets: this trace, the gateway's span as parent.
+    /// Every proxied call sends one, traced or not, so it is written into a stack buffer
+    /// by hand (no `format!` machinery, no intermediate String).
     pub fn traceparent(&self) -> HeaderValue {
-        let text = format!(
-            "00-{:032x}-{:016x}-{:02x}",
-            self.trace_id, self.span_id, self.flags
-        );
+        let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        write_hex(&mut buf[3..35], self.trace_id);
+        write_hex(&mut buf[36..52], u128::from(self.span_id));
+        write_hex(&mut buf[53..55], u128::from(self.flags));
         // Hex digits and dashes only.
-        HeaderValue::try_from(text).expect("traceparent is ASCII")
+        HeaderValue::from_bytes(&buf).expect("traceparent is visible ASCII")
     }
 
     /// Replace whatever the client sent with this hop's headers.
     pub fn write_headers(&self, headers: &mut HeaderMap) {
-        headers.insert(TRACEPARENT, self.traceparent());
+        headers.insert(TRACEPARENT_NAME, self.traceparent());
         match &self.tracestate {
             Some(state) => {
-                headers.insert(TRACESTATE, state.clone());
+                headers.insert(TRACESTATE_NAME, state.clone());
             }
             None => {
-                headers.remove(TRACESTATE);
+                headers.remove(TRACESTATE_NAME);
             }
         }
     }
@@ -150,9 +155,27 @@ fn hex_field(digits: &[u8]) -> Option<u128> {
     Some(n)
 }
 
+/// Lowercase hex of the low `out.len() * 4` bits of `n`, most significant digit first.
+fn write_hex(out: &mut [u8], mut n: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for d in out.iter_mut().rev() {
+        *d = DIGITS[(n & 0xf) as usize];
+        n >>= 4;
+    }
+}
+
 fn joined_tracestate(headers: &HeaderMap) -> Option<HeaderValue> {
     let mut values = headers.get_all(TRACESTATE).iter();
     let first = values.next()?;
+    // The usual case, one line without surrounding blanks, is passed on as received
+    // (a shared buffer, no copy).
+    let all = headers.get_all(TRACESTATE);
+    let single = all.iter().nth(1).is_none();
+    let bytes = first.as_bytes();
+    let blank = |b: Option<&u8>| b.is_some_and(u8::is_ascii_whitespace);
+    if single && !blank(bytes.first()) && !blank(bytes.last()) && first.to_str().is_ok() {
+        return (!bytes.is_empty() && bytes.len() <= MAX_TRACESTATE).then(|| first.clone());
+    }
     let mut text = first.to_str().ok()?.trim().to_owned();
     for v in values {
         text.push(',');
@@ -213,6 +236,24 @@ mod tests {
         assert_eq!(&out[36..52], t.span_id_hex());
         assert_eq!(&out[52..], "-01");
         assert_eq!(t.tracestate.unwrap(), "congo=t61rcWkgMzE");
+    }
+
+    #[test]
+    fn traceparent_is_the_formatted_fields() {
+        for (trace_id, span_id, flags) in [(1u128, 1u64, 0u8), (u128::MAX, u64::MAX, 0xff)] {
+            let t = TraceContext {
+                trace_id,
+                span_id,
+                parent_span_id: None,
+                flags,
+                tracestate: None,
+            };
+            let want = format!("00-{trace_id:032x}-{span_id:016x}-{flags:02x}");
+            assert_eq!(t.traceparent(), want.as_str());
+        }
+        let t = TraceContext::from_headers(&HeaderMap::new(), || true);
+        let want = format!("00-{}-{}-01", t.trace_id_hex(), t.span_id_hex());
+        assert_eq!(t.traceparent(), want.as_str());
     }
 
     #[test]
@@ -282,6 +323,17 @@ mod tests {
         ]);
         let t = TraceContext::from_headers(&h, || false);
         assert_eq!(t.tracestate.unwrap(), "a=1,b=2");
+        let h = headers(&[(TRACEPARENT, VALID), (TRACESTATE, " a=1 ")]);
+        let t = TraceContext::from_headers(&h, || false);
+        assert_eq!(t.tracestate.unwrap(), "a=1", "one line, trimmed");
+        let exact = "k=".to_owned() + &"v".repeat(MAX_TRACESTATE - 2);
+        let h = headers(&[(TRACEPARENT, VALID), (TRACESTATE, &exact)]);
+        let t = TraceContext::from_headers(&h, || false);
+        assert_eq!(
+            t.tracestate.unwrap(),
+            exact.as_str(),
+            "512 is kept as received"
+        );
         let long = "k=".to_owned() + &"v".repeat(600);
         let h = headers(&[(TRACEPARENT, VALID), (TRACESTATE, &long)]);
         assert_eq!(TraceContext::from_headers(&h, || false).tracestate, None);
