@@ -8,8 +8,8 @@ use http::request::Parts;
 use http::{Request, Uri, Version};
 
 use super::ownership::{
-    forwarded_element, protected_from_connection, FORWARDED, X_FORWARDED_FOR, X_FORWARDED_HOST,
-    X_FORWARDED_PROTO, X_REAL_IP,
+    forwarded_element, protected_from_connection, push_ip, FORWARDED_NAME, X_FORWARDED_FOR_NAME,
+    X_FORWARDED_HOST_NAME, X_FORWARDED_PROTO_NAME, X_REAL_IP_NAME,
 };
 use super::ConnCtx;
 use crate::body::RequestBody;
@@ -49,96 +49,116 @@ pub fn upstream_request(
 /// proxy (ownership.rs dropped the rest), so lists are appended to and the proxy's Host and
 /// Proto are kept; X-Real-IP is always the client address the gateway believes.
 fn set_forwarding_headers(h: &mut HeaderMap, peer: IpAddr, call: &CallLog) {
-    // Values are built from owned Strings (no copy) and the peer's text is shared between
-    // X-Forwarded-For and X-Real-IP when they agree: this runs on every request.
-    let Ok(peer_value) = HeaderValue::try_from(peer.to_string()) else {
+    // Values are built from owned Strings (no copy), the peer's text is shared between
+    // X-Forwarded-For and X-Real-IP when they agree, and the names are parsed once
+    // (ownership.rs): this runs on every request.
+    let Ok(peer_value) = HeaderValue::try_from(ip_text(peer)) else {
         return;
     };
-    let forwarded_for = match joined(h, X_FORWARDED_FOR) {
-        Some(prev) => HeaderValue::try_from(format!("{prev}, {peer}")).ok(),
+    let forwarded_for = match joined(h, &X_FORWARDED_FOR_NAME) {
+        Some(mut prev) => {
+            prev.push_str(", ");
+            push_ip(&mut prev, peer);
+            HeaderValue::try_from(prev).ok()
+        }
         None => Some(peer_value.clone()),
     };
     if let Some(v) = forwarded_for {
-        h.insert(X_FORWARDED_FOR, v);
+        h.insert(&X_FORWARDED_FOR_NAME, v);
     }
     let element = forwarded_element(peer, h.get(header::HOST));
-    let forwarded = match joined(h, FORWARDED) {
-        Some(prev) => format!("{prev}, {element}"),
+    let forwarded = match joined(h, &FORWARDED_NAME) {
+        Some(prev) => prev + ", " + &element,
         None => element,
     };
     if let Ok(v) = HeaderValue::try_from(forwarded) {
-        h.insert(FORWARDED, v);
+        h.insert(&FORWARDED_NAME, v);
     }
     let real_ip = match call.record.client_ip {
-        Some(client) if client != peer => HeaderValue::try_from(client.to_string()).ok(),
+        Some(client) if client != peer => HeaderValue::try_from(ip_text(client)).ok(),
         _ => Some(peer_value),
     };
     if let Some(v) = real_ip {
-        h.insert(X_REAL_IP, v);
+        h.insert(&X_REAL_IP_NAME, v);
     }
-    if !h.contains_key(X_FORWARDED_PROTO) {
-        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    if !h.contains_key(&X_FORWARDED_PROTO_NAME) {
+        h.insert(&X_FORWARDED_PROTO_NAME, HeaderValue::from_static("http"));
     }
     if let Some(host) = h.get(header::HOST).cloned() {
-        h.entry(X_FORWARDED_HOST).or_insert(host);
+        h.entry(&X_FORWARDED_HOST_NAME).or_insert(host);
     }
 }
 
+fn ip_text(ip: IpAddr) -> String {
+    let mut text = String::with_capacity(39);
+    push_ip(&mut text, ip);
+    text
+}
+
 /// Every value of a list header, in order, as one comma-separated string.
-fn joined(h: &HeaderMap, name: &str) -> Option<String> {
+fn joined(h: &HeaderMap, name: &HeaderName) -> Option<String> {
     let mut values = h.get_all(name).iter().filter_map(|v| v.to_str().ok());
     let first = values.next()?;
     Some(values.fold(first.to_owned(), |acc, v| acc + ", " + v))
 }
 
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// The hop-by-hop headers, `Connection` first (its value names more).
+fn hop_by_hop_names() -> [&'static HeaderName; 9] {
+    [
+        &header::CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &header::PROXY_AUTHORIZATION,
+        &header::PROXY_AUTHENTICATE,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+    ]
+}
+
 /// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1),
 /// plus any header the peer listed in `Connection`, except those the gateway owns.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Runs on every request and response, and most carry none of these: one pass over the
-    // names (no hashing) says whether there is anything to remove.
-    if !headers.keys().any(is_hop_by_hop) {
+    // Runs on every request and response. One pass over the names (no hashing) says which
+    // hop-by-hop headers are there; only those are removed (most responses carry just
+    // `Connection: keep-alive`, and each removal of an absent name costs a lookup).
+    let names = hop_by_hop_names();
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = names.iter().position(|n| *n == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .filter(|name| !protected_from_connection(name.as_str()))
-        .collect();
-    for name in listed {
-        headers.remove(name);
+    if present & 1 != 0 {
+        let listed: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .filter(|name| !protected_from_connection(name.as_str()))
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
     }
-    for name in [
-        header::CONNECTION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::PROXY_AUTHORIZATION,
-        header::PROXY_AUTHENTICATE,
-    ] {
-        headers.remove(name);
+    for (i, name) in names.into_iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
-}
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TE
-        || name == header::TRAILER
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name == header::PROXY_AUTHORIZATION
-        || name == header::PROXY_AUTHENTICATE
-        || matches!(name.as_str(), "keep-alive" | "proxy-connection")
 }
 
 pub fn set_request_id(headers: &mut HeaderMap, id: &str) {
     if let Ok(v) = HeaderValue::from_str(id) {
-        headers.insert(request_id::HEADER, v);
+        headers.insert(&request_id::HEADER_NAME, v);
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use http::header::{HeaderMap, HeaderValue};
 
-use super::ownership::CONSUMER_HEADER;
+use super::ownership::CONSUMER_NAME;
 use super::ConnCtx;
 use crate::clock::now_ns;
 use crate::errors::Reject;
@@ -59,7 +59,7 @@ fn identify(
         Consumer::Named(name) => name,
     };
     if let Ok(v) = HeaderValue::from_str(&name) {
-        headers.insert(CONSUMER_HEADER, v);
+        headers.insert(&CONSUMER_NAME, v);
     }
     call.record.consumer = Some(name);
     Ok(())

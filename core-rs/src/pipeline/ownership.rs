@@ -28,6 +28,15 @@ pub const X_FORWARDED_HOST: &str = "x-forwarded-host";
 pub const X_REAL_IP: &str = "x-real-ip";
 pub const FORWARDED: &str = "forwarded";
 
+// The same names parsed once, for the map operations of every request (a `&str` name is
+// parsed and validated on each lookup or insert).
+pub static CONSUMER_NAME: HeaderName = HeaderName::from_static(CONSUMER_HEADER);
+pub static X_FORWARDED_FOR_NAME: HeaderName = HeaderName::from_static(X_FORWARDED_FOR);
+pub static X_FORWARDED_PROTO_NAME: HeaderName = HeaderName::from_static(X_FORWARDED_PROTO);
+pub static X_FORWARDED_HOST_NAME: HeaderName = HeaderName::from_static(X_FORWARDED_HOST);
+pub static X_REAL_IP_NAME: HeaderName = HeaderName::from_static(X_REAL_IP);
+pub static FORWARDED_NAME: HeaderName = HeaderName::from_static(FORWARDED);
+
 /// The `http` section of the config, compiled.
 pub struct RequestRules {
     pub path: PathRules,
@@ -151,11 +160,19 @@ fn parse_addr(text: &str) -> Option<IpAddr> {
 /// This hop's `Forwarded` element (RFC 7239): `for=192.0.2.1;host="h:8080";proto=http`,
 /// with an IPv6 peer quoted and bracketed.
 pub fn forwarded_element(peer: IpAddr, host: Option<&HeaderValue>) -> String {
-    let mut element = match peer {
-        IpAddr::V4(v4) => format!("for={v4}"),
-        IpAddr::V6(v6) => format!("for=\"[{v6}]\""),
-    };
     let host = host.and_then(|h| h.to_str().ok());
+    let mut element = String::with_capacity(48 + host.map_or(0, str::len));
+    match peer {
+        IpAddr::V4(_) => {
+            element.push_str("for=");
+            push_ip(&mut element, peer);
+        }
+        IpAddr::V6(_) => {
+            element.push_str("for=\"[");
+            push_ip(&mut element, peer);
+            element.push_str("]\"");
+        }
+    }
     if let Some(host) = host.filter(|h| !h.contains(['"', '\\'])) {
         element.push_str(";host=\"");
         element.push_str(host);
@@ -165,10 +182,46 @@ pub fn forwarded_element(peer: IpAddr, host: Option<&HeaderValue>) -> String {
     element
 }
 
+/// Appends `ip` as text. IPv4 (the common case, on every request) is written digit by digit:
+/// `Display` goes through the formatting machinery for each octet.
+pub fn push_ip(out: &mut String, ip: IpAddr) {
+    let IpAddr::V4(v4) = ip else {
+        out.push_str(&ip.to_string());
+        return;
+    };
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push((b'0' + octet / 100) as char);
+        }
+        if octet >= 10 {
+            out.push((b'0' + octet / 10 % 10) as char);
+        }
+        out.push((b'0' + octet % 10) as char);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::EscapedSlashes;
+
+    #[test]
+    fn ip_text_matches_display() {
+        for text in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.100.255",
+            "192.0.2.9",
+            "2001:db8::1",
+        ] {
+            let mut out = String::new();
+            push_ip(&mut out, ip(text));
+            assert_eq!(out, ip(text).to_string());
+        }
+    }
 
     fn rules(trusted: &[&str], underscores: bool) -> RequestRules {
         RequestRules::build(&HttpConfig {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use http::header::{HeaderMap, AUTHORIZATION};
+use http::header::{HeaderMap, HeaderName, AUTHORIZATION};
 use serde::Deserialize;
 
 use super::{Authenticate, Build, Consumer, Consumers, Plugin};
@@ -60,6 +60,9 @@ impl Authenticate for KeyAuth {
 
 pub const APIKEY_HEADER: &str = "apikey";
 pub const X_API_KEY_HEADER: &str = "x-api-key";
+// Parsed once: a `&str` name is parsed and validated on every lookup (each request).
+static APIKEY_NAME: HeaderName = HeaderName::from_static(APIKEY_HEADER);
+static X_API_KEY_NAME: HeaderName = HeaderName::from_static(X_API_KEY_HEADER);
 
 /// Every consumer key of a config, mapped to the consumer's index.
 #[derive(Default)]
@@ -118,10 +121,10 @@ impl KeyTable {
 
 /// The key the client sent, looked for in this order: `apikey`, `x-api-key`, Bearer.
 pub fn extract_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers.get(APIKEY_HEADER).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers.get(&APIKEY_NAME).and_then(|v| v.to_str().ok()) {
         return Some(v.trim());
     }
-    if let Some(v) = headers.get(X_API_KEY_HEADER).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers.get(&X_API_KEY_NAME).and_then(|v| v.to_str().ok()) {
         return Some(v.trim());
     }
     headers.get_all(AUTHORIZATION).iter().find_map(bearer_token)
@@ -139,8 +142,8 @@ fn bearer_token(value: &http::HeaderValue) -> Option<&str> {
 /// Authorization is removed only when it carries a Bearer token: other schemes are not
 /// key-auth credentials.
 pub fn hide_keys(headers: &mut HeaderMap) {
-    headers.remove(APIKEY_HEADER);
-    headers.remove(X_API_KEY_HEADER);
+    headers.remove(&APIKEY_NAME);
+    headers.remove(&X_API_KEY_NAME);
     if headers
         .get_all(AUTHORIZATION)
         .iter()

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use http::header::{HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::cluster_limit::ClusterLimiter;
@@ -190,26 +190,54 @@ pub struct Decision {
     pub cluster_down: bool,
 }
 
+static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
 impl Decision {
-    /// RateLimit-Policy, RateLimit and X-RateLimit-* (see the top of this file).
+    /// RateLimit-Policy, RateLimit and X-RateLimit-* (see the top of this file). On every
+    /// limited request: names parsed once, values written without the formatting machinery.
     pub fn write_headers(&self, headers: &mut HeaderMap) {
-        let policy = format!(
-            "\"{}\";q={};w={}",
-            self.policy, self.limit, self.window_secs
-        );
-        let current = format!(
-            "\"{}\";r={};t={}",
-            self.policy, self.remaining, self.reset_secs
-        );
-        for (name, value) in [("ratelimit-policy", policy), ("ratelimit", current)] {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert(name, v);
-            }
+        let field = |key: char, a: u64, b: u64| {
+            let mut v = String::with_capacity(self.policy.len() + 48);
+            v.push('"');
+            v.push_str(self.policy);
+            v.push_str("\";");
+            v.push(key);
+            v.push('=');
+            push_u64(&mut v, a);
+            v.push_str(if key == 'q' { ";w=" } else { ";t=" });
+            push_u64(&mut v, b);
+            HeaderValue::try_from(v)
+        };
+        if let Ok(v) = field('q', self.limit, self.window_secs) {
+            headers.insert(&RATELIMIT_POLICY, v);
         }
-        headers.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
-        headers.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
-        headers.insert("x-ratelimit-reset", HeaderValue::from(self.reset_secs));
+        if let Ok(v) = field('r', self.remaining, self.reset_secs) {
+            headers.insert(&RATELIMIT, v);
+        }
+        headers.insert(&X_RATELIMIT_LIMIT, HeaderValue::from(self.limit));
+        headers.insert(&X_RATELIMIT_REMAINING, HeaderValue::from(self.remaining));
+        headers.insert(&X_RATELIMIT_RESET, HeaderValue::from(self.reset_secs));
     }
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| d as char));
 }
 
 fn ceil_secs(ns: u64) -> u64 {
@@ -395,6 +423,15 @@ mod tests {
         assert_eq!(h["x-ratelimit-limit"], "10");
         assert_eq!(h["x-ratelimit-remaining"], "9");
         assert_eq!(h["x-ratelimit-reset"], "1");
+    }
+
+    #[test]
+    fn decimal_digits_match_display() {
+        for n in [0, 7, 10, 999, 1_000_000_000, u64::MAX] {
+            let mut s = String::new();
+            push_u64(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
     }
 
     #[test]
