@@ -29,6 +29,7 @@ pub mod router;
 pub mod server;
 pub mod state;
 pub mod stats;
+pub mod text;
 pub mod tls;
 pub mod tokens;
 pub mod trace_context;

@@ -8,7 +8,7 @@ use http::request::Parts;
 use http::{Request, Uri, Version};
 
 use super::ownership::{
-    forwarded_element, protected_from_connection, push_ip, FORWARDED_NAME, X_FORWARDED_FOR_NAME,
+    forwarded_element, protected_from_connection, FORWARDED_NAME, X_FORWARDED_FOR_NAME,
     X_FORWARDED_HOST_NAME, X_FORWARDED_PROTO_NAME, X_REAL_IP_NAME,
 };
 use super::ConnCtx;
@@ -17,6 +17,7 @@ use crate::plugins::rate_limit::Decision;
 use crate::records::CallLog;
 use crate::request_id;
 use crate::state::Route;
+use crate::text::push_ip;
 
 pub fn upstream_request(
     mut parts: Parts,

@@ -20,6 +20,7 @@ use super::forwarding::strip_hop_by_hop;
 use crate::config::{ConfigError, HttpConfig};
 use crate::path_normalise::PathRules;
 use crate::plugins::ip_restriction::parse_list;
+use crate::text::push_ip;
 
 pub const CONSUMER_HEADER: &str = "x-consumer-username";
 pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
@@ -182,46 +183,10 @@ pub fn forwarded_element(peer: IpAddr, host: Option<&HeaderValue>) -> String {
     element
 }
 
-/// Appends `ip` as text. IPv4 (the common case, on every request) is written digit by digit:
-/// `Display` goes through the formatting machinery for each octet.
-pub fn push_ip(out: &mut String, ip: IpAddr) {
-    let IpAddr::V4(v4) = ip else {
-        out.push_str(&ip.to_string());
-        return;
-    };
-    for (i, octet) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        if octet >= 100 {
-            out.push((b'0' + octet / 100) as char);
-        }
-        if octet >= 10 {
-            out.push((b'0' + octet / 10 % 10) as char);
-        }
-        out.push((b'0' + octet % 10) as char);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::EscapedSlashes;
-
-    #[test]
-    fn ip_text_matches_display() {
-        for text in [
-            "0.0.0.0",
-            "127.0.0.1",
-            "10.20.100.255",
-            "192.0.2.9",
-            "2001:db8::1",
-        ] {
-            let mut out = String::new();
-            push_ip(&mut out, ip(text));
-            assert_eq!(out, ip(text).to_string());
-        }
-    }
 
     fn rules(trusted: &[&str], underscores: bool) -> RequestRules {
         RequestRules::build(&HttpConfig {

@@ -27,6 +27,7 @@ use super::cluster_limit::ClusterLimiter;
 use super::{Build, Caller, Plugin};
 use crate::clock::now_ns;
 use crate::config::ConfigError;
+use crate::text::push_u64;
 
 /// `routes[].plugins.rate-limit` of the core config.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -224,22 +225,6 @@ impl Decision {
     }
 }
 
-/// Appends `n` in decimal.
-fn push_u64(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[i..].iter().map(|&d| d as char));
-}
-
 fn ceil_secs(ns: u64) -> u64 {
     ns.div_ceil(1_000_000_000)
 }
@@ -423,15 +408,6 @@ mod tests {
         assert_eq!(h["x-ratelimit-limit"], "10");
         assert_eq!(h["x-ratelimit-remaining"], "9");
         assert_eq!(h["x-ratelimit-reset"], "1");
-    }
-
-    #[test]
-    fn decimal_digits_match_display() {
-        for n in [0, 7, 10, 999, 1_000_000_000, u64::MAX] {
-            let mut s = String::new();
-            push_u64(&mut s, n);
-            assert_eq!(s, n.to_string());
-        }
     }
 
     #[test]

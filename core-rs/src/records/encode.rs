@@ -31,9 +31,10 @@ fn millis(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
 
-/// An address as text, written in place (Display, as `to_string` would give it).
+/// An address as text, written in place (as `to_string` would give it; text.rs: an IPv4
+/// address without core::fmt, once per record on the drain).
 fn put_ip_text(out: &mut Vec<u8>, ip: IpAddr) {
-    let _ = write!(out, "{ip}");
+    crate::text::put_ip(out, ip);
 }
 
 struct RowBinary<'o>(&'o mut Vec<u8>);
