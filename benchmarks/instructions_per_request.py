@@ -129,7 +129,8 @@ def _top(path: Path, count: int, inclusive: bool = True) -> list[tuple[int, str]
 # the own-cost list leaves them out.
 OPEN_FRAMES = re.compile(
     r"start_thread|thread_start|call_once|begin_short_backtrace|LocalKey|enter_runtime|"
-    r"block_on|run_worker|Vectorcall|uvloop|main|Py_|PyEval|builtin_exec|ld-linux|_PyObject_Call"
+    r"block_on|run_worker|Vectorcall|uvloop|main|Py_|PyEval|builtin_exec|ld-linux|_PyObject_Call|"
+    r"PyObject_Call|method_vectorcall|thread_run|pythread_wrapper|:clone|\?\?\?:0x"
 )
 
 
