@@ -7,6 +7,7 @@ import asyncio
 import copy
 import signal
 import threading
+import time
 from collections import Counter
 
 import aiohttp
@@ -14,6 +15,8 @@ from support.client import TIMEOUT, afetch, assert_json_error, get
 from support.configs import route, simple_config
 from support.gateway import REFUSED_LINE, RELOADED_LINE
 from support.net import wait_until
+
+from pygate.server.reload import SETTLE_S, WATCH_INTERVAL_S
 
 CLIENTS = 4
 RELOADS = 4
@@ -108,6 +111,28 @@ def test_watch_reloads_on_file_change_under_load(make_gateway, upstreams):
 
     assert hammer.failures == [], hammer.failures[:5]
     assert hammer.outcomes["200"] >= 80
+
+
+def test_watch_waits_for_a_save_in_progress(make_gateway, upstreams):
+    """An in-place save truncates first: a writer paused past the poll interval (a busy
+    host deschedules it) leaves an empty file that must not be read as the new config."""
+    base = simple_config(upstreams)
+    gw = make_gateway(base, watch=True)
+    cfg = with_new_route(base, 7)
+    gw.write_config(cfg)  # the text the paused writer will write
+    text = gw.config_path.read_text()
+    gw.write_config(base)
+    ok_before, bad_before = gw.log_count(RELOADED_LINE), gw.log_count(REFUSED_LINE)
+    with open(gw.config_path, "w") as f:
+        f.flush()  # truncated, nothing written yet
+        # The paused writer (simulated, not waited on): a few polls and settle times,
+        # so the watcher sees the empty file. Old watcher: "reload refused: the file
+        # is empty".
+        time.sleep(3 * (WATCH_INTERVAL_S + SETTLE_S))
+        f.write(text)
+    assert gw.wait_reload_outcome(ok_before, bad_before) == "reloaded", gw.log_text()[-2000:]
+    assert get(gw.url("/new7/x")).status == 200
+    assert gw.log_count(REFUSED_LINE) == bad_before, gw.log_text()[-2000:]
 
 
 def test_bad_reloads_are_refused_and_old_config_keeps_serving(make_gateway, upstreams):

@@ -112,7 +112,8 @@ class Reloader:
         return loaded
 
 
-def _signature(path: str) -> tuple[int, int, int] | None:
+def file_signature(path: str) -> tuple[int, int, int] | None:
+    """(mtime, size, inode) of `path`; None when it is missing."""
     try:
         st = os.stat(path)
     except OSError:
@@ -120,23 +121,57 @@ def _signature(path: str) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-async def watch_file(path: str, on_change: Callable[[], object]) -> None:
+# A changed file must look the same for this long before it is read.
+SETTLE_S = 0.1
+# A writer that keeps changing the file this long is read anyway (its errors are reported).
+SETTLE_MAX_S = 5.0
+
+
+async def _settled(path: str, seen: tuple[int, int, int]) -> tuple[int, int, int] | None:
+    """The signature once the file stopped changing; None while it is missing or empty.
+
+    An editor (or `open(path, "w")`) that saves in place truncates the file first and
+    writes it afterwards: a poll can land in between, and a writer descheduled on a busy
+    host leaves the file empty for as long as it likes. An empty file is never a config
+    (the loader refuses it), so it is taken for a save in progress, as a missing one is,
+    instead of a reload refused for a file that is about to be complete.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_MAX_S
+    while True:
+        await asyncio.sleep(SETTLE_S)
+        now = file_signature(path)
+        if now is None or now[1] == 0:
+            return None
+        if now == seen or loop.time() >= deadline:
+            return now
+        seen = now
+
+
+async def watch_file(
+    path: str,
+    on_change: Callable[[], object],
+    since: tuple[int, int, int] | None = None,
+) -> None:
     """Poll `path` and call `on_change` when it changes (mtime, size or inode).
+
+    `since`: the signature the running config was read at, taken by the caller before it
+    says it serves (the task only starts later: a write in between would be missed).
 
     Polling instead of inotify: it works the same on every platform, in containers
     with bind-mounted config maps (which swap a symlink) and on network filesystems.
     """
-    last = _signature(path)
+    last = since if since is not None else file_signature(path)
     while True:
         await asyncio.sleep(WATCH_INTERVAL_S)
-        current = _signature(path)
+        current = file_signature(path)
         if current is None or current == last:
             # A missing file is usually an editor's save in progress; wait for it.
             continue
-        # Give a writer that is still writing a moment to finish.
-        await asyncio.sleep(0.1)
-        current = _signature(path) or current
-        last = current
+        settled = await _settled(path, current)
+        if settled is None:
+            continue  # still missing or empty: `last` stays, the complete file is seen
+        last = settled
         result = on_change()
         if asyncio.iscoroutine(result):
             await result

@@ -35,7 +35,7 @@ from pygate.server.admin_api.service import AdminService
 from pygate.server.admin_api.statedb import AdminStateError
 from pygate.server.admin_listener import AdminState, start_admin
 from pygate.server.admin_token import AdminCredentials, AdminTokenError, server_credentials
-from pygate.server.reload import Reloader, ReloadRefused, watch_file
+from pygate.server.reload import Reloader, ReloadRefused, file_signature, watch_file
 
 log = logging.getLogger("pygate")
 
@@ -213,8 +213,10 @@ class _Server:
         self._install_signals(loop, reloader)
         watcher = None
         if self.watch:
+            # The signature now, not when the task first runs (after "serving on").
+            since = file_signature(self.loaded.file)
             watcher = asyncio.create_task(
-                watch_file(self.loaded.file, lambda: reloader.reload("file changed"))
+                watch_file(self.loaded.file, lambda: reloader.reload("file changed"), since)
             )
         jwks_refresher = asyncio.create_task(refresh_jwks_forever(reloader, self._reload_core))
         addrs = ", ".join(listener_urls(self.loaded.config, list(self.gateway.local_addrs)))
