@@ -4,9 +4,9 @@
 //! Nothing here runs on the request path. One background thread with its own small tokio
 //! runtime talks to Redis: it fills the leases that limiters ask for, registers this node's
 //! heartbeat (so every node knows how many nodes share a limit), and watches whether Redis
-//! answers. Every Redis call is bounded by `timeout_ms`; a call that fails or times out marks
-//! Redis down (logged once, counted), and the limiters apply the configured policy until a
-//! probe succeeds again.
+//! answers. Every Redis call is bounded by `timeout_ms`; a call that fails or times out drops
+//! the connection, and when a reconnect and a heartbeat fail too Redis is marked down (logged
+//! once, counted), and the limiters apply the configured policy until a probe succeeds again.
 
 mod connect;
 pub mod scripts;
@@ -234,6 +234,12 @@ impl Hub {
         let mut conn: Option<connect::Conn> = None;
         let mut next_beat = tokio::time::Instant::now();
         let mut next_probe = tokio::time::Instant::now();
+        // A call failed on a connection that worked: reconnect and beat once more before
+        // calling it an outage. One reply later than `timeout` (a busy host deschedules
+        // Redis or this thread) is not one; a dead Redis refuses the reconnect at once and
+        // a hung one times out the confirming beat too. Limiters stay on their leases
+        // meanwhile (bounded as in plugins/cluster_limit.rs), the request path never waits.
+        let mut confirming = false;
         while !self.stop.load(Ordering::Acquire) {
             let now = tokio::time::Instant::now();
             if conn.is_none() && now >= next_probe {
@@ -241,6 +247,9 @@ impl Hub {
                     Ok(Ok(c)) => conn = Some(c),
                     Ok(Err(e)) => self.set_up(false, &e),
                     Err(_) => self.set_up(false, "connect timed out"),
+                }
+                if conn.is_none() {
+                    confirming = false;
                 }
                 next_probe = now + Duration::from_millis(250);
                 if conn.is_some() {
@@ -250,16 +259,27 @@ impl Hub {
             if let Some(c) = conn.as_mut() {
                 let ok = if now >= next_beat {
                     next_beat = now + heartbeat;
-                    self.beat(c, timeout).await
+                    // The confirming beat gets the connect's bound.
+                    let bound = if confirming { timeout * 4 } else { timeout };
+                    self.beat(c, bound).await
                 } else {
                     self.fill_leases(c, timeout).await
                 };
-                if let Err(e) = ok {
-                    conn = None;
-                    self.set_up(false, &e);
-                    self.drop_queue();
-                    next_probe = tokio::time::Instant::now() + Duration::from_millis(100);
-                    continue;
+                match ok {
+                    Ok(()) => confirming = false,
+                    Err(e) => {
+                        conn = None;
+                        self.drop_queue();
+                        if confirming || !self.is_up() {
+                            confirming = false;
+                            self.set_up(false, &e);
+                            next_probe = tokio::time::Instant::now() + Duration::from_millis(100);
+                        } else {
+                            confirming = true;
+                            next_probe = tokio::time::Instant::now();
+                        }
+                        continue;
+                    }
                 }
             } else {
                 self.drop_queue();
