@@ -636,7 +636,12 @@ def test_clickhouse_connect_compression_choices(writable: LogsServer):
 
 
 def test_serves_the_records_a_gateway_wrote_and_refuses_a_locked_store(make_gateway, tmp_path):
-    gateway = make_gateway({"workers": 1}, name="gw-for-serve")
+    # The store in the gateway's own process (no logd): the one case where `logs serve`
+    # finds the data directory taken. With logd (the default) it goes through logd
+    # instead (tests/test_logd_serve.py).
+    gateway = make_gateway(
+        {"workers": 1, "log": {"daemon": {"enabled": False}}}, name="gw-for-serve"
+    )
     # The gateway's own config, with the explicit password-less user logs serve needs.
     config = yaml.safe_load(gateway.config_path.read_text())
     config["log"].setdefault("serve", {})["users"] = []

@@ -27,8 +27,9 @@ from pygate.config import ConfigError, LoadedConfig, load_config
 from pygate.logd import protocol as p
 from pygate.logd.serve_backend import ServeBackend
 from pygate.logstore import LogStore, LogStoreError, open_store
-from pygate.logstore.base import BatchRejected, StoreUnavailable
+from pygate.logstore.base import REQUESTS_TABLE, BatchRejected, StoreUnavailable
 from pygate.logstore.sql_policy import StatementRefused
+from pygate.logstore.tables import PYTHON_TABLES
 
 log = logging.getLogger("pygate.logd")
 _PEERCRED = struct.Struct("3i")
@@ -190,7 +191,9 @@ class _Nothing:
 
 
 _nothing = _Nothing()
-_WRITABLE_TABLES = frozenset({"pygate.requests", "pygate.ai_calls"})
+# What gateways write: the core's call records, and the tables the Python side ships
+# (AI calls, the admin API's audit rows). Nothing else: bench runs have their own frame.
+_WRITABLE_TABLES = frozenset({REQUESTS_TABLE, *(table.name for table in PYTHON_TABLES)})
 _SERVE_OPS = frozenset({p.SERVE_OPEN, p.SERVE_RUN, p.SERVE_CHECK})
 
 
