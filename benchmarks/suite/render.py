@@ -88,7 +88,8 @@ def render(args, command, speed, accuracy, generator, statuses) -> str:
         label = args.baseline_label or args.baseline_python
         lines += [f"`pygate-base` is another install of pygate: {label}.", ""]
     if speed:
-        lines += _speed_table(speed) + ["", f"![latency plot](results/{args.section}.png)", ""]
+        plot = [f"![latency plot](results/{args.section}.png)", ""] if args.plot else []
+        lines += _speed_table(speed) + ["", *plot]
     if accuracy:
         lines += _accuracy_table(accuracy) + [""]
     if generator:

@@ -9,6 +9,7 @@ drift of the machine spreads over every peer. Medians of the runs are reported.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shlex
 import shutil
@@ -235,10 +236,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.suite.render import render
 
+    # The plot is a convenience: without matplotlib the section is still written.
+    args.plot = bool(speed) and importlib.util.find_spec("matplotlib") is not None
+    if speed and not args.plot:
+        print("no latency plot: matplotlib is not installed (pip install matplotlib)")
     text = render(args, command, speed, accuracy, generator, statuses)
     print(text)
     if not args.no_write:
-        if speed:
+        if args.plot:
             plot = RESULTS_DIR / f"{args.section}.png"
             report.plot([r for r in speed if r["gen"] == "pygate-bench"], plot)
         report.write_section(args.section, text)
