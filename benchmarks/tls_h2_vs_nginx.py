@@ -272,7 +272,8 @@ def render(args, command: str, rows: dict) -> str:
         "",
         "- CPU us/req: user + system time of the proxy's processes (pygate's process, "
         "nginx's master and worker) from /proc over each run, divided by the requests (or "
-        "connections) it served; pygate's includes its in-process call log.",
+        "connections) it served; pygate's is the gateway process alone: its log daemon "
+        "(`pygate logd`, on by default) is not counted.",
         "",
         "| scenario | proxy | req/s | min-max | p99 ms | mean ms | pygate/nginx "
         "| CPU us/req | CPU pygate/nginx | non-2xx | errors |",
