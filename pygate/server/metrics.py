@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from pygate.server.prom_text import STATUS_CLASSES, bucket_bounds, histogram_lines, label
 from pygate.server.upstream_health import STATUS_KEY as HEALTH_KEY
 from pygate.server.upstream_health import metric_lines
 from pygate.server.upstream_metrics import metric_lines as upstream_lines
@@ -268,7 +269,7 @@ def render_metrics(
         lines += [
             "# HELP pygate_info Build information.",
             "# TYPE pygate_info gauge",
-            f'pygate_info{{version="{_label(str(status["version"]))}"}} 1',
+            f'pygate_info{{version="{label(str(status["version"]))}"}} 1',
         ]
     for name, (kind, help_text, samples) in families.items():
         lines.append(f"# HELP {name} {help_text}")
@@ -282,7 +283,6 @@ def render_metrics(
 # Per route (bounded: routes are config-defined, and the core gives at most 256 route
 # names their own label over the process's life, the rest route="_other"; a removed or
 # renamed route's series stays at its last values until a restart).
-_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 _HISTOGRAMS = (
     (
         "latency_us",
@@ -303,31 +303,15 @@ def _route_lines(routes: Sequence[Mapping[str, Any]], bounds_us: Sequence[int]) 
         "# TYPE pygate_route_responses_total counter",
     ]
     for r in routes:
-        route = _label(str(r["route"]))
-        for cls, n in zip(_CLASSES, r["responses"], strict=True):
+        route = label(str(r["route"]))
+        for cls, n in zip(STATUS_CLASSES, r["responses"], strict=True):
             lines.append(f'pygate_route_responses_total{{route="{route}",class="{cls}"}} {n}')
-    les = [_seconds(b) for b in bounds_us] + ["+Inf"]
+    les = bucket_bounds(bounds_us)
     for key, name, help_text in _HISTOGRAMS:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
         for r in routes:
-            route = _label(str(r["route"]))
-            hist = r[key]
-            assert len(hist["buckets"]) == len(les), "bounds and buckets disagree"
-            cumulative = 0
-            for le, n in zip(les, hist["buckets"], strict=True):
-                cumulative += n
-                lines.append(f'{name}_bucket{{route="{route}",le="{le}"}} {cumulative}')
-            lines.append(f'{name}_sum{{route="{route}"}} {_seconds(hist["sum"])}')
-            lines.append(f'{name}_count{{route="{route}"}} {cumulative}')
+            lines += histogram_lines(name, f'route="{label(str(r["route"]))}"', r[key], les)
     return lines
-
-
-def _seconds(us: int) -> str:
-    return repr(us / 1_000_000)
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def register(

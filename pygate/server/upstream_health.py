@@ -17,16 +17,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from pygate.server.prom_text import label
+
 STATUS_KEY = "upstream_health"
 
 
 def rows(core: Any) -> list[dict[str, Any]]:
     """Every target of every upstream (the core's view of the live config)."""
     return list(core.upstream_health()) if core is not None else []
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def metric_lines(targets: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -41,7 +39,7 @@ def metric_lines(targets: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
     probed = [t for t in targets if t.get("probe") is not None]
     for t in targets:
-        labels = f'upstream="{_label(t["upstream"])}",target="{_label(t["target"])}"'
+        labels = f'upstream="{label(t["upstream"])}",target="{label(t["target"])}"'
         lines.append(f"pygate_upstream_target_healthy{{{labels}}} {int(t['healthy'])}")
     if not probed:
         return lines
@@ -50,7 +48,7 @@ def metric_lines(targets: Sequence[Mapping[str, Any]]) -> list[str]:
         "# TYPE pygate_upstream_health_probes_total counter",
     ]
     for t in probed:
-        labels = f'upstream="{_label(t["upstream"])}",target="{_label(t["target"])}"'
+        labels = f'upstream="{label(t["upstream"])}",target="{label(t["target"])}"'
         for result, key in (("passed", "passed"), ("failed", "failed")):
             n = t["probe"][key]
             lines.append(f'pygate_upstream_health_probes_total{{{labels},result="{result}"}} {n}')
@@ -60,7 +58,7 @@ def metric_lines(targets: Sequence[Mapping[str, Any]]) -> list[str]:
         "# TYPE pygate_upstream_health_transitions_total counter",
     ]
     for t in probed:
-        labels = f'upstream="{_label(t["upstream"])}",target="{_label(t["target"])}"'
+        labels = f'upstream="{label(t["upstream"])}",target="{label(t["target"])}"'
         n = t["probe"]["transitions"]
         lines.append(f"pygate_upstream_health_transitions_total{{{labels}}} {n}")
     return lines

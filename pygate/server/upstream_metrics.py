@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pygate.server.upstream_health import _label
+from pygate.server.prom_text import STATUS_CLASSES, bucket_bounds, histogram_lines, label
 
-_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 _LATENCY = "pygate_upstream_latency_seconds"
 
 
@@ -37,7 +36,7 @@ def metric_lines(rows: Sequence[Mapping[str, Any]], bounds_us: Sequence[int]) ->
         "# TYPE pygate_upstream_responses_total counter",
     ]
     for labels, r in labelled:
-        for cls, n in zip(_CLASSES, r["responses"], strict=True):
+        for cls, n in zip(STATUS_CLASSES, r["responses"], strict=True):
             lines.append(f'pygate_upstream_responses_total{{{labels},class="{cls}"}} {n}')
     lines += [
         "# HELP pygate_upstream_failures_total Upstream attempts without an answer, by reason.",
@@ -46,23 +45,15 @@ def metric_lines(rows: Sequence[Mapping[str, Any]], bounds_us: Sequence[int]) ->
     for labels, r in labelled:
         for reason, n in r["failures"].items():
             lines.append(f'pygate_upstream_failures_total{{{labels},reason="{reason}"}} {n}')
-    les = [repr(b / 1_000_000) for b in bounds_us] + ["+Inf"]
+    les = bucket_bounds(bounds_us)
     lines += [
         f"# HELP {_LATENCY} Time from sending to an upstream target to its answer's head.",
         f"# TYPE {_LATENCY} histogram",
     ]
     for labels, r in labelled:
-        hist = r["latency_us"]
-        if len(hist["buckets"]) != len(les):
-            raise ValueError("upstream latency bounds and buckets disagree")
-        cumulative = 0
-        for le, n in zip(les, hist["buckets"], strict=True):
-            cumulative += n
-            lines.append(f'{_LATENCY}_bucket{{{labels},le="{le}"}} {cumulative}')
-        lines.append(f"{_LATENCY}_sum{{{labels}}} {hist['sum'] / 1_000_000!r}")
-        lines.append(f"{_LATENCY}_count{{{labels}}} {cumulative}")
+        lines += histogram_lines(_LATENCY, labels, r["latency_us"], les)
     return lines
 
 
 def _pair(row: Mapping[str, Any]) -> str:
-    return f'upstream="{_label(row["upstream"])}",target="{_label(row["target"])}"'
+    return f'upstream="{label(row["upstream"])}",target="{label(row["target"])}"'
